@@ -1,0 +1,89 @@
+/* CPU twins of the elementwise ops: bias_add, add, scale. Their OpenCL twins
+ * are in kernels-cl/elementwise.{c,cl}; the per-element formulas are shared
+ * through src/emim_math.h where there is more than one operation. */
+#include "emim_math.h"
+#include "internal.h"
+
+#define P(r) ((r).buf->host + (r).off)
+
+/* out[r,c] = inp[r,c] + bias[c]; out, inp: [rows, cols], bias: [cols] */
+emim_status emim_cpu_bias_add_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *inp = P(a->t[1]), *bias = P(a->t[2]);
+    int64_t rows = a->i[0], cols = a->i[1];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[r * cols + c] = inp[r * cols + c] + bias[c];
+    return EMIM_OK;
+}
+
+/* dinp += dout; dbias[c] += sum_r dout[r,c] (r ascending, one accumulator per column) */
+emim_status emim_cpu_bias_add_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dinp = a->t[0].buf ? P(a->t[0]) : NULL, *dbias = a->t[1].buf ? P(a->t[1]) : NULL;
+    const float *dout = P(a->t[2]);
+    int64_t rows = a->i[0], cols = a->i[1];
+    if (dinp) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t e = 0; e < rows * cols; e++) dinp[e] += dout[e];
+    }
+    if (dbias) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t c = 0; c < cols; c++) {
+            float s = 0.0f;
+            for (int64_t r = 0; r < rows; r++) s += dout[r * cols + c];
+            dbias[c] += s;
+        }
+    }
+    return EMIM_OK;
+}
+
+/* out = a + b */
+emim_status emim_cpu_add_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]), *y = P(a->t[2]);
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) out[e] = x[e] + y[e];
+    return EMIM_OK;
+}
+
+/* da += dout; db += dout */
+emim_status emim_cpu_add_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *da = a->t[0].buf ? P(a->t[0]) : NULL, *db = a->t[1].buf ? P(a->t[1]) : NULL;
+    const float *dout = P(a->t[2]);
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) {
+        if (da) da[e] += dout[e];
+        if (db) db[e] += dout[e];
+    }
+    return EMIM_OK;
+}
+
+/* out = alpha * a */
+emim_status emim_cpu_scale_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]);
+    float alpha = a->f[0];
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) out[e] = alpha * x[e];
+    return EMIM_OK;
+}
+
+/* da += alpha * dout (two roundings: the product, then the sum) */
+emim_status emim_cpu_scale_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *da = P(a->t[0]);
+    const float *dout = P(a->t[1]);
+    float alpha = a->f[0];
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) da[e] = emim_axpy1(alpha, dout[e], da[e]);
+    return EMIM_OK;
+}

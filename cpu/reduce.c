@@ -1,0 +1,61 @@
+/* CPU twins of the fixed-order reductions sum and mean. The order of the
+ * additions (doc/numerics.md), the same in kernels-cl/reduce.cl:
+ *   chunk c of row r = elements [c*CH, min((c+1)*CH, n)), CH = EMIM_REDUCE_CHUNK;
+ *   part[c] = ((0 + x0) + x1) + ... over the chunk, in order;
+ *   out[r]  = ((0 + part[0]) + part[1]) + ... in order;
+ *   mean    = out[r] / (float)n.
+ * Chunks are summed in parallel; nothing depends on the thread count. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define P(r) ((r).buf->host + (r).off)
+
+static emim_status reduce_rows(emim_ctx *ctx, const emim_args *a, int mean)
+{
+    float *out = P(a->t[0]);
+    const float *inp = P(a->t[1]);
+    int64_t rows = a->i[0], n = a->i[1];
+    int64_t nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
+    float *part = malloc((size_t)(rows * nch) * sizeof *part);
+    if (!part) return emim_set_error(ctx, EMIM_ERR_NOMEM, "sum: out of memory for %lld partial sums",
+                                     (long long)(rows * nch));
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t q = 0; q < rows * nch; q++) {
+        int64_t r = q / nch, c = q % nch;
+        int64_t lo = c * EMIM_REDUCE_CHUNK, hi = lo + EMIM_REDUCE_CHUNK < n ? lo + EMIM_REDUCE_CHUNK : n;
+        const float *x = inp + r * n;
+        float s = 0.0f;
+        for (int64_t e = lo; e < hi; e++) s += x[e];
+        part[q] = s;
+    }
+    float nf = (float)n;
+    for (int64_t r = 0; r < rows; r++) {
+        float s = 0.0f;
+        for (int64_t c = 0; c < nch; c++) s += part[r * nch + c];
+        out[r] = mean ? s / nf : s;
+    }
+    free(part);
+    return EMIM_OK;
+}
+
+/* dinp[r,j] += dout[r] (sum) or dout[r] / (float)n (mean) */
+static emim_status reduce_rows_backward(emim_ctx *ctx, const emim_args *a, int mean)
+{
+    float *dinp = P(a->t[0]);
+    const float *dout = P(a->t[1]);
+    int64_t rows = a->i[0], n = a->i[1];
+    float nf = (float)n;
+    for (int64_t r = 0; r < rows; r++) {
+        float g = mean ? dout[r] / nf : dout[r];
+        float *d = dinp + r * n;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t e = 0; e < n; e++) d[e] += g;
+    }
+    return EMIM_OK;
+}
+
+emim_status emim_cpu_sum_forward(emim_ctx *ctx, const emim_args *a) { return reduce_rows(ctx, a, 0); }
+emim_status emim_cpu_sum_backward(emim_ctx *ctx, const emim_args *a) { return reduce_rows_backward(ctx, a, 0); }
+emim_status emim_cpu_mean_forward(emim_ctx *ctx, const emim_args *a) { return reduce_rows(ctx, a, 1); }
+emim_status emim_cpu_mean_backward(emim_ctx *ctx, const emim_args *a) { return reduce_rows_backward(ctx, a, 1); }

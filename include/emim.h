@@ -1,0 +1,211 @@
+/* libemim: E-MIM self-supervised pretraining of 3D ViTs, CPU and OpenCL twins.
+ *
+ * Conventions
+ *   - Every float tensor lives in an emim_buf owned by one context (host memory
+ *     for the CPU backend, a cl_mem for OpenCL). Ops take (buffer, offset)
+ *     references, offsets counted in floats, so one arena per kind of buffer
+ *     (parameters, gradients, activations) can hold many tensors.
+ *   - Matrices are row-major. Shapes are given in comments as [rows, cols].
+ *   - Backward functions accumulate (+=) into gradient tensors.
+ *   - Every function returns an emim_status; on failure emim_error(ctx) names
+ *     what failed.
+ */
+#ifndef EMIM_H
+#define EMIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMIM_VERSION_MAJOR 0
+#define EMIM_VERSION_MINOR 1
+#define EMIM_VERSION_PATCH 0
+
+const char *emim_version(void);
+
+typedef enum {
+    EMIM_OK = 0,
+    EMIM_ERR_ARG,         /* a bad argument: shape, offset, option value */
+    EMIM_ERR_NOMEM,       /* host or device allocation failed or over the cap */
+    EMIM_ERR_BACKEND,     /* the requested backend is not built in or unusable */
+    EMIM_ERR_NODEVICE,    /* no OpenCL device, or none matching EMIM_DEVICE */
+    EMIM_ERR_OPENCL,      /* an OpenCL call failed (message names the error) */
+    EMIM_ERR_BUILD,       /* an OpenCL program failed to build (message has the log) */
+    EMIM_ERR_UNSUPPORTED, /* the op has no twin on this backend */
+    EMIM_ERR_IO,
+    EMIM_ERR_MISMATCH     /* a twin comparison failed */
+} emim_status;
+
+const char *emim_status_name(emim_status s);
+
+typedef enum {
+    EMIM_BACKEND_AUTO = 0, /* an OpenCL GPU if there is one, else the CPU twin */
+    EMIM_BACKEND_CPU,
+    EMIM_BACKEND_OPENCL
+} emim_backend_kind;
+
+typedef enum {
+    EMIM_MODE_FAST = 0,    /* GEMM through OpenBLAS / CLBlast */
+    EMIM_MODE_EXACT        /* fixed-order fma GEMM: twins bit-identical */
+} emim_mode;
+
+/* Options of a context. emim_options_init() fills defaults and then applies
+ * the environment: EMIM_BACKEND=cpu|opencl|auto, EMIM_DEVICE=<index|name
+ * substring>, EMIM_EXACT=0|1, EMIM_THREADS=<n> (else OMP_NUM_THREADS, else all
+ * cores). Options set by the caller after init override the environment. */
+typedef struct {
+    emim_backend_kind backend;
+    const char *device;       /* NULL: first GPU (auto) or first device (opencl) */
+    emim_mode mode;
+    int threads;              /* CPU threads; 0: OpenMP's default */
+    int verbose;              /* 1: say on stderr which backend/device was chosen */
+    size_t mem_limit;         /* device bytes the context may allocate; 0: device size */
+} emim_options;
+
+typedef struct emim_ctx emim_ctx;
+typedef struct emim_buf emim_buf;
+
+/* A reference to a tensor: a buffer and an offset in floats. */
+typedef struct {
+    emim_buf *buf;
+    size_t off;
+} emim_ref;
+
+static inline emim_ref emim_at(emim_buf *b, size_t off) { emim_ref r = { b, off }; return r; }
+
+/* Fills defaults and applies the environment. Returns EMIM_ERR_ARG (with a
+ * message in err, if err is non-NULL, of at most errlen bytes) when an
+ * environment variable holds a value it cannot take. */
+emim_status emim_options_init(emim_options *opt, char *err, size_t errlen);
+
+/* Creates a context. On failure *out is NULL and, when err is non-NULL, err
+ * holds a one-line message naming what failed. */
+emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt, char *err, size_t errlen);
+void emim_ctx_free(emim_ctx *ctx);
+
+const char *emim_error(const emim_ctx *ctx);        /* last error, "" if none */
+void emim_clear_error(emim_ctx *ctx);
+emim_backend_kind emim_backend(const emim_ctx *ctx); /* CPU or OPENCL, never AUTO */
+const char *emim_backend_name(const emim_ctx *ctx);  /* "cpu" or "opencl" */
+const char *emim_device_name(const emim_ctx *ctx);   /* OpenCL device, or the CPU model */
+emim_mode emim_get_mode(const emim_ctx *ctx);
+int emim_threads(const emim_ctx *ctx);
+/* Waits for all queued work of the context. */
+emim_status emim_finish(emim_ctx *ctx);
+
+/* ---- buffers (sizes and offsets in floats) ---- */
+emim_status emim_buf_alloc(emim_ctx *ctx, size_t n, emim_buf **out);
+void emim_buf_free(emim_buf *b);
+size_t emim_buf_size(const emim_buf *b);
+emim_status emim_buf_write(emim_buf *b, size_t off, size_t n, const float *src);
+emim_status emim_buf_read(emim_buf *b, size_t off, size_t n, float *dst);
+emim_status emim_buf_zero(emim_buf *b, size_t off, size_t n);
+
+/* ---- ops (the op table in src/optable.def lists them all) ---- */
+
+/* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] for b < batch, with
+ * op(X) = X or X^T. op(A): [m, k], op(B): [k, n], C: [m, n], row-major with
+ * leading dimensions lda, ldb, ldc and batch strides sa, sb, sc (in floats).
+ * beta == 0: C is not read. */
+emim_status emim_gemm(emim_ctx *ctx, int ta, int tb, int m, int n, int k,
+                      float alpha, emim_ref A, int lda, size_t sa,
+                      emim_ref B, int ldb, size_t sb,
+                      float beta, emim_ref C, int ldc, size_t sc, int batch);
+/* dA += alpha * dC op(B)^T (in A's layout), dB += alpha * op(A)^T dC (in B's
+ * layout). Either gradient may be skipped by passing a NULL buffer. The
+ * gradient of the C input (beta != 0) is beta * dC: use emim_scale. */
+emim_status emim_gemm_backward(emim_ctx *ctx, int ta, int tb, int m, int n, int k,
+                               float alpha, emim_ref dA, emim_ref A, int lda, size_t sa,
+                               emim_ref dB, emim_ref B, int ldb, size_t sb,
+                               emim_ref dC, int ldc, size_t sc, int batch);
+
+/* out[r, c] = inp[r, c] + bias[c]. out: [rows, cols]. out may equal inp. */
+emim_status emim_bias_add(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref bias,
+                          int rows, int cols);
+/* dinp += dout; dbias[c] += sum_r dout[r, c]. Either may be NULL. */
+emim_status emim_bias_add_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dbias,
+                                   emim_ref dout, int rows, int cols);
+
+/* out = a + b, n elements. */
+emim_status emim_add(emim_ctx *ctx, emim_ref out, emim_ref a, emim_ref b, size_t n);
+/* da += dout; db += dout. Either may be NULL. */
+emim_status emim_add_backward(emim_ctx *ctx, emim_ref da, emim_ref db, emim_ref dout, size_t n);
+
+/* out = alpha * a, n elements. */
+emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, size_t n);
+/* da += alpha * dout. */
+emim_status emim_scale_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, float alpha, size_t n);
+
+/* out[r] = sum_j inp[r, j], inp: [rows, n], out: [rows]. The order of the
+ * additions is fixed (chunks of EMIM_REDUCE_CHUNK summed in order, then the
+ * chunk sums in order), the same on both twins and for any thread count. */
+#define EMIM_REDUCE_CHUNK 256
+emim_status emim_sum(emim_ctx *ctx, emim_ref out, emim_ref inp, int rows, size_t n);
+/* dinp[r, j] += dout[r]. */
+emim_status emim_sum_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dout, int rows, size_t n);
+/* out[r] = (sum_j inp[r, j]) / n. */
+emim_status emim_mean(emim_ctx *ctx, emim_ref out, emim_ref inp, int rows, size_t n);
+/* dinp[r, j] += dout[r] / n. */
+emim_status emim_mean_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dout, int rows, size_t n);
+
+/* Random fills from Philox4x32-10: element i of the stream (seed, stream)
+ * depends only on (seed, stream, i), so any sub-range and any backend give
+ * the same numbers. */
+typedef enum {
+    EMIM_RAND_UNIFORM = 0,   /* [p0, p1) */
+    EMIM_RAND_NORMAL,        /* mean p0, std p1 */
+    EMIM_RAND_TRUNC_NORMAL   /* mean p0, std p1, truncated to [p2, p3] (absolute) */
+} emim_rand_kind;
+emim_status emim_rand(emim_ctx *ctx, emim_ref out, size_t n, emim_rand_kind kind,
+                      uint64_t seed, uint64_t stream, float p0, float p1, float p2, float p3);
+
+/* ---- the op table, for tools and tests ---- */
+typedef struct {
+    const char *name;
+    const char *file;            /* the twins: cpu/FILE.c, kernels-cl/FILE.{c,cl} */
+    const char *summary;
+    int has_backward;            /* 0: not differentiable (random fills) */
+    int cpu_fwd, cpu_bwd;        /* 1 when the twin exists */
+    int cl_fwd, cl_bwd;
+    int ncases;                  /* twin-test cases in src/cases.c */
+} emim_op_info;
+int emim_op_count(void);
+const emim_op_info *emim_op_get(int i);
+
+/* ---- twin validation (emim validate) ----
+ * Runs every op of the table, forward and backward, on awkward shapes, on ctx
+ * and on a fresh CPU context of the same mode, and compares: bit-identical in
+ * exact mode (and for ops without GEMM in fast mode), within the GEMM error
+ * bound in fast mode. One row per op, case and direction. */
+typedef struct {
+    const char *op;
+    const char *dir;             /* "forward" or "backward" */
+    const char *shape;           /* the case, e.g. "m=67 n=33 k=129 ta=1 tb=0 batch=3" */
+    double max_abs;              /* largest |a - b| over all outputs */
+    double max_ulp;              /* largest distance in units in the last place */
+    double worst_ratio;          /* largest |a - b| / bound (fast mode), 0 if exact */
+    int bitwise;                 /* 1: required bit-identical */
+    int pass;
+    char note[160];              /* why it failed (NaN, sentinel, ...), or "" */
+} emim_validate_row;
+typedef void (*emim_validate_cb)(const emim_validate_row *row, void *user);
+/* only: NULL for all ops, else a comma-separated list of op names.
+ * Returns EMIM_OK when every row passed, EMIM_ERR_MISMATCH when one failed. */
+emim_status emim_validate(emim_ctx *ctx, const char *only, uint64_t seed,
+                          emim_validate_cb cb, void *user, int *nrows, int *nfail);
+
+/* ---- information ---- */
+/* Writes a human-readable report of the OpenCL platforms and devices to the
+ * callback, one line per call. Returns EMIM_ERR_BACKEND if OpenCL is not built in. */
+typedef void (*emim_line_cb)(const char *line, void *user);
+emim_status emim_opencl_report(emim_line_cb cb, void *user);
+const char *emim_blas_info(void);   /* BLAS library and its configuration */
+int emim_have_opencl(void);         /* 1 if built with OpenCL */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+/* OpenCL twins of sum and mean, host side (device code in
+ * kernels-cl/reduce.cl; CPU twins and the order of additions in
+ * cpu/reduce.c). */
+#include "internal.h"
+
+#define MEM(s) (a->t[s].buf->mem)
+#define OFF(s) ((cl_ulong)a->t[s].off)
+
+/* t: 0 out [rows], 1 inp [rows, n] */
+static emim_status reduce_fwd(emim_ctx *ctx, const emim_args *a, int mean)
+{
+    cl_ulong rows = (cl_ulong)a->i[0], n = (cl_ulong)a->i[1];
+    cl_ulong nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
+    cl_int err;
+    cl_mem part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)(rows * nch) * sizeof(float), NULL, &err);
+    emim_status s = emim_cl_check(ctx, err, "sum: clCreateBuffer (partial sums)");
+    if (s) return s;
+    cl_mem inp = MEM(1), out = MEM(0);
+    cl_ulong io = OFF(1), oo = OFF(0);
+    size_t g = (size_t)(rows * nch), l = 64;
+    s = emim_cl_run(ctx, "emim_reduce_chunks", 1, &g, &l, 6, EMIM_ARG(part), EMIM_ARG(inp), EMIM_ARG(io),
+                    EMIM_ARG(rows), EMIM_ARG(n), EMIM_ARG(nch));
+    if (!s) {
+        float nf = (float)n; /* converted on the host, like the CPU twin */
+        cl_int m = mean;
+        size_t g2 = (size_t)rows, l2 = 64;
+        s = emim_cl_run(ctx, "emim_reduce_final", 1, &g2, &l2, 7, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
+                        EMIM_ARG(rows), EMIM_ARG(nch), EMIM_ARG(m), EMIM_ARG(nf));
+    }
+    clReleaseMemObject(part); /* released once the queued kernels are done */
+    return s;
+}
+
+/* t: 0 dinp [rows, n], 1 dout [rows] */
+static emim_status reduce_bwd(emim_ctx *ctx, const emim_args *a, int mean)
+{
+    cl_ulong rows = (cl_ulong)a->i[0], n = (cl_ulong)a->i[1], io = OFF(0), go = OFF(1);
+    cl_mem dinp = MEM(0), dout = MEM(1);
+    float nf = (float)n;
+    cl_int m = mean;
+    size_t g = (size_t)(rows * n), l = 256;
+    return emim_cl_run(ctx, "emim_reduce_bwd", 1, &g, &l, 8, EMIM_ARG(dinp), EMIM_ARG(io), EMIM_ARG(dout),
+                       EMIM_ARG(go), EMIM_ARG(rows), EMIM_ARG(n), EMIM_ARG(m), EMIM_ARG(nf));
+}
+
+emim_status emim_cl_sum_forward(emim_ctx *ctx, const emim_args *a) { return reduce_fwd(ctx, a, 0); }
+emim_status emim_cl_sum_backward(emim_ctx *ctx, const emim_args *a) { return reduce_bwd(ctx, a, 0); }
+emim_status emim_cl_mean_forward(emim_ctx *ctx, const emim_args *a) { return reduce_fwd(ctx, a, 1); }
+emim_status emim_cl_mean_backward(emim_ctx *ctx, const emim_args *a) { return reduce_bwd(ctx, a, 1); }

@@ -1,0 +1,81 @@
+/* Test cases of the op table: awkward shapes on which `emim validate` and
+ * the twin tests run every op, and the machinery that runs one case on one
+ * context. Not installed. */
+#ifndef EMIM_CASES_H
+#define EMIM_CASES_H
+
+#include "internal.h"
+
+enum { EMIM_T_IN = 1, EMIM_T_OUT = 2, EMIM_T_INOUT = 3 };
+#define EMIM_GRAD(j) (100 + (j))   /* in bmap: the gradient of case tensor j */
+#define EMIM_NONE (-1)             /* in fmap/bmap: a NULL operand */
+#define EMIM_GUARD 37              /* sentinel floats before and after every tensor */
+#define EMIM_SENTINEL 0x7fa5a5a5u  /* a NaN with a payload no op produces */
+
+struct emim_case {
+    char label[128];
+    int nt;                     /* tensors of the case */
+    size_t len[EMIM_MAX_T];     /* their sizes in floats */
+    int role[EMIM_MAX_T];       /* EMIM_T_IN / OUT / INOUT in the forward */
+    float lo[EMIM_MAX_T], hi[EMIM_MAX_T]; /* initial values of IN/INOUT: uniform [lo, hi) */
+    int nf, fmap[EMIM_MAX_T];   /* forward operand slots -> tensor j or EMIM_NONE */
+    int nb, bmap[EMIM_MAX_T];   /* backward slots -> j, EMIM_GRAD(j) or EMIM_NONE */
+    emim_args fwd, bwd;         /* scalar arguments (tensor slots filled by the runner) */
+    /* Fast mode: per-element bound on |twin - twin| of output tensor j (dir 0)
+     * or of the gradient of tensor j (dir 1), from the initial host values,
+     * and (ref != NULL) the double-precision reference value. Indexing is
+     * over the tensor without guards. NULL: twins must agree bitwise. */
+    void (*bound)(const struct emim_case *c, int dir, int j, float *const *val, float *const *grad,
+                  double *bnd, double *ref);
+    /* Whether element e of output tensor j (or its gradient, dir 1) is
+     * written by the op; the others (padding between leading dimensions and
+     * batch strides) must stay untouched. NULL: every element is written. */
+    int (*written)(const struct emim_case *c, int dir, int j, size_t e);
+};
+
+/* Case generators of the op table (src/cases.c). */
+int emim_cases_gemm(int idx, emim_case *c);
+int emim_cases_bias_add(int idx, emim_case *c);
+int emim_cases_add(int idx, emim_case *c);
+int emim_cases_scale(int idx, emim_case *c);
+int emim_cases_sum(int idx, emim_case *c);
+int emim_cases_mean(int idx, emim_case *c);
+int emim_cases_rand(int idx, emim_case *c);
+
+/* Whether tensor j (grad: its gradient) is written by direction dir. */
+int emim_case_is_output(const emim_case *c, int dir, int j, int grad);
+/* Whether element e (without guards) of that buffer is written. */
+int emim_case_writes(const emim_case *c, int dir, int j, int grad, size_t e);
+/* Whether direction dir uses the gradient buffer of tensor j. */
+int emim_case_uses_grad(const emim_case *c, int dir, int j);
+
+/* One case live on one context: every tensor (and gradient) in its own
+ * buffer of len + 2 * EMIM_GUARD floats, the tensor at offset EMIM_GUARD. */
+typedef struct {
+    emim_ctx *ctx;
+    const emim_case *c;
+    int dir;
+    emim_buf *val[EMIM_MAX_T], *grad[EMIM_MAX_T];
+    float *init_val[EMIM_MAX_T], *init_grad[EMIM_MAX_T]; /* host, with guards */
+} emim_case_inst;
+
+static inline size_t emim_case_buflen(const emim_case *c, int j) { return c->len[j] + 2 * EMIM_GUARD; }
+
+/* Allocates and fills the initial values (deterministic from seed; the same
+ * on every backend). */
+emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, const emim_case *c, int dir, uint64_t seed);
+emim_status emim_case_exec(emim_case_inst *I, int op);
+/* Copies a whole buffer (with guards) to the host / from the host. */
+emim_status emim_case_fetch(emim_case_inst *I, int j, int grad, float *dst);
+emim_status emim_case_upload(emim_case_inst *I, int j, int grad, const float *src);
+void emim_case_free(emim_case_inst *I);
+
+/* A host-side fill from Philox (uniform [lo, hi)), the same formula as the
+ * rand op's uniform. */
+void emim_host_uniform(float *dst, size_t n, uint64_t seed, uint64_t stream, float lo, float hi);
+
+/* Units in the last place between two floats (0 when bit-identical; large
+ * for NaN/inf mismatches). */
+double emim_ulp_distance(float a, float b);
+
+#endif

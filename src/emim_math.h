@@ -1,0 +1,301 @@
+/* emim_math.h: the per-element formulas of libemim, written once and compiled
+ * both as C (the CPU twins) and as OpenCL C (the OpenCL twins; the build
+ * embeds this file in front of the kernels-cl/ sources).
+ *
+ * Rules (doc/numerics.md): no contraction of a*b+c (FP_CONTRACT OFF here,
+ * -ffp-contract=off for C), fused multiply-add only where written as
+ * emim_fma, no library exp/log/erf/sin/cos (their results differ between
+ * libm and OpenCL implementations): our own below, built from +, *, fma and
+ * exactly rounded operations only, so both twins give the same bits.
+ * Float literals carry an f suffix (a bare double literal is an error on
+ * devices without fp64). */
+#ifndef EMIM_MATH_H
+#define EMIM_MATH_H
+
+#ifdef __OPENCL_VERSION__
+#pragma OPENCL FP_CONTRACT OFF
+#define EMIM_INLINE inline
+typedef uint emim_u32;
+typedef int emim_i32;
+typedef ulong emim_u64;
+#define emim_as_u32(x) as_uint(x)
+#define emim_as_f32(x) as_float(x)
+#define emim_fma(a, b, c) fma((a), (b), (c))
+#define emim_sqrt(x) sqrt(x)
+#define emim_fabs(x) fabs(x)
+#define emim_floor(x) floor(x)
+#define emim_mulhi32(a, b) mul_hi((uint)(a), (uint)(b))
+#define EMIM_INFINITY INFINITY
+#define EMIM_NAN emim_as_f32(0x7fc00000u) /* one NaN pattern for both builds */
+#else
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+/* C: contraction is off by -ffp-contract=off (configure insists on it) */
+#define EMIM_INLINE static inline
+typedef uint32_t emim_u32;
+typedef int32_t emim_i32;
+typedef uint64_t emim_u64;
+EMIM_INLINE emim_u32 emim_as_u32(float x) { emim_u32 u; memcpy(&u, &x, 4); return u; }
+EMIM_INLINE float emim_as_f32(emim_u32 u) { float x; memcpy(&x, &u, 4); return x; }
+#define emim_fma(a, b, c) fmaf((a), (b), (c))
+#define emim_sqrt(x) sqrtf(x)
+#define emim_fabs(x) fabsf(x)
+#define emim_floor(x) floorf(x)
+#define emim_mulhi32(a, b) ((emim_u32)(((emim_u64)(a) * (emim_u64)(b)) >> 32))
+#define EMIM_INFINITY INFINITY
+#define EMIM_NAN emim_as_f32(0x7fc00000u) /* one NaN pattern for both builds */
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Philox4x32-10 (Salmon et al., SC'11), the generator of Random123; tested
+ * against Random123's own philox4x32 in tests/check_math.c.
+ * ------------------------------------------------------------------------- */
+typedef struct { emim_u32 v[4]; } emim_philox_ctr;
+
+EMIM_INLINE emim_philox_ctr emim_philox4x32_10(emim_philox_ctr c, emim_u32 k0, emim_u32 k1)
+{
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        emim_u32 lo0 = 0xD2511F53u * c.v[0], hi0 = emim_mulhi32(0xD2511F53u, c.v[0]);
+        emim_u32 lo1 = 0xCD9E8D57u * c.v[2], hi1 = emim_mulhi32(0xCD9E8D57u, c.v[2]);
+        emim_philox_ctr o;
+        o.v[0] = hi1 ^ c.v[1] ^ k0;
+        o.v[1] = lo1;
+        o.v[2] = hi0 ^ c.v[3] ^ k1;
+        o.v[3] = lo0;
+        c = o;
+    }
+    return c;
+}
+
+/* The four random words of element i of stream `stream` under key `seed`,
+ * attempt a (0 for the first draw; rejection sampling takes more). The
+ * counter is (i low, i high | a << 24, stream low, stream high): i < 2^40. */
+EMIM_INLINE emim_philox_ctr emim_philox_at(emim_u64 i, emim_u32 a, emim_u64 seed, emim_u64 stream)
+{
+    emim_philox_ctr c;
+    c.v[0] = (emim_u32)i;
+    c.v[1] = (emim_u32)(i >> 32) | (a << 24);
+    c.v[2] = (emim_u32)stream;
+    c.v[3] = (emim_u32)(stream >> 32);
+    return emim_philox4x32_10(c, (emim_u32)seed, (emim_u32)(seed >> 32));
+}
+
+/* A uniform float in [0, 1) with 24 random bits (exact conversion). */
+EMIM_INLINE float emim_u01(emim_u32 x) { return (float)(x >> 8) * 0x1.0p-24f; }
+/* A uniform float in (0, 1] (never 0: safe for log). */
+EMIM_INLINE float emim_u01_open0(emim_u32 x) { return (float)((x >> 8) + 1u) * 0x1.0p-24f; }
+
+/* The epilogue of every exact-mode GEMM output, on both twins:
+ * acc is the fixed-order fma dot product (acc = 0; for p = 0..k-1 ascending:
+ * acc = fma(a_ip, b_pj, acc)); beta == 0 never reads c. */
+EMIM_INLINE float emim_gemm_out(float acc, float alpha, float beta, float c)
+{
+    float r = alpha * acc;
+    return beta == 0.0f ? r : emim_fma(beta, c, r);
+}
+
+/* y + alpha * x with two roundings (the product, then the sum): the
+ * accumulation of a scaled gradient. */
+EMIM_INLINE float emim_axpy1(float alpha, float x, float y)
+{
+    float t = alpha * x;
+    return y + t;
+}
+
+/* ---------------------------------------------------------------------------
+ * Elementary functions. Each is accurate to a few ulp over its whole range
+ * (measured in tests/check_math.c against double-precision libm) and uses
+ * only +, -, *, emim_fma, comparisons and bit operations.
+ * ------------------------------------------------------------------------- */
+/* EMIM_MATH_FUNCTIONS_BEGIN */
+/* Polynomial coefficients: tools/fit_math.py (minimax, float coefficients,
+ * fitted with mpmath/numpy); measured errors: tests/check_math.c. */
+
+/* exp(x), < 1 ulp measured (also where the result is denormal).  x = k ln2 + r, |r| <= ln2/2, with k*ln2_hi subtracted
+ * exactly by fma (|r| < 1/2 and r is a multiple of min(ulp(x), 2^-24)), then
+ * the ln2_lo correction; exp(r) = 1 + r + r^2 P(r); the result is scaled by
+ * 2^k in two exact power-of-two factors so that only the last product can
+ * round (to a denormal, or overflow to +inf). */
+EMIM_INLINE float emim_expf(float x)
+{
+    if (x != x) return x + x;
+    /* exp(89) > FLT_MAX, exp(-104) < 2^-150: clamping keeps k in [-150, 128]
+     * and still rounds to +inf / +0. */
+    x = x > 89.0f ? 89.0f : x;
+    x = x < -104.0f ? -104.0f : x;
+    float kf = emim_floor(emim_fma(x, 0x1.715476p+0f, 0.5f));
+    float r = emim_fma(kf, -0x1.62e43p-1f, x);
+    r = emim_fma(kf, 0x1.05c61p-29f, r);
+    float p = 0x1.6a4156p-10f;
+    p = emim_fma(p, r, 0x1.1239c6p-7f);
+    p = emim_fma(p, r, 0x1.5558bcp-5f);
+    p = emim_fma(p, r, 0x1.555492p-3f);
+    p = emim_fma(p, r, 0x1.fffffcp-2f);
+    float y = 1.0f + emim_fma(r * r, p, r);
+    emim_i32 k = (emim_i32)kf;
+    emim_i32 k1 = k / 2;
+    emim_i32 k2 = k - k1;
+    float s1 = emim_as_f32((emim_u32)(k1 + 127) << 23);
+    float s2 = emim_as_f32((emim_u32)(k2 + 127) << 23);
+    return y * s1 * s2;
+}
+
+/* log(x), < 1 ulp measured.  x = 2^e m, m in [sqrt(1/2), sqrt(2)) (denormals
+ * scaled by 2^23 first), f = m - 1 exactly, log(1+f) = f + f^2 (-1/2 + f P(f)),
+ * result e ln2_hi + (e ln2_lo + log(1+f)) with fused operations. */
+EMIM_INLINE float emim_logf(float x)
+{
+    if (x != x) return x + x;
+    /* The default quiet NaN by its bits: EMIM_NAN (NAN) is 0x7fc00000 in C
+     * but 0x7fffffff in clang's OpenCL C headers. */
+    if (x < 0.0f) return emim_as_f32(0x7fc00000u);
+    if (x == 0.0f) return -EMIM_INFINITY;
+    if (x == EMIM_INFINITY) return x;
+    emim_i32 e = -127;
+    if (x < 0x1.0p-126f) { x = x * 0x1.0p23f; e = -127 - 23; }
+    emim_u32 ix = emim_as_u32(x);
+    e = e + (emim_i32)(ix >> 23);
+    float m = emim_as_f32((ix & 0x007fffffu) | 0x3f800000u);
+    if (m > 0x1.6a09e6p+0f) { m = m * 0.5f; e = e + 1; }
+    float f = m - 1.0f;
+    float p = -0x1.38c49ep-4f;
+    p = emim_fma(p, f, 0x1.055d5ep-3f);
+    p = emim_fma(p, f, -0x1.0d8292p-3f);
+    p = emim_fma(p, f, 0x1.22d964p-3f);
+    p = emim_fma(p, f, -0x1.547288p-3f);
+    p = emim_fma(p, f, 0x1.99a01ap-3f);
+    p = emim_fma(p, f, -0x1.000226p-2f);
+    p = emim_fma(p, f, 0x1.555554p-2f);
+    float l = emim_fma(f * f, emim_fma(p, f, -0.5f), f);
+    float ef = (float)e;
+    return emim_fma(ef, 0x1.62e43p-1f, emim_fma(ef, -0x1.05c61p-29f, l));
+}
+
+/* erf(x), < 1.1 ulp measured (relative, where erf(x) is not denormal).  Odd.
+ * |x| < 1: erf(x) = x + x Q(x^2).  1 <= |x|: erfc(a) = exp(G(a - 5/2) - a^2)
+ * with a^2 split exactly by fma, a clamped to 4 (erf(a) rounds to 1 from
+ * a ~ 3.92 on), erf = 1 - erfc with the sign of x. */
+EMIM_INLINE float emim_erff(float x)
+{
+    if (x != x) return x + x;
+    float a = emim_fabs(x);
+    if (a < 1.0f) {
+        float z = x * x;
+        float q = 0x1.4771fcp-14f;
+        q = emim_fma(q, z, -0x1.a3515ep-11f);
+        q = emim_fma(q, z, 0x1.53f224p-8f);
+        q = emim_fma(q, z, -0x1.b7f71ap-6f);
+        q = emim_fma(q, z, 0x1.ce2ce6p-4f);
+        q = emim_fma(q, z, -0x1.81273ep-2f);
+        q = emim_fma(q, z, 0x1.06eba8p-3f);
+        return emim_fma(x, q, x);
+    }
+    a = a > 4.0f ? 4.0f : a;
+    float a2 = a * a;
+    float a2lo = emim_fma(a, a, -a2);
+    float t = a - 2.5f;
+    float g = -0x1.6d13cap-16f;
+    g = emim_fma(g, t, 0x1.01539ap-14f);
+    g = emim_fma(g, t, -0x1.c510aep-12f);
+    g = emim_fma(g, t, 0x1.1bc95ep-9f);
+    g = emim_fma(g, t, -0x1.63ac08p-7f);
+    g = emim_fma(g, t, 0x1.cba35p-5f);
+    g = emim_fma(g, t, -0x1.692512p-2f);
+    g = emim_fma(g, t, -0x1.8e8b72p+0f);
+    float r = 1.0f - emim_expf((g - a2lo) - a2);
+    return emim_as_f32(emim_as_u32(r) | (emim_as_u32(x) & 0x80000000u));
+}
+
+/* sin(pi/2 f) and cos(pi/2 f) for |f| <= 1/2:
+ * f (pi/2)_hi + f ((pi/2)_lo + f^2 S(f^2)) and 1 + f^2 C(f^2). */
+EMIM_INLINE float emim_sinq_(float f)
+{
+    float z = f * f;
+    float s = 0x1.443816p-13f;
+    s = emim_fma(s, z, -0x1.32ada6p-8f);
+    s = emim_fma(s, z, 0x1.466b78p-4f);
+    s = emim_fma(s, z, -0x1.4abbcep-1f);
+    return emim_fma(f, 0x1.921fb6p+0f, f * emim_fma(z, s, -0x1.777a5cp-25f));
+}
+
+EMIM_INLINE float emim_cosq_(float f)
+{
+    float z = f * f;
+    float c = 0x1.d4f7eep-11f;
+    c = emim_fma(c, z, -0x1.55b2b6p-6f);
+    c = emim_fma(c, z, 0x1.03c1bp-2f);
+    c = emim_fma(c, z, -0x1.3bd3ccp+0f);
+    return emim_fma(z, c, 1.0f);
+}
+
+/* Quarter turns: v = 4u = q + f exactly, q an integer, |f| <= 1/2 (v minus
+ * its floor is exact for v >= 0; f - 1 is exact for f in (1/2, 1)).
+ * Domain: 0 <= u < 2^29. */
+EMIM_INLINE float emim_quarter_frac_(float u)
+{
+    float v = 4.0f * u;
+    float f = v - emim_floor(v);
+    return f > 0.5f ? f - 1.0f : f;
+}
+
+EMIM_INLINE emim_i32 emim_quarter_(float u)
+{
+    float v = 4.0f * u;
+    float fl = emim_floor(v);
+    emim_i32 q = (emim_i32)fl;
+    return (v - fl > 0.5f ? q + 1 : q) & 3;
+}
+
+/* sin(2 pi u) and cos(2 pi u) for u in [0, 1] (Box-Muller), absolute error
+ * < 2^-24 measured. */
+EMIM_INLINE float emim_sin2pi(float u)
+{
+    float f = emim_quarter_frac_(u);
+    emim_i32 q = emim_quarter_(u);
+    float r = (q & 1) ? emim_cosq_(f) : emim_sinq_(f);
+    return (q & 2) ? -r : r;
+}
+
+EMIM_INLINE float emim_cos2pi(float u)
+{
+    float f = emim_quarter_frac_(u);
+    emim_i32 q = emim_quarter_(u);
+    float r = (q & 1) ? emim_sinq_(f) : emim_cosq_(f);
+    return ((q + 1) & 2) ? -r : r;
+}
+/* EMIM_MATH_FUNCTIONS_END */
+
+/* ---------------------------------------------------------------------------
+ * Random values (the rand op). kind: 0 uniform [p0, p1); 1 normal (mean p0,
+ * std p1) by Box-Muller; 2 normal truncated to [p2, p3] by rejection: up to 8
+ * draws of 4 words (32 candidates); the caller only allows intervals holding
+ * at least half of the mass (then all 32 fail with probability < 2^-32), and
+ * if all fail the last candidate is clamped into [p2, p3].
+ * ------------------------------------------------------------------------- */
+EMIM_INLINE float emim_box_muller(emim_u32 w0, emim_u32 w1, int use_sin)
+{
+    float r = emim_sqrt(-2.0f * emim_logf(emim_u01_open0(w0)));
+    float u = emim_u01(w1);
+    return r * (use_sin ? emim_sin2pi(u) : emim_cos2pi(u));
+}
+
+EMIM_INLINE float emim_rand_value(int kind, emim_u64 i, emim_u64 seed, emim_u64 stream,
+                                  float p0, float p1, float p2, float p3)
+{
+    emim_philox_ctr w = emim_philox_at(i, 0u, seed, stream);
+    if (kind == 0) return p0 + (p1 - p0) * emim_u01(w.v[0]);
+    if (kind == 1) return p0 + p1 * emim_box_muller(w.v[0], w.v[1], 0);
+    float v = p0;
+    for (emim_u32 a = 0; a < 8u; a++) {
+        if (a > 0u) w = emim_philox_at(i, a, seed, stream);
+        for (int q = 0; q < 4; q++) {
+            v = p0 + p1 * emim_box_muller(w.v[q & 2], w.v[(q & 2) + 1], q & 1);
+            if (v >= p2 && v <= p3) return v;
+        }
+    }
+    return v < p2 ? p2 : p3;
+}
+
+#endif

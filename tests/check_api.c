@@ -1,0 +1,205 @@
+/* The public API's contracts: options from the environment, clear errors
+ * for bad arguments, buffer bounds, memory caps, the op table's completeness. */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static emim_ctx *cpu(void)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    return ctx;
+}
+
+START_TEST(env_options)
+{
+    emim_options o;
+    char err[256];
+    setenv("EMIM_BACKEND", "cuda", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_msg(strstr(err, "EMIM_BACKEND") && strstr(err, "cuda"), "message: %s", err);
+    setenv("EMIM_BACKEND", "CPU", 1);
+    setenv("EMIM_EXACT", "1", 1);
+    setenv("EMIM_THREADS", "3", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(o.backend, EMIM_BACKEND_CPU);
+    ck_assert_int_eq(o.mode, EMIM_MODE_EXACT);
+    ck_assert_int_eq(o.threads, 3);
+    emim_ctx *ctx = NULL;
+    ck_assert_int_eq(emim_ctx_create(&ctx, NULL, err, sizeof err), EMIM_OK);
+    ck_assert_str_eq(emim_backend_name(ctx), "cpu");
+    ck_assert_int_eq(emim_get_mode(ctx), EMIM_MODE_EXACT);
+    ck_assert_int_eq(emim_threads(ctx), 3);
+    emim_ctx_free(ctx);
+    setenv("EMIM_EXACT", "yes", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err, "EMIM_EXACT"));
+    unsetenv("EMIM_EXACT");
+    setenv("EMIM_THREADS", "0", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err, "EMIM_THREADS"));
+    unsetenv("EMIM_THREADS");
+    unsetenv("EMIM_BACKEND");
+}
+END_TEST
+
+START_TEST(bad_device)
+{
+    emim_options o;
+    emim_options_init(&o, NULL, 0);
+    o.backend = EMIM_BACKEND_OPENCL;
+    o.device = "no-such-device-xyz";
+    emim_ctx *ctx = NULL;
+    char err[512];
+    emim_status s = emim_ctx_create(&ctx, &o, err, sizeof err);
+    ck_assert_ptr_null(ctx);
+    if (!emim_have_opencl()) {
+        ck_assert_int_eq(s, EMIM_ERR_BACKEND);
+        ck_assert_ptr_nonnull(strstr(err, "disable-opencl"));
+        return;
+    }
+    ck_assert_int_eq(s, EMIM_ERR_NODEVICE);
+    ck_assert_msg(strstr(err, "no-such-device-xyz") || strstr(err, "no OpenCL"), "message: %s", err);
+    o.device = "99";
+    s = emim_ctx_create(&ctx, &o, err, sizeof err);
+    ck_assert_int_eq(s, EMIM_ERR_NODEVICE);
+    ck_assert_ptr_null(ctx);
+}
+END_TEST
+
+START_TEST(buffers)
+{
+    emim_ctx *ctx = cpu();
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 0, &b), EMIM_ERR_ARG);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(emim_buf_alloc(ctx, 10, &b), EMIM_OK);
+    float x[12] = { 0 };
+    ck_assert_int_eq(emim_buf_write(b, 5, 6, x), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "outside"));
+    ck_assert_int_eq(emim_buf_read(b, 11, 0, x), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_buf_write(b, 4, 6, x), EMIM_OK);
+    /* an op reading past the end is refused, naming the operand */
+    emim_buf *o = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 10, &o), EMIM_OK);
+    ck_assert_int_eq(emim_add(ctx, emim_at(o, 0), emim_at(b, 1), emim_at(b, 0), 10), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "add: a needs floats [1, 11)"));
+    ck_assert_int_eq(emim_add(ctx, emim_at(o, 0), emim_at(NULL, 0), emim_at(b, 0), 10), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "missing"));
+    /* a buffer of another context */
+    emim_ctx *other = cpu();
+    emim_buf *ob = NULL;
+    ck_assert_int_eq(emim_buf_alloc(other, 10, &ob), EMIM_OK);
+    ck_assert_int_eq(emim_add(ctx, emim_at(o, 0), emim_at(ob, 0), emim_at(b, 0), 10), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "another context"));
+    emim_buf_free(ob);
+    emim_ctx_free(other);
+    emim_buf_free(o);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(memory_cap)
+{
+    emim_options o;
+    emim_options_init(&o, NULL, 0);
+    o.backend = EMIM_BACKEND_CPU;
+    o.mem_limit = 4000;
+    emim_ctx *ctx = NULL;
+    ck_assert_int_eq(emim_ctx_create(&ctx, &o, NULL, 0), EMIM_OK);
+    emim_buf *a = NULL, *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 600, &a), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, 600, &b), EMIM_ERR_NOMEM);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "cap"));
+    emim_buf_free(a);
+    ck_assert_int_eq(emim_buf_alloc(ctx, 600, &b), EMIM_OK);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(gemm_args)
+{
+    emim_ctx *ctx = cpu();
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 1000, &b), EMIM_OK);
+    emim_ref r = emim_at(b, 0);
+    /* lda too small for A [4, 8] */
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 4, 5, 8, 1, r, 7, 0, r, 5, 0, 0, r, 5, 0, 1), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "lda=7"));
+    ck_assert_int_eq(emim_gemm(ctx, 2, 0, 4, 5, 8, 1, r, 8, 0, r, 5, 0, 0, r, 5, 0, 1), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 0, 5, 8, 1, r, 8, 0, r, 5, 0, 0, r, 5, 0, 1), EMIM_ERR_ARG);
+    /* C past the end of its buffer */
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 4, 5, 8, 1, r, 8, 0, r, 5, 0, 0, emim_at(b, 990), 5, 0, 1), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "C needs"));
+    /* batch strides count */
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 4, 5, 8, 1, r, 8, 500, r, 5, 0, 0, r, 5, 0, 3), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 4, 5, 8, 1, r, 8, 300, r, 5, 0, 0, r, 5, 0, 3), EMIM_OK);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(rand_args)
+{
+    emim_ctx *ctx = cpu();
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 100, &b), EMIM_OK);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), 100, EMIM_RAND_UNIFORM, 1, 0, 1, 1, 0, 0), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), 100, EMIM_RAND_NORMAL, 1, 0, 0, -1, 0, 0), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), 100, EMIM_RAND_TRUNC_NORMAL, 1, 0, 0, 1, 3, 4),
+                     EMIM_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "mass") ? strstr(emim_error(ctx), "mass") : strstr(emim_error(ctx), "holds"));
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), 100, (emim_rand_kind)7, 1, 0, 0, 1, 0, 0), EMIM_ERR_ARG);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(op_table)
+{
+    ck_assert_int_ge(emim_op_count(), 7);
+    for (int i = 0; i < emim_op_count(); i++) {
+        const emim_op_info *op = emim_op_get(i);
+        ck_assert_msg(op->cpu_fwd, "op %s: no CPU forward twin", op->name);
+        ck_assert_msg(op->ncases >= 1, "op %s: no twin-test cases in src/cases.c", op->name);
+        if (emim_have_opencl()) ck_assert_msg(op->cl_fwd, "op %s: no OpenCL forward twin", op->name);
+        if (op->has_backward) {
+            ck_assert_msg(op->cpu_bwd, "op %s: no CPU backward twin", op->name);
+            if (emim_have_opencl()) ck_assert_msg(op->cl_bwd, "op %s: no OpenCL backward twin", op->name);
+        }
+        ck_assert_ptr_nonnull(op->summary);
+    }
+    ck_assert_ptr_null(emim_op_get(emim_op_count()));
+    for (int s = EMIM_OK; s <= EMIM_ERR_MISMATCH; s++) ck_assert(strlen(emim_status_name((emim_status)s)) > 0);
+}
+END_TEST
+
+START_TEST(validate_unknown_op)
+{
+    emim_ctx *ctx = cpu();
+    int rows = -1, fails = -1;
+    ck_assert_int_eq(emim_validate(ctx, "add,frobnicate", 1, NULL, NULL, &rows, &fails), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "frobnicate"));
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("api");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, env_options);
+    tcase_add_test(tc, bad_device);
+    tcase_add_test(tc, buffers);
+    tcase_add_test(tc, memory_cap);
+    tcase_add_test(tc, gemm_args);
+    tcase_add_test(tc, rand_args);
+    tcase_add_test(tc, op_table);
+    tcase_add_test(tc, validate_unknown_op);
+    suite_add_tcase(s, tc);
+    return run_suite(s, 1);
+}

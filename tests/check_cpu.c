@@ -1,0 +1,265 @@
+/* The CPU twin against mathematics: every differentiable op's backward
+ * against central finite differences of its forward (sums in double), GEMM
+ * against a double-precision reference within its error bound, thread-count
+ * determinism (2 threads against 1), and the random fills' statistics. */
+#include "cases.h"
+#include "emim_math.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Resets every non-input tensor to its initial value, runs the forward and
+ * returns L = sum of w * out over the outputs (w: the gradient buffers'
+ * initial content, i.e. the backward's dout), accumulated in double. Also
+ * returns the outputs in out[j] (whole buffers). */
+static double forward_loss(emim_case_inst *I, int op, float **out)
+{
+    const emim_case *c = I->c;
+    for (int j = 0; j < c->nt; j++)
+        if (c->role[j] != EMIM_T_IN) ck_assert_int_eq(emim_case_upload(I, j, 0, I->init_val[j]), EMIM_OK);
+    I->dir = 0;
+    ck_assert_msg(emim_case_exec(I, op) == EMIM_OK, "forward: %s", emim_error(I->ctx));
+    double L = 0;
+    for (int j = 0; j < c->nt; j++) {
+        if (c->role[j] == EMIM_T_IN) continue;
+        ck_assert_int_eq(emim_case_fetch(I, j, 0, out[j]), EMIM_OK);
+        const float *w = I->init_grad[j] + EMIM_GUARD, *o = out[j] + EMIM_GUARD;
+        for (size_t e = 0; e < c->len[j]; e++) L += (double)w[e] * o[e];
+    }
+    return L;
+}
+
+static void fd_check(emim_ctx *ctx, int op, const emim_case *c, uint64_t seed)
+{
+    emim_case_inst I;
+    ck_assert_int_eq(emim_case_setup(&I, ctx, c, 1, seed), EMIM_OK);
+    /* backward with zeroed input gradients and dout = w */
+    float *g[EMIM_MAX_T] = { 0 }, *outp[EMIM_MAX_T] = { 0 }, *outm[EMIM_MAX_T] = { 0 };
+    for (int j = 0; j < c->nt; j++) {
+        size_t len = emim_case_buflen(c, j);
+        if (c->role[j] != EMIM_T_IN) {
+            outp[j] = malloc(len * sizeof(float));
+            outm[j] = malloc(len * sizeof(float));
+        }
+        if (c->role[j] == EMIM_T_IN && emim_case_uses_grad(c, 1, j)) {
+            g[j] = malloc(len * sizeof(float));
+            memcpy(g[j], I.init_grad[j], len * sizeof(float));
+            memset(g[j] + EMIM_GUARD, 0, c->len[j] * sizeof(float));
+            ck_assert_int_eq(emim_case_upload(&I, j, 1, g[j]), EMIM_OK);
+        }
+    }
+    I.dir = 1;
+    ck_assert_msg(emim_case_exec(&I, op) == EMIM_OK, "backward: %s", emim_error(ctx));
+    for (int j = 0; j < c->nt; j++)
+        if (g[j]) ck_assert_int_eq(emim_case_fetch(&I, j, 1, g[j]), EMIM_OK);
+
+    int checked = 0;
+    for (int j = 0; j < c->nt; j++) {
+        if (!g[j]) continue;
+        size_t len = emim_case_buflen(c, j);
+        float *x = malloc(len * sizeof(float));
+        memcpy(x, I.init_val[j], len * sizeof(float));
+        double gscale = 0;
+        for (size_t e = 0; e < c->len[j]; e++) gscale += fabs(g[j][EMIM_GUARD + e]);
+        gscale /= (double)c->len[j];
+        size_t picks[6] = { 0, c->len[j] - 1 };
+        for (int p = 2; p < 6; p++) {
+            emim_philox_ctr r = emim_philox_at((uint64_t)p, 0, seed + (uint64_t)j, 99);
+            picks[p] = r.v[0] % c->len[j];
+        }
+        for (int p = 0; p < 6; p++) {
+            size_t e = EMIM_GUARD + picks[p];
+            float x0 = x[e], xp = x0 + 0.25f, xm = x0 - 0.25f;
+            x[e] = xp;
+            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
+            double Lp = forward_loss(&I, op, outp);
+            x[e] = xm;
+            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
+            double Lm = forward_loss(&I, op, outm);
+            x[e] = x0;
+            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
+            double fd = (Lp - Lm) / ((double)xp - (double)xm);
+            /* rounding of the outputs that the perturbation changed bounds
+             * the error of the difference quotient */
+            double mag = 0;
+            for (int q = 0; q < c->nt; q++) {
+                if (!outp[q]) continue;
+                const float *w = I.init_grad[q];
+                for (size_t f = EMIM_GUARD; f < EMIM_GUARD + c->len[q]; f++)
+                    if (outp[q][f] != outm[q][f]) mag += fabs(w[f]) * (fabs(outp[q][f]) + fabs(outm[q][f]));
+            }
+            double tol = ldexp(mag, -16) / ((double)xp - (double)xm) + 1e-6 * gscale;
+            double an = g[j][e];
+            ck_assert_msg(fabs(fd - an) <= tol, "%s [%s] d/d tensor %d [%zu]: backward %.9g, finite difference %.9g (tol %.3g)",
+                          emim_ops[op].name, c->label, j, picks[p], an, fd, tol);
+            checked++;
+        }
+        free(x);
+    }
+    ck_assert_int_gt(checked, 0);
+    for (int j = 0; j < EMIM_MAX_T; j++) { free(g[j]); free(outp[j]); free(outm[j]); }
+    emim_case_free(&I);
+}
+
+START_TEST(finite_differences)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    int ops_checked = 0;
+    for (int op = 0; op < EMIM_OP_COUNT; op++) {
+        if (!emim_ops[op].has_backward) continue;
+        emim_case c;
+        int cases = 0;
+        for (int idx = 0; emim_ops[op].cases(idx, &c); idx++) {
+            fd_check(ctx, op, &c, 100 + (uint64_t)idx);
+            cases++;
+        }
+        ck_assert_msg(cases > 0, "op %s: no cases", emim_ops[op].name);
+        ops_checked++;
+    }
+    ck_assert_int_ge(ops_checked, 6);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+/* GEMM, forward and backward, on the CPU twin against double precision:
+ * each output within gamma_{K+2}(|alpha| sum|a||b| + |beta c|), half the
+ * twin bound. */
+static void gemm_reference(emim_mode mode)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, mode, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    emim_case c;
+    for (int idx = 0; emim_cases_gemm(idx, &c); idx++) {
+        for (int dir = 0; dir < 2; dir++) {
+            emim_case_inst I;
+            ck_assert_int_eq(emim_case_setup(&I, ctx, &c, dir, 7 + (uint64_t)idx), EMIM_OK);
+            ck_assert_msg(emim_case_exec(&I, EMIM_OP_gemm) == EMIM_OK, "%s", emim_error(ctx));
+            float *val[EMIM_MAX_T] = { 0 }, *gr[EMIM_MAX_T] = { 0 };
+            for (int q = 0; q < c.nt; q++) {
+                if (I.init_val[q]) val[q] = I.init_val[q] + EMIM_GUARD;
+                if (I.init_grad[q]) gr[q] = I.init_grad[q] + EMIM_GUARD;
+            }
+            for (int j = 0; j < c.nt; j++) {
+                int grad = dir;
+                if (!emim_case_is_output(&c, dir, j, grad)) continue;
+                size_t len = emim_case_buflen(&c, j);
+                float *got = malloc(len * sizeof(float));
+                double *bnd = malloc(c.len[j] * sizeof(double)), *ref = malloc(c.len[j] * sizeof(double));
+                ck_assert_int_eq(emim_case_fetch(&I, j, grad, got), EMIM_OK);
+                c.bound(&c, dir, j, val, gr, bnd, ref);
+                size_t n = 0;
+                for (size_t e = 0; e < c.len[j]; e++) {
+                    if (!emim_case_writes(&c, dir, j, grad, e)) {
+                        ck_assert(isnan(ref[e]));
+                        continue;
+                    }
+                    double d = fabs((double)got[EMIM_GUARD + e] - ref[e]);
+                    ck_assert_msg(d <= bnd[e] / 2, "gemm [%s] %s mode dir %d tensor %d [%zu]: %.9g vs %.17g, error %.3g > %.3g",
+                                  c.label, mode == EMIM_MODE_EXACT ? "exact" : "fast", dir, j, e,
+                                  got[EMIM_GUARD + e], ref[e], d, bnd[e] / 2);
+                    n++;
+                }
+                ck_assert_int_gt(n, 0);
+                free(got); free(bnd); free(ref);
+            }
+            emim_case_free(&I);
+        }
+    }
+    emim_ctx_free(ctx);
+}
+
+START_TEST(gemm_vs_double_exact) { gemm_reference(EMIM_MODE_EXACT); }
+END_TEST
+START_TEST(gemm_vs_double_fast) { gemm_reference(EMIM_MODE_FAST); }
+END_TEST
+
+static void report(const emim_validate_row *r, void *user)
+{
+    (void)user;
+    if (!r->pass) fprintf(stderr, "FAIL %s %s [%s]: %s\n", r->op, r->dir, r->shape, r->note);
+}
+
+/* emim_validate on the CPU backend compares 2 threads against 1. */
+static void threads_mode(emim_mode mode)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, mode, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    int rows = 0, fails = 0;
+    ck_assert_msg(emim_validate(ctx, NULL, 3, report, NULL, &rows, &fails) == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert_int_eq(fails, 0);
+    ck_assert_int_gt(rows, 20);
+    emim_ctx_free(ctx);
+}
+START_TEST(threads_exact) { threads_mode(EMIM_MODE_EXACT); }
+END_TEST
+START_TEST(threads_fast) { threads_mode(EMIM_MODE_FAST); }
+END_TEST
+
+START_TEST(random_statistics)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    const size_t n = 200000;
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, n, &b), EMIM_OK);
+    float *x = malloc(n * sizeof(float)), *h = malloc(n * sizeof(float));
+
+    /* uniform [-2, 3): range, mean, and the same bits as the host fill */
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), n, EMIM_RAND_UNIFORM, 11, 2, -2.0f, 3.0f, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(b, 0, n, x), EMIM_OK);
+    emim_host_uniform(h, n, 11, 2, -2.0f, 3.0f);
+    ck_assert_int_eq(memcmp(x, h, n * sizeof(float)), 0);
+    double s = 0, s2 = 0, lo = 1e9, hi = -1e9;
+    for (size_t i = 0; i < n; i++) { s += x[i]; lo = fmin(lo, x[i]); hi = fmax(hi, x[i]); }
+    ck_assert(lo >= -2.0 && hi <= 3.0 && hi > 2.99 && lo < -1.99);
+    ck_assert_double_eq_tol(s / n, 0.5, 5 * 5 / sqrt(12.0 * n));
+
+    /* a prefix of a stream is the same numbers (element i depends on i only) */
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), 10, EMIM_RAND_UNIFORM, 11, 2, -2.0f, 3.0f, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(b, 0, 10, h), EMIM_OK);
+    ck_assert_int_eq(memcmp(x, h, 10 * sizeof(float)), 0);
+
+    /* normal(0.5, 2) */
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), n, EMIM_RAND_NORMAL, 12, 0, 0.5f, 2.0f, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(b, 0, n, x), EMIM_OK);
+    s = s2 = 0;
+    size_t tail = 0;
+    for (size_t i = 0; i < n; i++) { s += x[i]; s2 += (x[i] - 0.5) * (x[i] - 0.5); tail += fabs(x[i] - 0.5) > 2 * 1.96; }
+    ck_assert_double_eq_tol(s / n, 0.5, 5 * 2 / sqrt((double)n));
+    ck_assert_double_eq_tol(sqrt(s2 / n), 2.0, 0.02);
+    ck_assert_double_eq_tol((double)tail / n, 0.05, 0.005);
+
+    /* truncated normal(0, 1) on [-1.5, 1.2]: all inside, the right mean */
+    ck_assert_int_eq(emim_rand(ctx, emim_at(b, 0), n, EMIM_RAND_TRUNC_NORMAL, 13, 0, 0.0f, 1.0f, -1.5f, 1.2f), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(b, 0, n, x), EMIM_OK);
+    s = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(x[i] >= -1.5f && x[i] <= 1.2f);
+        s += x[i];
+    }
+    double phi_a = exp(-1.5 * 1.5 / 2) / sqrt(2 * M_PI), phi_b = exp(-1.2 * 1.2 / 2) / sqrt(2 * M_PI);
+    double Z = 0.5 * (erf(1.2 / sqrt(2.0)) - erf(-1.5 / sqrt(2.0)));
+    ck_assert_double_eq_tol(s / n, (phi_a - phi_b) / Z, 0.01);
+    free(x);
+    free(h);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cpu");
+    TCase *tc = tcase_create("cpu");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, finite_differences);
+    tcase_add_test(tc, gemm_vs_double_exact);
+    tcase_add_test(tc, gemm_vs_double_fast);
+    tcase_add_test(tc, threads_exact);
+    tcase_add_test(tc, threads_fast);
+    tcase_add_test(tc, random_statistics);
+    suite_add_tcase(s, tc);
+    return run_suite(s, 1);
+}
