@@ -1,62 +1,475 @@
-/* TEMPORARY naive CPU gemm twin (to be replaced by the blocked kernel). */
+/* CPU twin of the gemm op, and emim_cpu_sgemm, the host GEMM that the other
+ * CPU twins use.
+ *
+ * Fast mode: OpenBLAS (cblas_sgemm).
+ *
+ * Exact mode: our own blocked kernel whose every output element is, bit for
+ * bit,
+ *     acc = 0.0f; for (p = 0; p < k; p++) acc = fmaf(opA(i,p), opB(p,j), acc);
+ *     C[i,j] = emim_gemm_out(acc, alpha, beta, C[i,j]);
+ * the order the OpenCL twin (kernels-cl/gemm.cl) follows too. The blocking
+ * never splits that chain: one micro-kernel call runs the whole k loop of an
+ * MR x NR tile of C with one float accumulator per element, updated by a
+ * single-rounding fma in ascending p (the SIMD lanes are independent
+ * elements), then applies the epilogue. op(A) and op(B) are packed into
+ * MR-row and NR-column panels (zero padded; the padding only feeds outputs
+ * that are never stored), so transposes cost nothing in the inner loop.
+ * Threads share out whole tiles of C, so the result does not depend on the
+ * thread count.
+ *
+ * Micro-kernels (chosen at run time, the library being built for baseline
+ * x86-64): AVX-512F 12x32, AVX2+FMA 6x16, and a portable fmaf kernel.
+ */
 #include "emim_math.h"
 #include "internal.h"
 
 #include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
-void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k,
-                    float alpha, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc)
+/* ------------------------------------------------------------------------
+ * micro-kernels: C[0:mrem, 0:nrem] = epilogue(pa[MR x k] * pb[k x NR])
+ * pa: p-major panel, pa[p*MR + r]; pb: pb[p*NR + c]; both 64-byte aligned.
+ * ---------------------------------------------------------------------- */
+typedef void (*emim_ukernel_fn)(int k, const float *pa, const float *pb, float *C, size_t ldc,
+                                float alpha, float beta, int mrem, int nrem);
+
+typedef struct {
+    int mr, nr;
+    emim_ukernel_fn fn;
+    const char *name;
+} emim_ukernel;
+
+/* Scalar epilogue of a (partial) tile held in acc[r * nr + c]. */
+static void tile_out(const float *acc, int nr, float *C, size_t ldc, float alpha, float beta, int mrem,
+                     int nrem)
 {
-    if (!exact) {
-        openblas_set_num_threads(threads);
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
-                    A, lda, B, ldb, beta, C, ldc);
-        return;
+    for (int r = 0; r < mrem; r++) {
+        float *c = C + (size_t)r * ldc;
+        if (beta == 0.0f)
+            for (int j = 0; j < nrem; j++) c[j] = emim_gemm_out(acc[r * nr + j], alpha, beta, 0.0f);
+        else
+            for (int j = 0; j < nrem; j++) c[j] = emim_gemm_out(acc[r * nr + j], alpha, beta, c[j]);
     }
-#pragma omp parallel for num_threads(threads) schedule(static)
+}
+
+/* Portable kernel (any architecture, and x86-64 without AVX2/FMA). */
+#define GEN_MR 4
+#define GEN_NR 16
+static void ukernel_generic(int k, const float *pa, const float *pb, float *C, size_t ldc, float alpha,
+                            float beta, int mrem, int nrem)
+{
+    float acc[GEN_MR * GEN_NR];
+    for (int e = 0; e < GEN_MR * GEN_NR; e++) acc[e] = 0.0f;
+    for (int p = 0; p < k; p++) {
+        const float *a = pa + (size_t)p * GEN_MR, *b = pb + (size_t)p * GEN_NR;
+        for (int r = 0; r < GEN_MR; r++)
+            for (int c = 0; c < GEN_NR; c++) acc[r * GEN_NR + c] = fmaf(a[r], b[c], acc[r * GEN_NR + c]);
+    }
+    tile_out(acc, GEN_NR, C, ldc, alpha, beta, mrem, nrem);
+}
+
+#if defined(__x86_64__)
+/* AVX2 + FMA: 6 x 16, 12 ymm accumulators. */
+#define AVX2_MR 6
+#define AVX2_NR 16
+__attribute__((target("avx2,fma"))) static void ukernel_avx2(int k, const float *pa, const float *pb, float *C,
+                                                            size_t ldc, float alpha, float beta, int mrem,
+                                                            int nrem)
+{
+    __m256 c0[AVX2_MR], c1[AVX2_MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < AVX2_MR; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < AVX2_MR; r++) {
+            __m256 a = _mm256_broadcast_ss(pa + r);
+            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+        }
+        pa += AVX2_MR;
+        pb += AVX2_NR;
+    }
+    __m256 va = _mm256_set1_ps(alpha);
+    if (mrem == AVX2_MR && nrem == AVX2_NR) {
+        if (beta == 0.0f) {
+#pragma GCC unroll 6
+            for (int r = 0; r < AVX2_MR; r++) {
+                _mm256_storeu_ps(C + (size_t)r * ldc, _mm256_mul_ps(va, c0[r]));
+                _mm256_storeu_ps(C + (size_t)r * ldc + 8, _mm256_mul_ps(va, c1[r]));
+            }
+        } else {
+            __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+            for (int r = 0; r < AVX2_MR; r++) {
+                float *c = C + (size_t)r * ldc;
+                _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), _mm256_mul_ps(va, c0[r])));
+                _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), _mm256_mul_ps(va, c1[r])));
+            }
+        }
+    } else {
+        float acc[AVX2_MR * AVX2_NR] __attribute__((aligned(32)));
+        for (int r = 0; r < AVX2_MR; r++) {
+            _mm256_store_ps(acc + r * AVX2_NR, c0[r]);
+            _mm256_store_ps(acc + r * AVX2_NR + 8, c1[r]);
+        }
+        tile_out(acc, AVX2_NR, C, ldc, alpha, beta, mrem, nrem);
+    }
+}
+
+/* AVX-512F: 12 x 32, 24 zmm accumulators; B rows are two full vectors, A
+ * elements are broadcast from memory into the fma. */
+#define AVX512_MR 12
+#define AVX512_NR 32
+__attribute__((target("avx512f"))) static void ukernel_avx512(int k, const float *pa, const float *pb, float *C,
+                                                             size_t ldc, float alpha, float beta, int mrem,
+                                                             int nrem)
+{
+    __m512 c0[AVX512_MR], c1[AVX512_MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < AVX512_MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < AVX512_MR; r++) {
+            __m512 a = _mm512_set1_ps(pa[r]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+        pa += AVX512_MR;
+        pb += AVX512_NR;
+    }
+    /* epilogue with column masks; rows past mrem are not stored */
+    __mmask16 m0 = nrem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nrem) - 1u);
+    __mmask16 m1 = nrem >= 32 ? (__mmask16)0xffff : nrem <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nrem - 16)) - 1u);
+    __m512 va = _mm512_set1_ps(alpha);
+    if (beta == 0.0f) {
+#pragma GCC unroll 12
+        for (int r = 0; r < AVX512_MR; r++) {
+            if (r < mrem) {
+                float *c = C + (size_t)r * ldc;
+                _mm512_mask_storeu_ps(c, m0, _mm512_mul_ps(va, c0[r]));
+                _mm512_mask_storeu_ps(c + 16, m1, _mm512_mul_ps(va, c1[r]));
+            }
+        }
+    } else {
+        __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+        for (int r = 0; r < AVX512_MR; r++) {
+            if (r < mrem) {
+                float *c = C + (size_t)r * ldc;
+                __m512 o0 = _mm512_maskz_loadu_ps(m0, c), o1 = _mm512_maskz_loadu_ps(m1, c + 16);
+                _mm512_mask_storeu_ps(c, m0, _mm512_fmadd_ps(vb, o0, _mm512_mul_ps(va, c0[r])));
+                _mm512_mask_storeu_ps(c + 16, m1, _mm512_fmadd_ps(vb, o1, _mm512_mul_ps(va, c1[r])));
+            }
+        }
+    }
+}
+#endif
+
+static const emim_ukernel uk_generic = { GEN_MR, GEN_NR, ukernel_generic, "generic" };
+#if defined(__x86_64__)
+static const emim_ukernel uk_avx2 = { AVX2_MR, AVX2_NR, ukernel_avx2, "avx2" };
+static const emim_ukernel uk_avx512 = { AVX512_MR, AVX512_NR, ukernel_avx512, "avx512" };
+#endif
+
+/* EMIM_GEMM_KERNEL=generic|avx2|avx512 forces a kernel (testing); an
+ * unsupported choice falls back to the automatic one. */
+static const emim_ukernel *select_ukernel(void)
+{
+    static const emim_ukernel *chosen;
+    const emim_ukernel *k = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    const emim_ukernel *best = &uk_generic;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    int has512 = __builtin_cpu_supports("avx512f");
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (has512) best = &uk_avx512;
+    else if (has2) best = &uk_avx2;
+    const char *env = getenv("EMIM_GEMM_KERNEL");
+    if (env && !strcmp(env, "generic")) best = &uk_generic;
+    else if (env && !strcmp(env, "avx2") && has2) best = &uk_avx2;
+    else if (env && !strcmp(env, "avx512") && has512) best = &uk_avx512;
+#endif
+    __atomic_store_n(&chosen, best, __ATOMIC_RELEASE);
+    return best;
+}
+
+/* ------------------------------------------------------------------------
+ * packing
+ * ---------------------------------------------------------------------- */
+/* dst[p*MR + r] = opA(i0 + r, p) for r < mr_eff, 0 for mr_eff <= r < MR. */
+static void pack_a(int ta, const float *A, size_t lda, int i0, int mr_eff, int MR, int k, float *dst)
+{
+    if (!ta) {
+        /* A[i, p]: rows of A become columns of the panel; go through p in
+         * blocks so that the panel block stays in L1 */
+        for (int p0 = 0; p0 < k; p0 += 64) {
+            int pe = p0 + 64 < k ? p0 + 64 : k;
+            for (int r = 0; r < mr_eff; r++) {
+                const float *src = A + (size_t)(i0 + r) * lda;
+                for (int p = p0; p < pe; p++) dst[(size_t)p * MR + r] = src[p];
+            }
+            for (int r = mr_eff; r < MR; r++)
+                for (int p = p0; p < pe; p++) dst[(size_t)p * MR + r] = 0.0f;
+        }
+    } else {
+        /* A[p, i] */
+        for (int p = 0; p < k; p++) {
+            const float *src = A + (size_t)p * lda + i0;
+            float *d = dst + (size_t)p * MR;
+            int r = 0;
+            for (; r < mr_eff; r++) d[r] = src[r];
+            for (; r < MR; r++) d[r] = 0.0f;
+        }
+    }
+}
+
+/* dst[p*NR + c] = opB(p, j0 + c) for c < nr_eff, 0 for nr_eff <= c < NR. */
+static void pack_b(int tb, const float *B, size_t ldb, int j0, int nr_eff, int NR, int k, float *dst)
+{
+    if (!tb) {
+        /* B[p, j] */
+        for (int p = 0; p < k; p++) {
+            const float *src = B + (size_t)p * ldb + j0;
+            float *d = dst + (size_t)p * NR;
+            int c = 0;
+            for (; c < nr_eff; c++) d[c] = src[c];
+            for (; c < NR; c++) d[c] = 0.0f;
+        }
+    } else {
+        /* B[j, p] */
+        for (int p0 = 0; p0 < k; p0 += 64) {
+            int pe = p0 + 64 < k ? p0 + 64 : k;
+            for (int c = 0; c < nr_eff; c++) {
+                const float *src = B + (size_t)(j0 + c) * ldb;
+                for (int p = p0; p < pe; p++) dst[(size_t)p * NR + c] = src[p];
+            }
+            for (int c = nr_eff; c < NR; c++)
+                for (int p = p0; p < pe; p++) dst[(size_t)p * NR + c] = 0.0f;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * the exact GEMM driver
+ * ---------------------------------------------------------------------- */
+#define EMIM_GEMM_A_BLOCK_BYTES (384u * 1024u)  /* A rows per block: stay in L2 */
+#define EMIM_GEMM_B_CHUNK_BYTES (1024u * 1024u) /* packed B columns per chunk */
+
+static void *alloc64(size_t floats)
+{
+    size_t bytes = (floats * sizeof(float) + 63u) & ~(size_t)63u;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+static int resolve_threads(int threads)
+{
+#ifdef _OPENMP
+    if (threads <= 0) threads = omp_get_max_threads();
+#endif
+    return threads > 0 ? threads : 1;
+}
+
+/* The reference, element by element (used when k == 0, and when the packing
+ * buffers cannot be allocated by emim_cpu_sgemm, which has no error path). */
+static void sgemm_naive(int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A, size_t lda,
+                        const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float acc = 0.0f;
             for (int p = 0; p < k; p++)
                 acc = fmaf(ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p],
                            tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j], acc);
-            C[(size_t)i * ldc + j] = emim_gemm_out(acc, alpha, beta, beta == 0.0f ? 0.0f : C[(size_t)i * ldc + j]);
+            float *c = C + (size_t)i * ldc + j;
+            *c = emim_gemm_out(acc, alpha, beta, beta == 0.0f ? 0.0f : *c);
         }
 }
 
-#define I(x) ((int)a->i[x])
+/* Returns 0, or -1 when the packing buffers could not be allocated (nothing
+ * written then). */
+static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A, size_t lda,
+                       const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0) {
+        sgemm_naive(1, ta, tb, m, n, 0, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 0;
+    }
+    const emim_ukernel *uk = select_ukernel();
+    const int MR = uk->mr, NR = uk->nr;
+    const int npa = (m + MR - 1) / MR, npb = (n + NR - 1) / NR;
+    const size_t apanel = (size_t)MR * k, bpanel = (size_t)NR * k;
+
+    /* A panels per block (the block is reused across a run of B panels) */
+    int ablk = (int)(EMIM_GEMM_A_BLOCK_BYTES / (apanel * sizeof(float)));
+    if (ablk < 1) ablk = 1;
+    if (ablk > npa) ablk = npa;
+    const int nablk = (npa + ablk - 1) / ablk;
+    /* B panels per chunk: a multiple of the thread count (balance) */
+    int bchunk = (int)(EMIM_GEMM_B_CHUNK_BYTES / (bpanel * sizeof(float)));
+    if (bchunk < threads) bchunk = threads;
+    bchunk = (bchunk + threads - 1) / threads * threads;
+    if (bchunk > npb) bchunk = npb;
+
+    float *pa = alloc64(apanel * npa);
+    float *pb = alloc64(bpanel * bchunk);
+    if (!pa || !pb) {
+        free(pa);
+        free(pb);
+        return -1;
+    }
+    const emim_ukernel_fn fn = uk->fn;
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#pragma omp for schedule(static)
+        for (int ip = 0; ip < npa; ip++) {
+            int i0 = ip * MR;
+            pack_a(ta, A, lda, i0, m - i0 < MR ? m - i0 : MR, MR, k, pa + ip * apanel);
+        }
+        for (int jc = 0; jc < npb; jc += bchunk) {
+            const int nb = npb - jc < bchunk ? npb - jc : bchunk;
+#pragma omp for schedule(static)
+            for (int jp = 0; jp < nb; jp++) {
+                int j0 = (jc + jp) * NR;
+                pack_b(tb, B, ldb, j0, n - j0 < NR ? n - j0 : NR, NR, k, pb + jp * bpanel);
+            }
+            /* tasks (A block, B panel), A block major: a thread's run of
+             * tasks reuses one A block from L2 */
+            const int ntask = nablk * nb;
+#pragma omp for schedule(static)
+            for (int t = 0; t < ntask; t++) {
+                const int ab = t / nb, jp = t % nb;
+                const int j0 = (jc + jp) * NR, nrem = n - j0 < NR ? n - j0 : NR;
+                const int ipe = (ab + 1) * ablk < npa ? (ab + 1) * ablk : npa;
+                const float *bp = pb + jp * bpanel;
+                for (int ip = ab * ablk; ip < ipe; ip++) {
+                    const int i0 = ip * MR, mrem = m - i0 < MR ? m - i0 : MR;
+                    fn(k, pa + ip * apanel, bp, C + (size_t)i0 * ldc + j0, ldc, alpha, beta, mrem, nrem);
+                }
+            }
+        }
+    }
+    free(pa);
+    free(pb);
+    return 0;
+}
+
+/* Fast mode. threads > 0: set OpenBLAS's thread count first; 0: leave it (a
+ * call from inside an OpenMP region runs single-threaded anyway). */
+static void sgemm_fast(int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (threads > 0) openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A,
+                lda, B, ldb, beta, C, ldc);
+}
+
+void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    threads = resolve_threads(threads);
+    if (!exact) {
+        sgemm_fast(threads, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (sgemm_exact(threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc) != 0)
+        sgemm_naive(threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc);
+}
+
+/* ------------------------------------------------------------------------
+ * the op twins
+ * ---------------------------------------------------------------------- */
 #define PTR(s) (a->t[s].buf->host + a->t[s].off)
 
-static void gemm_batched(emim_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                         int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc,
-                         int batch)
+/* C[b] = alpha op(A[b]) op(B[b]) + beta C[b], b < batch. Returns -1 when
+ * out of memory. */
+static int gemm_batched(int exact, int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A,
+                        int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc,
+                        int64_t sc, int batch)
 {
-    int exact = ctx->mode == EMIM_MODE_EXACT;
-    for (int b = 0; b < batch; b++)
-        emim_cpu_sgemm(exact, ctx->threads, ta, tb, m, n, k, alpha, A + b * sa, lda, B + b * sb, ldb, beta,
-                       C + b * sc, ldc);
+    if (batch <= 0 || m <= 0 || n <= 0) return 0;
+    if (batch == 1) {
+        if (!exact) {
+            sgemm_fast(threads, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+            return 0;
+        }
+        return sgemm_exact(threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc);
+    }
+    int fail = 0;
+    if (!exact) openblas_set_num_threads(threads);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int b = 0; b < batch; b++) {
+        const float *Ab = A + b * sa, *Bb = B + b * sb;
+        float *Cb = C + b * sc;
+        if (!exact) {
+            sgemm_fast(0, ta, tb, m, n, k, alpha, Ab, lda, Bb, ldb, beta, Cb, ldc);
+        } else if (sgemm_exact(1, ta, tb, m, n, k, alpha, Ab, (size_t)lda, Bb, (size_t)ldb, beta, Cb, (size_t)ldc)) {
+#pragma omp atomic write
+            fail = 1;
+        }
+    }
+    return fail ? -1 : 0;
 }
 
 emim_status emim_cpu_gemm_forward(emim_ctx *ctx, const emim_args *a)
 {
-    gemm_batched(ctx, I(0), I(1), I(2), I(3), I(4), a->f[0], PTR(1), I(5), a->i[8], PTR(2), I(6), a->i[9], a->f[1],
-                 PTR(0), I(7), a->i[10], I(11));
+    const int ta = (int)a->i[0], tb = (int)a->i[1], m = (int)a->i[2], n = (int)a->i[3], k = (int)a->i[4];
+    const int lda = (int)a->i[5], ldb = (int)a->i[6], ldc = (int)a->i[7], batch = (int)a->i[11];
+    const int64_t sa = a->i[8], sb = a->i[9], sc = a->i[10];
+    const int exact = ctx->mode == EMIM_MODE_EXACT, threads = resolve_threads(ctx->threads);
+    if (gemm_batched(exact, threads, ta, tb, m, n, k, a->f[0], PTR(1), lda, sa, PTR(2), ldb, sb, a->f[1], PTR(0),
+                     ldc, sc, batch))
+        return emim_set_error(ctx, EMIM_ERR_NOMEM, "gemm: out of memory for packing buffers");
     return EMIM_OK;
 }
 
+/* C = alpha op(A) op(B) (+ beta C):
+ *   d op(A) = alpha dC op(B)^T  [m, k];  d op(B) = alpha op(A)^T dC  [k, n],
+ * accumulated (beta = 1) into dA and dB in their stored layouts. */
 emim_status emim_cpu_gemm_backward(emim_ctx *ctx, const emim_args *a)
 {
-    int ta = I(0), tb = I(1), m = I(2), n = I(3), k = I(4), lda = I(5), ldb = I(6), ldc = I(7), batch = I(11);
-    int64_t sa = a->i[8], sb = a->i[9], sc = a->i[10];
-    float alpha = a->f[0];
+    const int ta = (int)a->i[0], tb = (int)a->i[1], m = (int)a->i[2], n = (int)a->i[3], k = (int)a->i[4];
+    const int lda = (int)a->i[5], ldb = (int)a->i[6], ldc = (int)a->i[7], batch = (int)a->i[11];
+    const int64_t sa = a->i[8], sb = a->i[9], sc = a->i[10];
+    const float alpha = a->f[0];
+    const int exact = ctx->mode == EMIM_MODE_EXACT, threads = resolve_threads(ctx->threads);
+    int fail = 0;
     if (a->t[0].buf) {
-        if (!ta) gemm_batched(ctx, 0, !tb, m, k, n, alpha, PTR(4), ldc, sc, PTR(3), ldb, sb, 1.0f, PTR(0), lda, sa, batch);
-        else gemm_batched(ctx, tb, 1, k, m, n, alpha, PTR(3), ldb, sb, PTR(4), ldc, sc, 1.0f, PTR(0), lda, sa, batch);
+        float *dA = PTR(0);
+        const float *B = PTR(3), *dC = PTR(4);
+        if (!ta) /* dA[m,k] += alpha dC[m,n] op(B)^T */
+            fail |= gemm_batched(exact, threads, 0, !tb, m, k, n, alpha, dC, ldc, sc, B, ldb, sb, 1.0f, dA, lda, sa,
+                                 batch);
+        else /* dA[k,m] += alpha op(B)[k,n] dC^T */
+            fail |= gemm_batched(exact, threads, tb, 1, k, m, n, alpha, B, ldb, sb, dC, ldc, sc, 1.0f, dA, lda, sa,
+                                 batch);
     }
     if (a->t[1].buf) {
-        if (!tb) gemm_batched(ctx, !ta, 0, k, n, m, alpha, PTR(2), lda, sa, PTR(4), ldc, sc, 1.0f, PTR(1), ldb, sb, batch);
-        else gemm_batched(ctx, 1, ta, n, k, m, alpha, PTR(4), ldc, sc, PTR(2), lda, sa, 1.0f, PTR(1), ldb, sb, batch);
+        float *dB = PTR(1);
+        const float *A = PTR(2), *dC = PTR(4);
+        if (!tb) /* dB[k,n] += alpha op(A)^T[k,m] dC */
+            fail |= gemm_batched(exact, threads, !ta, 0, k, n, m, alpha, A, lda, sa, dC, ldc, sc, 1.0f, dB, ldb, sb,
+                                 batch);
+        else /* dB[n,k] += alpha dC^T[n,m] op(A) */
+            fail |= gemm_batched(exact, threads, 1, ta, n, k, m, alpha, dC, ldc, sc, A, lda, sa, 1.0f, dB, ldb, sb,
+                                 batch);
     }
+    if (fail) return emim_set_error(ctx, EMIM_ERR_NOMEM, "gemm: out of memory for packing buffers");
     return EMIM_OK;
 }

@@ -25,6 +25,46 @@ static const char *clblast_name(CLBlastStatusCode s)
     }
 }
 
+/* Packs op(X) of a batch into a temporary [rows, dcols] per batch (zero padded). */
+static emim_status pack(emim_ctx *ctx, cl_mem *out, cl_mem X, cl_ulong xo, int trans, int rows, int cols, int ld,
+                        cl_ulong stride, int dcols, int batch)
+{
+    cl_int err;
+    *out = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)rows * dcols * batch * sizeof(float), NULL,
+                          &err);
+    emim_status s = emim_cl_check(ctx, err, "gemm: clCreateBuffer (packed operand)");
+    if (s) return s;
+    size_t l[3] = { 16, 16, 1 }, g[3] = { (size_t)dcols, (size_t)rows, (size_t)batch };
+    s = emim_cl_run(ctx, "emim_pack", 3, g, l, 9, EMIM_ARG(*out), EMIM_ARG(X), EMIM_ARG(xo), EMIM_ARG(trans),
+                    EMIM_ARG(rows), EMIM_ARG(cols), EMIM_ARG(ld), EMIM_ARG(stride), EMIM_ARG(dcols));
+    if (s) { clReleaseMemObject(*out); *out = NULL; }
+    return s;
+}
+
+/* Exact GEMM for CPU-like devices: pack op(A) as [k, m8] and op(B) as [k, n8],
+ * then 8 x 8 blocks per work-item (kernels-cl/gemm.cl). */
+static emim_status cl_gemm_direct(emim_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
+                                  cl_mem A, cl_ulong ao, int lda, cl_ulong sa,
+                                  cl_mem B, cl_ulong bo, int ldb, cl_ulong sb,
+                                  float beta, cl_mem C, cl_ulong co, int ldc, cl_ulong sc, int batch)
+{
+    int m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8;
+    cl_mem At = NULL, Bp = NULL;
+    /* At[p][i] = opA(i, p): A stored [k, m] when ta (no transpose needed) */
+    emim_status s = pack(ctx, &At, A, ao, !ta, k, m, lda, sa, m8, batch);
+    if (!s) s = pack(ctx, &Bp, B, bo, tb, k, n, ldb, sb, n8, batch);
+    if (!s) {
+        size_t l[3] = { 8, 8, 1 }, g[3] = { (size_t)n8 / 8, (size_t)m8 / 8, (size_t)batch };
+        s = emim_cl_run(ctx, "emim_gemm_exact_direct", 3, g, l, 13, EMIM_ARG(m), EMIM_ARG(n), EMIM_ARG(k),
+                        EMIM_ARG(alpha), EMIM_ARG(At), EMIM_ARG(m8), EMIM_ARG(Bp), EMIM_ARG(n8), EMIM_ARG(beta),
+                        EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(ldc), EMIM_ARG(sc));
+    }
+    /* released once the queued kernels are done with them */
+    if (At) clReleaseMemObject(At);
+    if (Bp) clReleaseMemObject(Bp);
+    return s;
+}
+
 /* C[b] = alpha op(A[b]) op(B[b]) + beta C[b], row-major */
 static emim_status cl_gemm(emim_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
                            cl_mem A, cl_ulong ao, int lda, cl_ulong sa,
@@ -47,7 +87,9 @@ static emim_status cl_gemm(emim_ctx *ctx, int ta, int tb, int m, int n, int k, f
                                   batch, clblast_name(st), (int)st);
         return EMIM_OK;
     }
-    /* 16 x 16 tiles of C, each computed by 16 x 4 work-items */
+    if (ctx->cl.gemm_direct) return cl_gemm_direct(ctx, ta, tb, m, n, k, alpha, A, ao, lda, sa, B, bo, ldb, sb,
+                                                   beta, C, co, ldc, sc, batch);
+    /* GPU-like device: 16 x 16 tiles of C in local memory, 16 x 4 work-items */
     size_t l[3] = { 16, 4, 1 };
     size_t g[3] = { (size_t)n, ((size_t)m + 15) / 16 * 4, (size_t)batch };
     return emim_cl_run(ctx, "emim_gemm_exact", 3, g, l, 19, EMIM_ARG(ta), EMIM_ARG(tb), EMIM_ARG(m),

@@ -51,3 +51,57 @@ void emim_gemm_exact(int ta, int tb, int m, int n, int k, float alpha,
         }
     }
 }
+
+/* The same GEMM for CPU-like devices (PoCL runs local memory and barriers
+ * slowly): the host packs op(A) as At [k, m8] and op(B) as Bp [k, n8] (zero
+ * padded to multiples of 8 rows / columns, per batch), and each work-item
+ * computes an 8 x 8 block of C with explicit float8 vectors (lane-wise fma:
+ * per output the same operations, in the same order, as above). */
+kernel void emim_gemm_exact_direct(int m, int n, int k, float alpha,
+                                   global const float *At, int m8, global const float *Bp, int n8,
+                                   float beta, global float *C, ulong co, int ldc, ulong sc)
+{
+    int j0 = get_global_id(0) * 8, i0 = get_global_id(1) * 8;
+    ulong b = get_global_id(2);
+    if (j0 >= n || i0 >= m) return;
+    At += b * (ulong)k * m8 + i0;
+    Bp += b * (ulong)k * n8 + j0;
+    C += co + b * sc;
+    float8 acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = (float8)(0.0f);
+    for (int p = 0; p < k; p++) {
+        float8 bv = vload8(0, Bp + (ulong)p * n8);
+        float8 av = vload8(0, At + (ulong)p * m8);
+        acc[0] = fma((float8)(av.s0), bv, acc[0]);
+        acc[1] = fma((float8)(av.s1), bv, acc[1]);
+        acc[2] = fma((float8)(av.s2), bv, acc[2]);
+        acc[3] = fma((float8)(av.s3), bv, acc[3]);
+        acc[4] = fma((float8)(av.s4), bv, acc[4]);
+        acc[5] = fma((float8)(av.s5), bv, acc[5]);
+        acc[6] = fma((float8)(av.s6), bv, acc[6]);
+        acc[7] = fma((float8)(av.s7), bv, acc[7]);
+    }
+    for (int r = 0; r < 8 && i0 + r < m; r++) {
+        float out[8];
+        vstore8(acc[r], 0, out);
+        for (int c = 0; c < 8 && j0 + c < n; c++) {
+            ulong e = (ulong)(i0 + r) * ldc + j0 + c;
+            C[e] = emim_gemm_out(out[c], alpha, beta, beta == 0.0f ? 0.0f : C[e]);
+        }
+    }
+}
+
+/* dst[b][r * dcols + c] = src(r, c) for r < rows, c < cols, else 0, for
+ * c < dcols; src(r, c) = src[so + b*stride + r*ld + c], or with trans
+ * src[so + b*stride + c*ld + r]. Packs GEMM operands (exact: copies). */
+kernel void emim_pack(global float *dst, global const float *src, ulong so, int trans, int rows, int cols,
+                      int ld, ulong stride, int dcols)
+{
+    int c = get_global_id(0), r = get_global_id(1);
+    ulong b = get_global_id(2);
+    if (c >= dcols || r >= rows) return;
+    global const float *s = src + so + b * stride;
+    float v = 0.0f;
+    if (c < cols) v = trans ? s[(ulong)c * ld + r] : s[(ulong)r * ld + c];
+    dst[b * (ulong)rows * dcols + (ulong)r * dcols + c] = v;
+}

@@ -77,6 +77,7 @@ typedef struct {
     cl_program program;
     cl_device_type type;
     int correct_divsqrt;      /* device honours -cl-fp32-correctly-rounded-divide-sqrt */
+    int gemm_direct;          /* exact GEMM: 1 the kernel for CPU-like devices, 0 the tiled one */
     size_t max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     size_t max_wg;            /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     struct { const char *name; cl_kernel k; } kcache[EMIM_CL_MAX_KERNELS]; /* created on first use */

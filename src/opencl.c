@@ -237,6 +237,15 @@ static emim_status cl_init(emim_ctx *ctx, const emim_options *opt)
     clGetDeviceInfo(cl->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
     clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof cl->max_wg, &cl->max_wg, NULL);
     cl->max_alloc = (size_t)maxalloc;
+    /* The exact GEMM kernel: local-memory tiles for GPUs, a direct kernel for
+     * CPU devices (PoCL runs local memory and barriers slowly). Both give the
+     * same bits; EMIM_CL_GEMM=tiled|direct overrides (tests run both). */
+    cl->gemm_direct = (cl->type & CL_DEVICE_TYPE_CPU) != 0;
+    const char *gv = getenv("EMIM_CL_GEMM");
+    if (gv && !strcmp(gv, "tiled")) cl->gemm_direct = 0;
+    else if (gv && !strcmp(gv, "direct")) cl->gemm_direct = 1;
+    else if (gv && *gv)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "EMIM_CL_GEMM='%s': expected tiled or direct", gv);
     /* Some implementations (PoCL) report a global size but do not enforce
      * it: the context caps its own allocations at the reported size. */
     if (!ctx->mem_limit || ctx->mem_limit > global) ctx->mem_limit = (size_t)global;

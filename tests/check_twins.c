@@ -4,6 +4,7 @@
  * Exits 77 (skip) only when no OpenCL device exists. */
 #include "testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -55,6 +56,20 @@ END_TEST
 START_TEST(twins_fast) { run_mode(EMIM_MODE_FAST); }
 END_TEST
 
+/* Both exact GEMM kernels (tiled for GPUs, direct for CPU devices) on
+ * whatever device this is: they must give the same bits. */
+START_TEST(twins_exact_other_gemm_kernel)
+{
+    const char *old = getenv("EMIM_CL_GEMM");
+    setenv("EMIM_CL_GEMM", "tiled", 1);
+    run_mode(EMIM_MODE_EXACT);
+    setenv("EMIM_CL_GEMM", "direct", 1);
+    run_mode(EMIM_MODE_EXACT);
+    if (old) setenv("EMIM_CL_GEMM", old, 1);
+    else unsetenv("EMIM_CL_GEMM");
+}
+END_TEST
+
 int main(void)
 {
     if (!emim_have_opencl()) {
@@ -73,6 +88,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, twins_exact);
     tcase_add_test(tc, twins_fast);
+    tcase_add_test(tc, twins_exact_other_gemm_kernel);
     suite_add_tcase(s, tc);
     return run_suite(s, 0);
 }
