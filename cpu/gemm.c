@@ -265,8 +265,12 @@ static void pack_b(int tb, const float *B, size_t ldb, int j0, int nr_eff, int N
 /* ------------------------------------------------------------------------
  * the exact GEMM driver
  * ---------------------------------------------------------------------- */
+#ifndef EMIM_GEMM_A_BLOCK_BYTES
 #define EMIM_GEMM_A_BLOCK_BYTES (384u * 1024u)  /* A rows per block: stay in L2 */
+#endif
+#ifndef EMIM_GEMM_B_CHUNK_BYTES
 #define EMIM_GEMM_B_CHUNK_BYTES (1024u * 1024u) /* packed B columns per chunk */
+#endif
 
 static void *alloc64(size_t floats)
 {
@@ -319,6 +323,7 @@ static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float a
     if (ablk < 1) ablk = 1;
     if (ablk > npa) ablk = npa;
     const int nablk = (npa + ablk - 1) / ablk;
+    ablk = (npa + nablk - 1) / nablk; /* blocks of even size */
     /* B panels per chunk: a multiple of the thread count (balance) */
     int bchunk = (int)(EMIM_GEMM_B_CHUNK_BYTES / (bpanel * sizeof(float)));
     if (bchunk < threads) bchunk = threads;
