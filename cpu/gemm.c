@@ -322,8 +322,12 @@ static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float a
     int ablk = (int)(EMIM_GEMM_A_BLOCK_BYTES / (apanel * sizeof(float)));
     if (ablk < 1) ablk = 1;
     if (ablk > npa) ablk = npa;
-    const int nablk = (npa + ablk - 1) / ablk;
+    int nablk = (npa + ablk - 1) / ablk;
+    /* at least about 4 tasks per thread when B has few panels (balance) */
+    const int want = (4 * threads + npb - 1) / npb;
+    if (nablk < want) nablk = want < npa ? want : npa;
     ablk = (npa + nablk - 1) / nablk; /* blocks of even size */
+    nablk = (npa + ablk - 1) / ablk;
     /* B panels per chunk: a multiple of the thread count (balance) */
     int bchunk = (int)(EMIM_GEMM_B_CHUNK_BYTES / (bpanel * sizeof(float)));
     if (bchunk < threads) bchunk = threads;

@@ -165,9 +165,12 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
             return s;
         }
         if (ctx->verbose)
-            fprintf(stderr, "emim: backend auto: %s; using the CPU twin\n", ctx->error);
+            fprintf(stderr, "emim: backend auto: %s; using the CPU twin (%d threads)\n", ctx->error, ctx->threads);
         memset(&ctx->cl, 0, sizeof ctx->cl);
         ctx->error[0] = 0;
+#else
+        if (ctx->verbose)
+            fprintf(stderr, "emim: backend auto: built without OpenCL; using the CPU twin (%d threads)\n", ctx->threads);
 #endif
         ctx->be = &emim_backend_cpu;
         break;
@@ -182,8 +185,6 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
         free(ctx);
         return s;
     }
-    if (ctx->verbose && opt->backend == EMIM_BACKEND_AUTO)
-        fprintf(stderr, "emim: backend auto: CPU twin (%d threads)\n", ctx->threads);
     *out = ctx;
     return EMIM_OK;
 }

@@ -38,7 +38,7 @@ const char *emim_cl_error_name(cl_int err)
     E(CL_INVALID_IMAGE_DESCRIPTOR) E(CL_INVALID_COMPILER_OPTIONS) E(CL_INVALID_LINKER_OPTIONS)
     E(CL_INVALID_DEVICE_PARTITION_COUNT)
 #undef E
-    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR (no OpenCL platform installed)";
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
     default: return "unknown OpenCL error";
     }
 }
@@ -189,7 +189,8 @@ static emim_status cl_init(emim_ctx *ctx, const emim_options *opt)
     int n = list_devices(devs, 128, &err);
     if (n == 0) {
         if (err != CL_SUCCESS)
-            return emim_set_error(ctx, EMIM_ERR_NODEVICE, "no OpenCL platform found (%s)", emim_cl_error_name(err));
+            return emim_set_error(ctx, EMIM_ERR_NODEVICE, "no OpenCL platform found (%s: is an OpenCL driver installed? see emim info)",
+                                  emim_cl_error_name(err));
         return emim_set_error(ctx, EMIM_ERR_NODEVICE, "no OpenCL device found");
     }
     int pick = -1;

@@ -32,6 +32,26 @@ grep -q "frobnicate" err.$$ || { echo "FAIL validate-bad-op message"; fail=1; }
 check info-cpu 0 "$EMIM" -b cpu info
 check validate-cpu 0 "$EMIM" -q -b cpu validate --ops=add,sum,rand
 grep -q "^[0-9]* passed, 0 failed" out.$$ || { echo "FAIL validate-cpu summary"; cat out.$$; fail=1; }
+# no OpenCL driver at all: a clear error for opencl, the CPU twin for auto
+check no-icd-opencl 1 env OCL_ICD_VENDORS=/nonexistent "$EMIM" -b opencl validate --ops=add
+grep -q "no OpenCL platform found" err.$$ || { echo "FAIL no-icd-opencl message"; cat err.$$; fail=1; }
+check no-icd-auto 0 env OCL_ICD_VENDORS=/nonexistent "$EMIM" validate --exact --ops=add
+grep -q "using the CPU twin" err.$$ || { echo "FAIL no-icd-auto message"; cat err.$$; fail=1; }
+if "$EMIM" -q -b opencl info >/dev/null 2>&1; then
+  # a kernel that fails to build: the error shows the build log and the file
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/src" "$tmp/kernels-cl"
+  cp "$SRC/src/emim_math.h" "$tmp/src/" && cp "$SRC"/kernels-cl/*.cl "$tmp/kernels-cl/"
+  echo "kernel void broken(global float *x) { x[0] = undefined_identifier; }" >> "$tmp/kernels-cl/elementwise.cl"
+  check broken-kernel 1 env EMIM_CL_SOURCE_DIR="$tmp" "$EMIM" -b opencl validate --ops=add
+  grep -q "build log" err.$$ && grep -q "elementwise.cl" err.$$ && grep -q "undefined_identifier" err.$$ ||
+    { echo "FAIL broken-kernel message"; cat err.$$; fail=1; }
+  rm -rf "$tmp"
+  check bad-device 1 "$EMIM" -b opencl -d no-such-device info
+  grep -q "no-such-device" out.$$ err.$$ || { echo "FAIL bad-device message"; fail=1; }
+else
+  echo "skip broken-kernel, bad-device: no OpenCL device"
+fi
 check ops-markdown 0 "$EMIM" ops --markdown
 if ! cmp -s out.$$ "$SRC/doc/ops.md"; then
   echo "FAIL doc/ops.md differs from 'emim ops --markdown' (regenerate it):"; diff out.$$ "$SRC/doc/ops.md"; fail=1
