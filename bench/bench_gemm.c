@@ -2,8 +2,9 @@
  * by side in one run, at 1 and 2 threads, on the GEMM shapes of a ViT-B
  * encoder step (216 tokens: QKV/proj, MLP, attention scores) and a square
  * 1024 one. Each figure is the best of several repetitions after a warm-up
- * call. Also checks that the exact result is bit-identical at 1 and 2
- * threads and equal to the naive fixed-order reference.
+ * call, the two libraries' calls alternating. Also checks that the exact
+ * result is bit-identical at 1 and 2 threads and equal to the naive
+ * fixed-order reference.
  *
  * usage: bench_gemm [ta tb]     (transposes of A and B, default 0 0)
  * exit status: 0, or 1 when a bitwise check failed. */
@@ -47,25 +48,29 @@ static void run(int exact, int threads, const problem *p)
                    p->ldc);
 }
 
-/* GFLOP/s: best of reps after one warm-up call; reps chosen so that the
- * measurement takes about 0.3 s (3 to 50 calls). */
-static double gflops(int exact, int threads, const problem *p)
+/* GFLOP/s of the exact kernel (g[0]) and OpenBLAS (g[1]) at `threads`: one
+ * warm-up call of each, then calls of the two alternating (so that both see
+ * the same machine load), best of reps each; reps chosen so that the
+ * measurement takes about 0.5 s (3 to 50 calls each). */
+static void gflops(int threads, const problem *p, double g[2])
 {
-    double flop = 2.0 * p->m * p->n * p->k;
+    double flop = 2.0 * p->m * p->n * p->k, best[2] = { 1e30, 1e30 };
     double t0 = omp_get_wtime();
-    run(exact, threads, p);
+    run(1, threads, p);
+    run(0, threads, p);
     double t1 = omp_get_wtime() - t0;
-    int reps = t1 > 0.0 ? (int)(0.3 / t1) : 50;
+    int reps = t1 > 0.0 ? (int)(0.5 / t1) : 50;
     if (reps < 3) reps = 3;
     if (reps > 50) reps = 50;
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        t0 = omp_get_wtime();
-        run(exact, threads, p);
-        double t = omp_get_wtime() - t0;
-        if (t < best) best = t;
-    }
-    return flop / best * 1e-9;
+    for (int r = 0; r < reps; r++)
+        for (int e = 0; e < 2; e++) {
+            t0 = omp_get_wtime();
+            run(!e, threads, p);
+            double t = omp_get_wtime() - t0;
+            if (t < best[e]) best[e] = t;
+        }
+    g[0] = flop / best[0] * 1e-9;
+    g[1] = flop / best[1] * 1e-9;
 }
 
 static void naive(const problem *p, float alpha, float beta, float *C)
@@ -139,10 +144,7 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         problem p = make(ta, tb, shapes[s].m, shapes[s].n, shapes[s].k);
         double g[2][2];
-        for (int t = 0; t < 2; t++) {
-            g[t][0] = gflops(1, t + 1, &p);
-            g[t][1] = gflops(0, t + 1, &p);
-        }
+        for (int t = 0; t < 2; t++) gflops(t + 1, &p, g[t]);
         printf("%-18s %5d %5d %5d | %8.1f %8.1f %6.2f | %8.1f %8.1f %6.2f\n", shapes[s].what, p.m, p.n, p.k,
                g[0][0], g[0][1], g[0][0] / g[0][1], g[1][0], g[1][1], g[1][0] / g[1][1]);
         fflush(stdout);

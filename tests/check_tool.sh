@@ -47,6 +47,10 @@ if "$EMIM" -q -b opencl info >/dev/null 2>&1; then
   grep -q "build log" err.$$ && grep -q "elementwise.cl" err.$$ && grep -q "undefined_identifier" err.$$ ||
     { echo "FAIL broken-kernel message"; cat err.$$; fail=1; }
   rm -rf "$tmp"
+  # every CPU exact GEMM micro-kernel gives the OpenCL twin's bits
+  for k in generic avx2 avx512; do
+    check "gemm-kernel-$k" 0 env EMIM_GEMM_KERNEL=$k "$EMIM" -q -b opencl validate --exact --ops=gemm
+  done
   check bad-device 1 "$EMIM" -b opencl -d no-such-device info
   grep -q "no-such-device" out.$$ err.$$ || { echo "FAIL bad-device message"; fail=1; }
 else
