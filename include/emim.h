@@ -162,6 +162,12 @@ typedef enum {
 emim_status emim_rand(emim_ctx *ctx, emim_ref out, size_t n, emim_rand_kind kind,
                       uint64_t seed, uint64_t stream, float p0, float p1, float p2, float p3);
 
+/* ---- vit ops ---- */
+
+/* ---- attention ops ---- */
+
+/* ---- loss ops ---- */
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

@@ -119,6 +119,25 @@ static int gemm_written(const emim_case *c, int dir, int j, size_t e)
     return in_matrix(e, tb ? n : k, tb ? k : n, I[6], I[9]);
 }
 
+static void gemm_ref(const emim_case *c, double *const *t)
+{
+    const int64_t *I = c->fwd.i;
+    int ta = (int)I[0], tb = (int)I[1];
+    int64_t m = I[2], n = I[3], k = I[4], lda = I[5], ldb = I[6], ldc = I[7];
+    double alpha = c->fwd.f[0], beta = c->fwd.f[1];
+    for (int64_t b = 0; b < I[11]; b++) {
+        const double *A = t[1] + b * I[8], *B = t[2] + b * I[9];
+        double *C = t[0] + b * I[10];
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double s = 0;
+                for (int64_t p = 0; p < k; p++)
+                    s += (ta ? A[p * lda + i] : A[i * lda + p]) * (tb ? B[j * ldb + p] : B[p * ldb + j]);
+                C[i * ldc + j] = alpha * s + (beta != 0 ? beta * C[i * ldc + j] : 0);
+            }
+    }
+}
+
 int emim_cases_gemm(int idx, emim_case *c)
 {
     static const struct { int ta, tb, m, n, k, pa, pb, pc, batch, gapa, gapb, gapc, skip; float alpha, beta; } S[] = {
@@ -155,6 +174,9 @@ int emim_cases_gemm(int idx, emim_case *c)
     c->bmap[2] = 1; c->bmap[3] = 2; c->bmap[4] = EMIM_GRAD(0);
     c->bound = gemm_bound;
     c->written = gemm_written;
+    c->ref = gemm_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-4;
     snprintf(c->label, sizeof c->label, "m=%d n=%d k=%d ta=%d tb=%d lda=%lld ldb=%lld ldc=%lld batch=%d alpha=%g beta=%g%s",
              m, n, k, ta, tb, (long long)lda, (long long)ldb, (long long)ldc, batch, S[idx].alpha, S[idx].beta,
              S[idx].skip == 1 ? " (no dA)" : S[idx].skip == 2 ? " (no dB)" : "");
@@ -162,6 +184,35 @@ int emim_cases_gemm(int idx, emim_case *c)
 }
 
 /* ---------------------------------------------------------------- elementwise */
+static void bias_add_ref(const emim_case *c, double *const *t)
+{
+    int64_t rows = c->fwd.i[0], cols = c->fwd.i[1];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++) t[0][r * cols + q] = t[1][r * cols + q] + t[2][q];
+}
+
+static void add_ref(const emim_case *c, double *const *t)
+{
+    for (int64_t e = 0; e < c->fwd.i[0]; e++) t[0][e] = t[1][e] + t[2][e];
+}
+
+static void scale_ref(const emim_case *c, double *const *t)
+{
+    for (int64_t e = 0; e < c->fwd.i[0]; e++) t[0][e] = (double)c->fwd.f[0] * t[1][e];
+}
+
+static void reduce_ref(const emim_case *c, double *const *t, int mean)
+{
+    int64_t rows = c->fwd.i[0], n = c->fwd.i[1];
+    for (int64_t r = 0; r < rows; r++) {
+        double s = 0;
+        for (int64_t e = 0; e < n; e++) s += t[1][r * n + e];
+        t[0][r] = mean ? s / (double)n : s;
+    }
+}
+static void sum_ref(const emim_case *c, double *const *t) { reduce_ref(c, t, 0); }
+static void mean_ref(const emim_case *c, double *const *t) { reduce_ref(c, t, 1); }
+
 int emim_cases_bias_add(int idx, emim_case *c)
 {
     static const int S[][2] = { { 1, 1 }, { 7, 33 }, { 129, 5 }, { 3, 1000 }, { 216, 768 } };
@@ -175,6 +226,9 @@ int emim_cases_bias_add(int idx, emim_case *c)
     c->fwd.i[1] = c->bwd.i[1] = cols;
     c->nf = 3; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2;
     c->nb = 3; c->bmap[0] = idx == 3 ? EMIM_NONE : EMIM_GRAD(1); c->bmap[1] = EMIM_GRAD(2); c->bmap[2] = EMIM_GRAD(0);
+    c->ref = bias_add_ref;
+    c->ref_tol = 1e-6;
+    c->grad_tol = 1e-5;
     snprintf(c->label, sizeof c->label, "rows=%d cols=%d%s", rows, cols, idx == 3 ? " (no dinp)" : "");
     return 1;
 }
@@ -189,6 +243,9 @@ int emim_cases_add(int idx, emim_case *c)
     c->fwd.i[0] = c->bwd.i[0] = (int64_t)S[idx];
     c->nf = 3; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2;
     c->nb = 3; c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = idx == 1 ? EMIM_NONE : EMIM_GRAD(2); c->bmap[2] = EMIM_GRAD(0);
+    c->ref = add_ref;
+    c->ref_tol = 1e-6;
+    c->grad_tol = 1e-6;
     snprintf(c->label, sizeof c->label, "n=%zu%s", S[idx], idx == 1 ? " (no db)" : "");
     return 1;
 }
@@ -205,12 +262,15 @@ int emim_cases_scale(int idx, emim_case *c)
     c->fwd.f[0] = c->bwd.f[0] = A[idx];
     c->nf = 2; c->fmap[0] = 0; c->fmap[1] = 1;
     c->nb = 2; c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = EMIM_GRAD(0);
+    c->ref = scale_ref;
+    c->ref_tol = 1e-6;
+    c->grad_tol = 1e-6;
     snprintf(c->label, sizeof c->label, "n=%zu alpha=%.9g", S[idx], A[idx]);
     return 1;
 }
 
 /* ---------------------------------------------------------------- reductions */
-static int reduce_case(int idx, emim_case *c)
+static int reduce_case(int idx, emim_case *c, int mean)
 {
     static const struct { int rows; size_t n; } S[] = { { 1, 1 }, { 1, 1000 }, { 3, 257 }, { 2, 513 }, { 5, 100000 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
@@ -222,11 +282,14 @@ static int reduce_case(int idx, emim_case *c)
     c->fwd.i[1] = c->bwd.i[1] = (int64_t)S[idx].n;
     c->nf = 2; c->fmap[0] = 0; c->fmap[1] = 1;
     c->nb = 2; c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = EMIM_GRAD(0);
+    c->ref = mean ? mean_ref : sum_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-6;
     snprintf(c->label, sizeof c->label, "rows=%d n=%zu", S[idx].rows, S[idx].n);
     return 1;
 }
-int emim_cases_sum(int idx, emim_case *c) { return reduce_case(idx, c); }
-int emim_cases_mean(int idx, emim_case *c) { return reduce_case(idx, c); }
+int emim_cases_sum(int idx, emim_case *c) { return reduce_case(idx, c, 0); }
+int emim_cases_mean(int idx, emim_case *c) { return reduce_case(idx, c, 1); }
 
 /* ---------------------------------------------------------------- rand */
 int emim_cases_rand(int idx, emim_case *c)
@@ -310,7 +373,7 @@ static float *initial(const emim_case *c, int dir, int j, int grad, uint64_t see
     for (size_t e = 0; e < len; e++) h[e] = sentinel();
     float *t = h + EMIM_GUARD;
     uint64_t stream = (uint64_t)j * 2 + (uint64_t)grad;
-    if (!grad && c->role[j] == EMIM_T_OUT && dir == 0) {
+    if (!grad && (c->role[j] == EMIM_T_OUT || c->role[j] == EMIM_T_CACHE) && dir == 0) {
         /* pure outputs start as NaN: every element must be written, none read */
         for (size_t e = 0; e < c->len[j]; e++) t[e] = NAN;
     } else if (!grad) {
@@ -321,11 +384,12 @@ static float *initial(const emim_case *c, int dir, int j, int grad, uint64_t see
     return h;
 }
 
-emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, const emim_case *c, int dir, uint64_t seed)
+emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, int op, const emim_case *c, int dir, uint64_t seed)
 {
     memset(I, 0, sizeof *I);
     I->ctx = ctx;
     I->c = c;
+    I->op = op;
     I->dir = dir;
     for (int j = 0; j < c->nt; j++) {
         for (int grad = 0; grad < 2; grad++) {
@@ -340,11 +404,24 @@ emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, const emim_case *c
             if (s) { emim_case_free(I); return s; }
         }
     }
+    int cached = 0;
+    for (int j = 0; j < c->nt; j++) cached |= c->role[j] == EMIM_T_CACHE;
+    if (dir == 1 && cached) {
+        /* caches from the forward; their initial copies follow */
+        I->dir = 0;
+        emim_status s = emim_case_exec(I);
+        I->dir = 1;
+        for (int j = 0; j < c->nt && !s; j++) {
+            if (c->role[j] & EMIM_T_OUT) s = emim_case_fetch(I, j, 0, I->init_val[j]);
+        }
+        if (s) { emim_case_free(I); return s; }
+    }
     return EMIM_OK;
 }
 
-emim_status emim_case_exec(emim_case_inst *I, int op)
+emim_status emim_case_exec(emim_case_inst *I)
 {
+    int op = I->op;
     const emim_case *c = I->c;
     emim_args a = I->dir ? c->bwd : c->fwd;
     int n = I->dir ? c->nb : c->nf;

@@ -6,7 +6,10 @@
 
 #include "internal.h"
 
-enum { EMIM_T_IN = 1, EMIM_T_OUT = 2, EMIM_T_INOUT = 3 };
+/* Roles of a case's tensors in the forward. CACHE: written by the forward for
+ * the backward's use (LayerNorm's mean and 1/std, attention's
+ * probabilities); not part of the loss, no gradient. */
+enum { EMIM_T_IN = 1, EMIM_T_OUT = 2, EMIM_T_INOUT = 3, EMIM_T_CACHE = 6 };
 #define EMIM_GRAD(j) (100 + (j))   /* in bmap: the gradient of case tensor j */
 #define EMIM_NONE (-1)             /* in fmap/bmap: a NULL operand */
 #define EMIM_GUARD 37              /* sentinel floats before and after every tensor */
@@ -31,6 +34,14 @@ struct emim_case {
      * written by the op; the others (padding between leading dimensions and
      * batch strides) must stay untouched. NULL: every element is written. */
     int (*written)(const struct emim_case *c, int dir, int j, size_t e);
+    /* The forward in double precision: t[j] holds every tensor (inputs
+     * filled in, initial values of INOUT tensors too); writes the OUT, INOUT
+     * and CACHE tensors. tests/check_cpu.c checks the float forward against
+     * it (|f - ref| <= ref_tol * max|ref| per tensor) and every backward
+     * against its central finite differences (relative grad_tol). Every
+     * differentiable op must have one. */
+    void (*ref)(const struct emim_case *c, double *const *t);
+    double ref_tol, grad_tol;
 };
 
 /* Case generators of the op table (src/cases.c). */
@@ -41,6 +52,13 @@ int emim_cases_scale(int idx, emim_case *c);
 int emim_cases_sum(int idx, emim_case *c);
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);
+
+/* ---- vit ops ---- (cases) */
+
+/* ---- attention ops ---- (cases) */
+
+/* ---- loss ops ---- (cases) */
+
 
 /* Whether tensor j (grad: its gradient) is written by direction dir. */
 int emim_case_is_output(const emim_case *c, int dir, int j, int grad);
@@ -54,7 +72,7 @@ int emim_case_uses_grad(const emim_case *c, int dir, int j);
 typedef struct {
     emim_ctx *ctx;
     const emim_case *c;
-    int dir;
+    int op, dir;
     emim_buf *val[EMIM_MAX_T], *grad[EMIM_MAX_T];
     float *init_val[EMIM_MAX_T], *init_grad[EMIM_MAX_T]; /* host, with guards */
 } emim_case_inst;
@@ -62,9 +80,11 @@ typedef struct {
 static inline size_t emim_case_buflen(const emim_case *c, int j) { return c->len[j] + 2 * EMIM_GUARD; }
 
 /* Allocates and fills the initial values (deterministic from seed; the same
- * on every backend). */
-emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, const emim_case *c, int dir, uint64_t seed);
-emim_status emim_case_exec(emim_case_inst *I, int op);
+ * on every backend). For the backward of an op with CACHE tensors the
+ * forward runs first, so that the caches are consistent with the inputs. */
+emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, int op, const emim_case *c, int dir, uint64_t seed);
+/* Runs direction I->dir of I->op. */
+emim_status emim_case_exec(emim_case_inst *I);
 /* Copies a whole buffer (with guards) to the host / from the host. */
 emim_status emim_case_fetch(emim_case_inst *I, int j, int grad, float *dst);
 emim_status emim_case_upload(emim_case_inst *I, int j, int grad, const float *src);

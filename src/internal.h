@@ -147,6 +147,13 @@ EMIM_DECL_TWIN(emim_cpu_mean_forward)
 EMIM_DECL_TWIN(emim_cpu_mean_backward)
 EMIM_DECL_TWIN(emim_cpu_rand_forward)
 
+/* ---- vit ops ---- (CPU twins) */
+
+/* ---- attention ops ---- (CPU twins) */
+
+/* ---- loss ops ---- (CPU twins) */
+
+
 /* Plain CPU GEMM on host pointers, used by the twin above and by other CPU
  * twins. exact: fixed-order fma kernel; else OpenBLAS. Row-major. */
 void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k,
@@ -168,6 +175,13 @@ EMIM_DECL_TWIN(emim_cl_sum_backward)
 EMIM_DECL_TWIN(emim_cl_mean_forward)
 EMIM_DECL_TWIN(emim_cl_mean_backward)
 EMIM_DECL_TWIN(emim_cl_rand_forward)
+
+/* ---- vit ops ---- (OpenCL twins) */
+
+/* ---- attention ops ---- (OpenCL twins) */
+
+/* ---- loss ops ---- (OpenCL twins) */
+
 
 /* OpenCL runtime helpers (src/opencl.c) */
 const char *emim_cl_error_name(cl_int err);

@@ -84,12 +84,20 @@ static emim_status run_case(emim_ctx *ctx, emim_ctx *ref, int op, const emim_cas
                             emim_validate_row *r)
 {
     emim_case_inst X, Y;
-    emim_status s = emim_case_setup(&X, ctx, c, dir, seed);
+    emim_status s = emim_case_setup(&X, ctx, op, c, dir, seed);
     if (s) { note(r, "setup on %s: %s", emim_backend_name(ctx), emim_error(ctx)); return s; }
-    s = emim_case_setup(&Y, ref, c, dir, seed);
+    s = emim_case_setup(&Y, ref, op, c, dir, seed);
     if (s) { emim_case_free(&X); note(r, "setup on cpu: %s", emim_error(ref)); return s; }
-    if ((s = emim_case_exec(&X, op))) note(r, "%s: %s", emim_backend_name(ctx), emim_error(ctx));
-    else if ((s = emim_case_exec(&Y, op))) note(r, "cpu: %s", emim_error(ref));
+    /* The backward of an op with caches: both twins start from the CPU
+     * twin's caches (in fast mode the forwards may differ within bounds). */
+    for (int j = 0; j < c->nt && dir == 1 && !s; j++) {
+        if (c->role[j] != EMIM_T_CACHE) continue;
+        memcpy(X.init_val[j], Y.init_val[j], emim_case_buflen(c, j) * sizeof(float));
+        s = emim_case_upload(&X, j, 0, X.init_val[j]);
+    }
+    if (s) note(r, "cache upload: %s", emim_error(ctx));
+    else if ((s = emim_case_exec(&X))) note(r, "%s: %s", emim_backend_name(ctx), emim_error(ctx));
+    else if ((s = emim_case_exec(&Y))) note(r, "cpu: %s", emim_error(ref));
     const char *xname = emim_backend(ctx) == EMIM_BACKEND_CPU ? "cpu(ctx)" : "opencl";
     for (int j = 0; j < c->nt && !s; j++) {
         for (int grad = 0; grad < 2 && !s; grad++) {

@@ -1,5 +1,6 @@
-/* The CPU twin against mathematics: every differentiable op's backward
- * against central finite differences of its forward (sums in double), GEMM
+/* The CPU twin against mathematics: every op's float forward against its
+ * double-precision reference, every backward against central finite
+ * differences of that reference, GEMM
  * against a double-precision reference within its error bound, thread-count
  * determinism (2 threads against 1), and the random fills' statistics. */
 #include "cases.h"
@@ -9,114 +10,142 @@
 #include <math.h>
 #include <string.h>
 
-/* Resets every non-input tensor to its initial value, runs the forward and
- * returns L = sum of w * out over the outputs (w: the gradient buffers'
- * initial content, i.e. the backward's dout), accumulated in double. Also
- * returns the outputs in out[j] (whole buffers). */
-static double forward_loss(emim_case_inst *I, int op, float **out)
+/* The forward in double precision (c->ref) on the given inputs. */
+static double **ref_tensors(const emim_case *c, float *const *init)
 {
-    const emim_case *c = I->c;
-    for (int j = 0; j < c->nt; j++)
-        if (c->role[j] != EMIM_T_IN) ck_assert_int_eq(emim_case_upload(I, j, 0, I->init_val[j]), EMIM_OK);
-    I->dir = 0;
-    ck_assert_msg(emim_case_exec(I, op) == EMIM_OK, "forward: %s", emim_error(I->ctx));
+    double **t = calloc(EMIM_MAX_T, sizeof *t);
+    for (int j = 0; j < c->nt; j++) {
+        t[j] = malloc(c->len[j] * sizeof(double));
+        for (size_t e = 0; e < c->len[j]; e++) t[j][e] = init[j][EMIM_GUARD + e];
+    }
+    return t;
+}
+
+static void free_tensors(double **t)
+{
+    for (int j = 0; j < EMIM_MAX_T; j++) free(t[j]);
+    free(t);
+}
+
+/* L = sum over the forward's differentiable outputs of w * out (w: the
+ * backward's dout), from the double reference. */
+static double ref_loss(const emim_case *c, double *const *t, float *const *w)
+{
+    double **u = calloc(EMIM_MAX_T, sizeof *u);
+    for (int j = 0; j < c->nt; j++) {
+        u[j] = malloc(c->len[j] * sizeof(double));
+        memcpy(u[j], t[j], c->len[j] * sizeof(double));
+    }
+    c->ref(c, u);
     double L = 0;
     for (int j = 0; j < c->nt; j++) {
-        if (c->role[j] == EMIM_T_IN) continue;
-        ck_assert_int_eq(emim_case_fetch(I, j, 0, out[j]), EMIM_OK);
-        const float *w = I->init_grad[j] + EMIM_GUARD, *o = out[j] + EMIM_GUARD;
-        for (size_t e = 0; e < c->len[j]; e++) L += (double)w[e] * o[e];
+        if (c->role[j] != EMIM_T_OUT && c->role[j] != EMIM_T_INOUT) continue;
+        for (size_t e = 0; e < c->len[j]; e++)
+            if (emim_case_writes(c, 0, j, 0, e)) L += (double)w[j][EMIM_GUARD + e] * u[j][e];
     }
+    free_tensors(u);
     return L;
 }
 
-static void fd_check(emim_ctx *ctx, int op, const emim_case *c, uint64_t seed)
+/* The float forward of the CPU twin against the double reference. */
+static void forward_check(emim_ctx *ctx, int op, const emim_case *c, uint64_t seed)
 {
     emim_case_inst I;
-    ck_assert_int_eq(emim_case_setup(&I, ctx, c, 1, seed), EMIM_OK);
-    /* backward with zeroed input gradients and dout = w */
-    float *g[EMIM_MAX_T] = { 0 }, *outp[EMIM_MAX_T] = { 0 }, *outm[EMIM_MAX_T] = { 0 };
+    ck_assert_int_eq(emim_case_setup(&I, ctx, op, c, 0, seed), EMIM_OK);
+    ck_assert_msg(emim_case_exec(&I) == EMIM_OK, "forward: %s", emim_error(ctx));
+    double **t = ref_tensors(c, I.init_val);
+    c->ref(c, t);
     for (int j = 0; j < c->nt; j++) {
-        size_t len = emim_case_buflen(c, j);
-        if (c->role[j] != EMIM_T_IN) {
-            outp[j] = malloc(len * sizeof(float));
-            outm[j] = malloc(len * sizeof(float));
+        if (!(c->role[j] & EMIM_T_OUT)) continue;
+        float *got = malloc(emim_case_buflen(c, j) * sizeof(float));
+        ck_assert_int_eq(emim_case_fetch(&I, j, 0, got), EMIM_OK);
+        double big = 0;
+        for (size_t e = 0; e < c->len[j]; e++)
+            if (emim_case_writes(c, 0, j, 0, e)) big = fmax(big, fabs(t[j][e]));
+        for (size_t e = 0; e < c->len[j]; e++) {
+            if (!emim_case_writes(c, 0, j, 0, e)) continue;
+            double d = fabs(got[EMIM_GUARD + e] - t[j][e]);
+            ck_assert_msg(d <= c->ref_tol * big, "%s [%s] tensor %d [%zu]: float %.9g, double reference %.17g (tol %.3g)",
+                          emim_ops[op].name, c->label, j, e, got[EMIM_GUARD + e], t[j][e], c->ref_tol * big);
         }
-        if (c->role[j] == EMIM_T_IN && emim_case_uses_grad(c, 1, j)) {
-            g[j] = malloc(len * sizeof(float));
-            memcpy(g[j], I.init_grad[j], len * sizeof(float));
-            memset(g[j] + EMIM_GUARD, 0, c->len[j] * sizeof(float));
-            ck_assert_int_eq(emim_case_upload(&I, j, 1, g[j]), EMIM_OK);
-        }
+        free(got);
     }
-    I.dir = 1;
-    ck_assert_msg(emim_case_exec(&I, op) == EMIM_OK, "backward: %s", emim_error(ctx));
-    for (int j = 0; j < c->nt; j++)
-        if (g[j]) ck_assert_int_eq(emim_case_fetch(&I, j, 1, g[j]), EMIM_OK);
-
-    int checked = 0;
-    for (int j = 0; j < c->nt; j++) {
-        if (!g[j]) continue;
-        size_t len = emim_case_buflen(c, j);
-        float *x = malloc(len * sizeof(float));
-        memcpy(x, I.init_val[j], len * sizeof(float));
-        double gscale = 0;
-        for (size_t e = 0; e < c->len[j]; e++) gscale += fabs(g[j][EMIM_GUARD + e]);
-        gscale /= (double)c->len[j];
-        size_t picks[6] = { 0, c->len[j] - 1 };
-        for (int p = 2; p < 6; p++) {
-            emim_philox_ctr r = emim_philox_at((uint64_t)p, 0, seed + (uint64_t)j, 99);
-            picks[p] = r.v[0] % c->len[j];
-        }
-        for (int p = 0; p < 6; p++) {
-            size_t e = EMIM_GUARD + picks[p];
-            float x0 = x[e], xp = x0 + 0.25f, xm = x0 - 0.25f;
-            x[e] = xp;
-            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
-            double Lp = forward_loss(&I, op, outp);
-            x[e] = xm;
-            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
-            double Lm = forward_loss(&I, op, outm);
-            x[e] = x0;
-            ck_assert_int_eq(emim_case_upload(&I, j, 0, x), EMIM_OK);
-            double fd = (Lp - Lm) / ((double)xp - (double)xm);
-            /* rounding of the outputs that the perturbation changed bounds
-             * the error of the difference quotient */
-            double mag = 0;
-            for (int q = 0; q < c->nt; q++) {
-                if (!outp[q]) continue;
-                const float *w = I.init_grad[q];
-                for (size_t f = EMIM_GUARD; f < EMIM_GUARD + c->len[q]; f++)
-                    if (outp[q][f] != outm[q][f]) mag += fabs(w[f]) * (fabs(outp[q][f]) + fabs(outm[q][f]));
-            }
-            double tol = ldexp(mag, -16) / ((double)xp - (double)xm) + 1e-6 * gscale;
-            double an = g[j][e];
-            ck_assert_msg(fabs(fd - an) <= tol, "%s [%s] d/d tensor %d [%zu]: backward %.9g, finite difference %.9g (tol %.3g)",
-                          emim_ops[op].name, c->label, j, picks[p], an, fd, tol);
-            checked++;
-        }
-        free(x);
-    }
-    ck_assert_int_gt(checked, 0);
-    for (int j = 0; j < EMIM_MAX_T; j++) { free(g[j]); free(outp[j]); free(outm[j]); }
+    free_tensors(t);
     emim_case_free(&I);
 }
 
-START_TEST(finite_differences)
+/* The float backward of the CPU twin against central differences of the
+ * double reference, at six elements of every input that has a gradient. */
+static void fd_check(emim_ctx *ctx, int op, const emim_case *c, uint64_t seed)
+{
+    emim_case_inst I;
+    ck_assert_int_eq(emim_case_setup(&I, ctx, op, c, 1, seed), EMIM_OK);
+    float *g[EMIM_MAX_T] = { 0 };
+    for (int j = 0; j < c->nt; j++) {
+        if (c->role[j] != EMIM_T_IN || !emim_case_uses_grad(c, 1, j)) continue;
+        size_t len = emim_case_buflen(c, j);
+        g[j] = malloc(len * sizeof(float));
+        memcpy(g[j], I.init_grad[j], len * sizeof(float));
+        memset(g[j] + EMIM_GUARD, 0, c->len[j] * sizeof(float));
+        ck_assert_int_eq(emim_case_upload(&I, j, 1, g[j]), EMIM_OK);
+    }
+    ck_assert_msg(emim_case_exec(&I) == EMIM_OK, "backward: %s", emim_error(ctx));
+    double **x = ref_tensors(c, I.init_val);
+    int checked = 0;
+    for (int j = 0; j < c->nt; j++) {
+        if (!g[j]) continue;
+        ck_assert_int_eq(emim_case_fetch(&I, j, 1, g[j]), EMIM_OK);
+        size_t picks[6] = { 0, c->len[j] - 1 };
+        for (int p = 2; p < 6; p++) picks[p] = emim_philox_at((uint64_t)p, 0, seed + (uint64_t)j, 99).v[0] % c->len[j];
+        double fd[6], an[6], rms = 0;
+        for (int p = 0; p < 6; p++) {
+            size_t e = picks[p];
+            double x0 = x[j][e], h = 1e-3 * fmax(1.0, fabs(x0));
+            x[j][e] = x0 + h;
+            double Lp = ref_loss(c, x, I.init_grad);
+            x[j][e] = x0 - h;
+            double Lm = ref_loss(c, x, I.init_grad);
+            x[j][e] = x0;
+            fd[p] = (Lp - Lm) / (2 * h);
+            an[p] = g[j][EMIM_GUARD + e];
+            rms += fd[p] * fd[p];
+        }
+        rms = sqrt(rms / 6);
+        for (int p = 0; p < 6; p++) {
+            double tol = c->grad_tol * (fabs(fd[p]) + rms) + 1e-30;
+            ck_assert_msg(fabs(fd[p] - an[p]) <= tol,
+                          "%s [%s] d/d tensor %d [%zu]: backward %.9g, finite difference %.12g (tol %.3g)",
+                          emim_ops[op].name, c->label, j, picks[p], an[p], fd[p], tol);
+            checked++;
+        }
+    }
+    ck_assert_int_gt(checked, 0);
+    free_tensors(x);
+    for (int j = 0; j < EMIM_MAX_T; j++) free(g[j]);
+    emim_case_free(&I);
+}
+
+/* Every op with a backward has a double reference; every case is checked. */
+START_TEST(reference_and_finite_differences)
 {
     emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
     ck_assert_ptr_nonnull(ctx);
     int ops_checked = 0;
     for (int op = 0; op < EMIM_OP_COUNT; op++) {
-        if (!emim_ops[op].has_backward) continue;
         emim_case c;
         int cases = 0;
         for (int idx = 0; emim_ops[op].cases(idx, &c); idx++) {
-            fd_check(ctx, op, &c, 100 + (uint64_t)idx);
+            if (!c.ref) {
+                ck_assert_msg(!emim_ops[op].has_backward, "op %s [%s]: no double reference (case.ref)",
+                              emim_ops[op].name, c.label);
+                continue;
+            }
+            forward_check(ctx, op, &c, 100 + (uint64_t)idx);
+            if (emim_ops[op].has_backward) fd_check(ctx, op, &c, 200 + (uint64_t)idx);
             cases++;
         }
-        ck_assert_msg(cases > 0, "op %s: no cases", emim_ops[op].name);
-        ops_checked++;
+        if (emim_ops[op].has_backward) ck_assert_msg(cases > 0, "op %s: no cases", emim_ops[op].name);
+        ops_checked += cases > 0;
     }
     ck_assert_int_ge(ops_checked, 6);
     emim_ctx_free(ctx);
@@ -134,8 +163,8 @@ static void gemm_reference(emim_mode mode)
     for (int idx = 0; emim_cases_gemm(idx, &c); idx++) {
         for (int dir = 0; dir < 2; dir++) {
             emim_case_inst I;
-            ck_assert_int_eq(emim_case_setup(&I, ctx, &c, dir, 7 + (uint64_t)idx), EMIM_OK);
-            ck_assert_msg(emim_case_exec(&I, EMIM_OP_gemm) == EMIM_OK, "%s", emim_error(ctx));
+            ck_assert_int_eq(emim_case_setup(&I, ctx, EMIM_OP_gemm, &c, dir, 7 + (uint64_t)idx), EMIM_OK);
+            ck_assert_msg(emim_case_exec(&I) == EMIM_OK, "%s", emim_error(ctx));
             float *val[EMIM_MAX_T] = { 0 }, *gr[EMIM_MAX_T] = { 0 };
             for (int q = 0; q < c.nt; q++) {
                 if (I.init_val[q]) val[q] = I.init_val[q] + EMIM_GUARD;
@@ -254,7 +283,7 @@ int main(void)
     Suite *s = suite_create("cpu");
     TCase *tc = tcase_create("cpu");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, finite_differences);
+    tcase_add_test(tc, reference_and_finite_differences);
     tcase_add_test(tc, gemm_vs_double_exact);
     tcase_add_test(tc, gemm_vs_double_fast);
     tcase_add_test(tc, threads_exact);
