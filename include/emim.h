@@ -151,6 +151,14 @@ emim_status emim_mean(emim_ctx *ctx, emim_ref out, emim_ref inp, int rows, size_
 /* dinp[r, j] += dout[r] / n. */
 emim_status emim_mean_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dout, int rows, size_t n);
 
+/* A linear layer, PyTorch's layout: out[N, O] = inp[N, I] W[O, I]^T + b[O];
+ * b may be NULL (no bias). */
+emim_status emim_linear(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref W, emim_ref b, int N, int in, int outf);
+/* dinp[N, I] += dout W; dW[O, I] += dout^T inp; db[O] += sum_n dout[n, :].
+ * Each gradient may be NULL. */
+emim_status emim_linear_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dW, emim_ref db, emim_ref inp, emim_ref W,
+                                 emim_ref dout, int N, int in, int outf);
+
 /* Random fills from Philox4x32-10: element i of the stream (seed, stream)
  * depends only on (seed, stream, i), so any sub-range and any backend give
  * the same numbers. */

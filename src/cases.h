@@ -52,6 +52,7 @@ int emim_cases_scale(int idx, emim_case *c);
 int emim_cases_sum(int idx, emim_case *c);
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);
+int emim_cases_linear(int idx, emim_case *c);
 
 /* ---- vit ops ---- (cases) */
 

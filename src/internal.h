@@ -154,6 +154,10 @@ EMIM_DECL_TWIN(emim_cpu_rand_forward)
 /* ---- loss ops ---- (CPU twins) */
 
 
+/* composite ops: written once from twinned ops, used on both backends */
+EMIM_DECL_TWIN(emim_linear_forward_composite)
+EMIM_DECL_TWIN(emim_linear_backward_composite)
+
 /* Plain CPU GEMM on host pointers, used by the twin above and by other CPU
  * twins. exact: fixed-order fma kernel; else OpenBLAS. Row-major. */
 void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k,
