@@ -69,6 +69,7 @@ static emim_ctx *make_ctx(emim_options *o, emim_mode mode)
     char err[4096];
     o->mode = mode;
     emim_status s = emim_ctx_create(&ctx, o, err, sizeof err);
+
     if (s) {
         fprintf(stderr, "%s: %s\n", prog, err);
         exit(1);
@@ -161,6 +162,23 @@ static int cmd_validate(emim_options *o, int argc, char **argv)
     }
     if (optind < argc) die_usage("validate: unexpected argument '%s'", argv[optind]);
     if (!want_exact && !want_fast) want_exact = want_fast = 1;
+    /* What validate is for is an OpenCL device: with the backend left to
+     * auto it takes one of any type (a GPU first), else the CPU on 2 threads
+     * against 1. */
+    if (o->backend == EMIM_BACKEND_AUTO && emim_have_opencl()) {
+        emim_options probe = *o;
+        probe.backend = EMIM_BACKEND_OPENCL;
+        probe.verbose = 0;
+        emim_ctx *pc = NULL;
+        char err[4096];
+        if (emim_ctx_create(&pc, &probe, err, sizeof err) == EMIM_OK) {
+            emim_ctx_free(pc);
+            o->backend = EMIM_BACKEND_OPENCL;
+        } else {
+            if (o->verbose) fprintf(stderr, "%s: validate: %s; validating the CPU twin across thread counts\n", prog, err);
+            o->backend = EMIM_BACKEND_CPU;
+        }
+    }
     int total_fail = 0, total_rows = 0;
     for (int pass = 0; pass < 2; pass++) {
         emim_mode mode = pass == 0 ? EMIM_MODE_EXACT : EMIM_MODE_FAST;
