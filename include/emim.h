@@ -171,6 +171,20 @@ emim_status emim_rand(emim_ctx *ctx, emim_ref out, size_t n, emim_rand_kind kind
                       uint64_t seed, uint64_t stream, float p0, float p1, float p2, float p3);
 
 /* ---- vit ops ---- */
+/* LayerNorm over the last dimension: out[r, c] = (inp[r, c] - mean[r]) *
+ * rstd[r] * w[c] + b[c], rstd = 1 / sqrt(var + eps) (biased variance; MONAI's
+ * eps is 1e-5). mean, rstd: [rows], written for the backward. */
+emim_status emim_layernorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref rstd, emim_ref inp, emim_ref w,
+                           emim_ref b, int rows, int C, float eps);
+/* dinp [rows, C], dw [C], db [C] += (each may be NULL), from the forward's
+ * mean and rstd. */
+emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, emim_ref db, emim_ref dout,
+                                    emim_ref inp, emim_ref w, emim_ref mean, emim_ref rstd, int rows, int C);
+/* GELU, exact erf form: out = 0.5 inp (1 + erf(inp / sqrt 2)), n elements. */
+emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n);
+/* dinp += dout * gelu'(inp). */
+emim_status emim_gelu_backward(emim_ctx *ctx, emim_ref dinp, emim_ref inp, emim_ref dout, size_t n);
+
 
 /* ---- attention ops ---- */
 

@@ -104,6 +104,30 @@ EMIM_INLINE float emim_axpy1(float alpha, float x, float y)
     return y + t;
 }
 
+/* LayerNorm, per element: the normalised value and the output. */
+EMIM_INLINE float emim_ln_norm(float x, float mean, float rstd)
+{
+    float d = x - mean;
+    return d * rstd;
+}
+EMIM_INLINE float emim_ln_out(float x, float mean, float rstd, float w, float b)
+{
+    return emim_fma(emim_ln_norm(x, mean, rstd), w, b);
+}
+/* 1 / sqrt(var + eps) (division and sqrt correctly rounded on both twins) */
+EMIM_INLINE float emim_ln_rstd(float var, float eps)
+{
+    return 1.0f / emim_sqrt(var + eps);
+}
+/* LayerNorm backward, per element of a row: the gradient of the input from
+ * dnorm = dout * w, the row means dm = mean(dnorm), dnm = mean(dnorm * norm). */
+EMIM_INLINE float emim_ln_dinp(float dnorm, float norm, float dm, float dnm, float rstd)
+{
+    float t = dnorm - dm;
+    float u = norm * dnm;
+    return (t - u) * rstd;
+}
+
 /* ---------------------------------------------------------------------------
  * Elementary functions. Each is accurate to a few ulp over its whole range
  * (measured in tests/check_math.c against double-precision libm) and uses
@@ -266,6 +290,20 @@ EMIM_INLINE float emim_cos2pi(float u)
     return ((q + 1) & 2) ? -r : r;
 }
 /* EMIM_MATH_FUNCTIONS_END */
+
+/* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), and its derivative
+ * 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi). */
+EMIM_INLINE float emim_gelu1(float x)
+{
+    float cdf = 1.0f + emim_erff(x * 0x1.6a09e6p-1f);
+    return (0.5f * x) * cdf;
+}
+EMIM_INLINE float emim_gelu1_grad(float x)
+{
+    float cdf = 0.5f * (1.0f + emim_erff(x * 0x1.6a09e6p-1f));
+    float pdf = emim_expf(-0.5f * (x * x)) * 0x1.988454p-2f;
+    return cdf + x * pdf;
+}
 
 /* ---------------------------------------------------------------------------
  * Random values (the rand op). kind: 0 uniform [p0, p1); 1 normal (mean p0,

@@ -148,6 +148,10 @@ EMIM_DECL_TWIN(emim_cpu_mean_backward)
 EMIM_DECL_TWIN(emim_cpu_rand_forward)
 
 /* ---- vit ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_layernorm_forward)
+EMIM_DECL_TWIN(emim_cpu_layernorm_backward)
+EMIM_DECL_TWIN(emim_cpu_gelu_forward)
+EMIM_DECL_TWIN(emim_cpu_gelu_backward)
 
 /* ---- attention ops ---- (CPU twins) */
 
@@ -181,6 +185,10 @@ EMIM_DECL_TWIN(emim_cl_mean_backward)
 EMIM_DECL_TWIN(emim_cl_rand_forward)
 
 /* ---- vit ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_layernorm_forward)
+EMIM_DECL_TWIN(emim_cl_layernorm_backward)
+EMIM_DECL_TWIN(emim_cl_gelu_forward)
+EMIM_DECL_TWIN(emim_cl_gelu_backward)
 
 /* ---- attention ops ---- (OpenCL twins) */
 

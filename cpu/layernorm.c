@@ -1,0 +1,83 @@
+/* CPU twin of layernorm (OpenCL twin: kernels-cl/layernorm.{c,cl}). Per row
+ * of C values, in this order on both twins:
+ *   mean = (x0 + x1 + ... in order) / C
+ *   var  = ((x0-mean)^2 + (x1-mean)^2 + ... in order) / C
+ *   rstd = 1 / sqrt(var + eps);  out = fma((x - mean) * rstd, w, b)
+ * backward: dnorm = dout * w; dm = (sum of dnorm in order) / C;
+ *   dnm = (sum of dnorm * norm in order) / C;
+ *   dinp += ((dnorm - dm) - norm * dnm) * rstd
+ *   dw[c] += sum over rows in order of dout * norm;  db[c] += sum of dout. */
+#include "emim_math.h"
+#include "internal.h"
+
+#define P(r) ((r).buf->host + (r).off)
+#define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)
+
+/* t: 0 out [rows, C], 1 mean [rows], 2 rstd [rows], 3 inp [rows, C], 4 w [C], 5 b [C]; f0 eps */
+emim_status emim_cpu_layernorm_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]), *mean = P(a->t[1]), *rstd = P(a->t[2]);
+    const float *inp = P(a->t[3]), *w = P(a->t[4]), *b = P(a->t[5]);
+    int64_t rows = a->i[0], C = a->i[1];
+    float eps = a->f[0], cf = (float)C;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = inp + r * C;
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; c++) s += x[c];
+        float m = s / cf;
+        float v = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            float d = x[c] - m;
+            float dd = d * d;
+            v += dd;
+        }
+        float rs = emim_ln_rstd(v / cf, eps);
+        for (int64_t c = 0; c < C; c++) out[r * C + c] = emim_ln_out(x[c], m, rs, w[c], b[c]);
+        mean[r] = m;
+        rstd[r] = rs;
+    }
+    return EMIM_OK;
+}
+
+/* t: 0 dinp, 1 dw, 2 db (each may be NULL), 3 dout, 4 inp, 5 w, 6 mean, 7 rstd */
+emim_status emim_cpu_layernorm_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dinp = PN(a->t[0]), *dw = PN(a->t[1]), *db = PN(a->t[2]);
+    const float *dout = P(a->t[3]), *inp = P(a->t[4]), *w = P(a->t[5]), *mean = P(a->t[6]), *rstd = P(a->t[7]);
+    int64_t rows = a->i[0], C = a->i[1];
+    float cf = (float)C;
+    if (dinp) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *x = inp + r * C, *g = dout + r * C;
+            float m = mean[r], rs = rstd[r], sd = 0.0f, sdn = 0.0f;
+            for (int64_t c = 0; c < C; c++) {
+                float dnorm = g[c] * w[c];
+                float dn = dnorm * emim_ln_norm(x[c], m, rs);
+                sd += dnorm;
+                sdn += dn;
+            }
+            float dm = sd / cf, dnm = sdn / cf;
+            for (int64_t c = 0; c < C; c++) {
+                float dnorm = g[c] * w[c];
+                dinp[r * C + c] += emim_ln_dinp(dnorm, emim_ln_norm(x[c], m, rs), dm, dnm, rs);
+            }
+        }
+    }
+    if (dw || db) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            float sw = 0.0f, sb = 0.0f;
+            for (int64_t r = 0; r < rows; r++) {
+                float g = dout[r * C + c];
+                float gn = g * emim_ln_norm(inp[r * C + c], mean[r], rstd[r]);
+                sw += gn;
+                sb += g;
+            }
+            if (dw) dw[c] += sw;
+            if (db) db[c] += sb;
+        }
+    }
+    return EMIM_OK;
+}
