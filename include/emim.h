@@ -184,6 +184,19 @@ emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, e
 emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n);
 /* dinp += dout * gelu'(inp). */
 emim_status emim_gelu_backward(emim_ctx *ctx, emim_ref dinp, emim_ref inp, emim_ref dout, size_t n);
+/* Image [B, C, H, W, D] (D fastest) -> tokens [B, N, C*P^3] in MONAI's order:
+ * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2 over the patch grid, element
+ * c*P^3 + a*P^2 + b*P + d of a token = voxel (c, i0*P+a, i1*P+b, i2*P+d).
+ * H, W, D must be multiples of P. */
+emim_status emim_patchify(emim_ctx *ctx, emim_ref tok, emim_ref img, int B, int C, int H, int W, int D, int P);
+/* dimg += unpatchify(dtok) */
+emim_status emim_patchify_backward(emim_ctx *ctx, emim_ref dimg, emim_ref dtok, int B, int C, int H, int W, int D,
+                                   int P);
+/* The inverse: tokens -> image. */
+emim_status emim_unpatchify(emim_ctx *ctx, emim_ref img, emim_ref tok, int B, int C, int H, int W, int D, int P);
+/* dtok += patchify(dimg) */
+emim_status emim_unpatchify_backward(emim_ctx *ctx, emim_ref dtok, emim_ref dimg, int B, int C, int H, int W, int D,
+                                     int P);
 
 
 /* ---- attention ops ---- */

@@ -57,6 +57,8 @@ int emim_cases_linear(int idx, emim_case *c);
 /* ---- vit ops ---- (cases) */
 int emim_cases_layernorm(int idx, emim_case *c);
 int emim_cases_gelu(int idx, emim_case *c);
+int emim_cases_patchify(int idx, emim_case *c);
+int emim_cases_unpatchify(int idx, emim_case *c);
 
 /* ---- attention ops ---- (cases) */
 

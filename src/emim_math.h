@@ -291,6 +291,19 @@ EMIM_INLINE float emim_cos2pi(float u)
 }
 /* EMIM_MATH_FUNCTIONS_END */
 
+/* Patches in MONAI's order: element e of tokens [B, N, C*P^3] comes from
+ * voxel (b, c, i0*P + a, i1*P + q, i2*P + d) of the image [B, C, H, W, D],
+ * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2, element c*P^3 + a*P^2 + q*P + d.
+ * Returns that voxel's index in the image. */
+EMIM_INLINE emim_u64 emim_patch_voxel(emim_u64 e, emim_u64 C, emim_u64 H, emim_u64 W, emim_u64 D, emim_u64 P)
+{
+    emim_u64 g1 = W / P, g2 = D / P, n = (H / P) * g1 * g2, pd = C * P * P * P;
+    emim_u64 b = e / (n * pd), t = (e / pd) % n, k = e % pd;
+    emim_u64 c = k / (P * P * P), a = (k / (P * P)) % P, q = (k / P) % P, d = k % P;
+    emim_u64 i0 = t / (g1 * g2), i1 = (t / g2) % g1, i2 = t % g2;
+    return (((b * C + c) * H + i0 * P + a) * W + i1 * P + q) * D + i2 * P + d;
+}
+
 /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), and its derivative
  * 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi). */
 EMIM_INLINE float emim_gelu1(float x)

@@ -152,6 +152,10 @@ EMIM_DECL_TWIN(emim_cpu_layernorm_forward)
 EMIM_DECL_TWIN(emim_cpu_layernorm_backward)
 EMIM_DECL_TWIN(emim_cpu_gelu_forward)
 EMIM_DECL_TWIN(emim_cpu_gelu_backward)
+EMIM_DECL_TWIN(emim_cpu_patchify_forward)
+EMIM_DECL_TWIN(emim_cpu_patchify_backward)
+EMIM_DECL_TWIN(emim_cpu_unpatchify_forward)
+EMIM_DECL_TWIN(emim_cpu_unpatchify_backward)
 
 /* ---- attention ops ---- (CPU twins) */
 
@@ -189,6 +193,10 @@ EMIM_DECL_TWIN(emim_cl_layernorm_forward)
 EMIM_DECL_TWIN(emim_cl_layernorm_backward)
 EMIM_DECL_TWIN(emim_cl_gelu_forward)
 EMIM_DECL_TWIN(emim_cl_gelu_backward)
+EMIM_DECL_TWIN(emim_cl_patchify_forward)
+EMIM_DECL_TWIN(emim_cl_patchify_backward)
+EMIM_DECL_TWIN(emim_cl_unpatchify_forward)
+EMIM_DECL_TWIN(emim_cl_unpatchify_backward)
 
 /* ---- attention ops ---- (OpenCL twins) */
 
