@@ -200,6 +200,20 @@ emim_status emim_unpatchify_backward(emim_ctx *ctx, emim_ref dtok, emim_ref dimg
 
 
 /* ---- attention ops ---- */
+/* Row softmax: p[r, :] = softmax(scale * x[r, :]), x, p: [rows, n]; p may be x. */
+emim_status emim_softmax(emim_ctx *ctx, emim_ref p, emim_ref x, float scale, int rows, int n);
+/* dx += scale * p * (dp - sum_j p_j dp_j), from the forward's p. */
+emim_status emim_softmax_backward(emim_ctx *ctx, emim_ref dx, emim_ref p, emim_ref dp, float scale, int rows, int n);
+/* Multi-head scaled dot-product attention as in MONAI's ViT. qkv [B, N, 3C]
+ * is the fused projection (Q, K, V side by side; head h = columns h*D..h*D+D-1
+ * of each, D = C/heads); y [B, N, C] = heads side by side, before the output
+ * projection; p [B, heads, N, N] receives the softmax probabilities for the
+ * backward. Scale 1/sqrt(D). */
+emim_status emim_attention(emim_ctx *ctx, emim_ref y, emim_ref p, emim_ref qkv, int B, int N, int C, int heads);
+/* dqkv [B, N, 3C] += the gradient of qkv, from the forward's p. */
+emim_status emim_attention_backward(emim_ctx *ctx, emim_ref dqkv, emim_ref qkv, emim_ref p, emim_ref dy, int B, int N,
+                                    int C, int heads);
+
 
 /* ---- loss ops ---- */
 

@@ -404,6 +404,15 @@ int emim_case_uses_grad(const emim_case *c, int dir, int j)
     return 0;
 }
 
+int emim_case_bwd_reads_output(const emim_case *c, int j)
+{
+    if (!(c->role[j] & EMIM_T_OUT)) return 0;
+    if (c->role[j] == EMIM_T_CACHE) return 1;
+    for (int s = 0; s < c->nb; s++)
+        if (c->bmap[s] == j) return 1;
+    return 0;
+}
+
 int emim_case_writes(const emim_case *c, int dir, int j, int grad, size_t e)
 {
     if (!emim_case_is_output(c, dir, j, grad)) return 0;
@@ -480,7 +489,7 @@ emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, int op, const emim
         }
     }
     int cached = 0;
-    for (int j = 0; j < c->nt; j++) cached |= c->role[j] == EMIM_T_CACHE;
+    for (int j = 0; j < c->nt; j++) cached |= emim_case_bwd_reads_output(c, j);
     if (dir == 1 && cached) {
         /* caches from the forward; their initial copies follow */
         I->dir = 0;

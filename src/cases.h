@@ -42,6 +42,10 @@ struct emim_case {
      * differentiable op must have one. */
     void (*ref)(const struct emim_case *c, double *const *t);
     double ref_tol, grad_tol;
+    /* Fast mode, for composite ops without a derived bound: the twins may
+     * differ by fast_tol times the largest magnitude of the output tensor
+     * (a stated bound, doc/numerics.md). 0: bound or bitwise as above. */
+    double fast_tol;
 };
 
 /* Case generators of the op table (src/cases.c). */
@@ -61,12 +65,16 @@ int emim_cases_patchify(int idx, emim_case *c);
 int emim_cases_unpatchify(int idx, emim_case *c);
 
 /* ---- attention ops ---- (cases) */
+int emim_cases_softmax(int idx, emim_case *c);
+int emim_cases_attention(int idx, emim_case *c);
 
 /* ---- loss ops ---- (cases) */
 
 
 /* Whether tensor j (grad: its gradient) is written by direction dir. */
 int emim_case_is_output(const emim_case *c, int dir, int j, int grad);
+/* Whether the backward reads a value that the forward writes. */
+int emim_case_bwd_reads_output(const emim_case *c, int j);
 /* Whether element e (without guards) of that buffer is written. */
 int emim_case_writes(const emim_case *c, int dir, int j, int grad, size_t e);
 /* Whether direction dir uses the gradient buffer of tensor j. */
@@ -85,8 +93,9 @@ typedef struct {
 static inline size_t emim_case_buflen(const emim_case *c, int j) { return c->len[j] + 2 * EMIM_GUARD; }
 
 /* Allocates and fills the initial values (deterministic from seed; the same
- * on every backend). For the backward of an op with CACHE tensors the
- * forward runs first, so that the caches are consistent with the inputs. */
+ * on every backend). For a backward that reads a forward output (a CACHE
+ * tensor, or an output like softmax's p) the forward runs first, so that
+ * those values are consistent with the inputs. */
 emim_status emim_case_setup(emim_case_inst *I, emim_ctx *ctx, int op, const emim_case *c, int dir, uint64_t seed);
 /* Runs direction I->dir of I->op. */
 emim_status emim_case_exec(emim_case_inst *I);

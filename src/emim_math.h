@@ -291,6 +291,14 @@ EMIM_INLINE float emim_cos2pi(float u)
 }
 /* EMIM_MATH_FUNCTIONS_END */
 
+/* Softmax backward, per element: scale * p * (dp - sum_j p_j dp_j). */
+EMIM_INLINE float emim_softmax_dx(float p, float dp, float dot, float scale)
+{
+    float t = dp - dot;
+    float u = p * t;
+    return scale * u;
+}
+
 /* Patches in MONAI's order: element e of tokens [B, N, C*P^3] comes from
  * voxel (b, c, i0*P + a, i1*P + q, i2*P + d) of the image [B, C, H, W, D],
  * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2, element c*P^3 + a*P^2 + q*P + d.

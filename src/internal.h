@@ -158,6 +158,10 @@ EMIM_DECL_TWIN(emim_cpu_unpatchify_forward)
 EMIM_DECL_TWIN(emim_cpu_unpatchify_backward)
 
 /* ---- attention ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_softmax_forward)
+EMIM_DECL_TWIN(emim_cpu_softmax_backward)
+EMIM_DECL_TWIN(emim_attention_forward_composite)
+EMIM_DECL_TWIN(emim_attention_backward_composite)
 
 /* ---- loss ops ---- (CPU twins) */
 
@@ -199,6 +203,8 @@ EMIM_DECL_TWIN(emim_cl_unpatchify_forward)
 EMIM_DECL_TWIN(emim_cl_unpatchify_backward)
 
 /* ---- attention ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_softmax_forward)
+EMIM_DECL_TWIN(emim_cl_softmax_backward)
 
 /* ---- loss ops ---- (OpenCL twins) */
 
