@@ -216,6 +216,34 @@ emim_status emim_attention_backward(emim_ctx *ctx, emim_ref dqkv, emim_ref qkv, 
 
 
 /* ---- loss ops ---- */
+/* loss[0] = sum_e m_e (pred_e - target_e)^2 / sum_e m_e over n elements; mask
+ * m (0/1, or any non-negative weights) may be NULL: all ones. 0 when the mask
+ * selects nothing. */
+emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n);
+/* dpred += g, dtarget -= g with g = dloss[0] 2 (pred - target) m / sum m;
+ * dpred or dtarget may be NULL. */
+emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
+                              emim_ref mask, emim_ref dloss, size_t n);
+/* a[i, :] = x[i, :] / r[i], r[i] = sqrt(sum_k x[i,k]^2 + 1e-12); x, a: [rows, d]. */
+emim_status emim_rownorm(emim_ctx *ctx, emim_ref a, emim_ref r, emim_ref x, int rows, int d);
+/* dx += (da - a (a . da)) / r, per row. */
+emim_status emim_rownorm_backward(emim_ctx *ctx, emim_ref dx, emim_ref a, emim_ref r, emim_ref da, int rows, int d);
+/* loss[0] = sum_b [sum_i (1 - C_ii)^2 + w sum_{i != j} C_ij^2], C: [B, n, n]. */
+emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B, int n);
+/* dC += dloss[0] * dloss/dC. */
+emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_ref dloss, float w, int B, int n);
+/* The Pyramid Barlow Twins term of one level (E-MIM eq. 4-8): z, zm [B, n, d]
+ * (tokens of the image and of the masked image); C_ij = cosine similarity of
+ * z_i and zm_j (norms sqrt(sum^2 + 1e-12)); loss[0] = sum over samples of
+ * sum_i (1 - C_ii)^2 + w sum_{i != j} C_ij^2 (w: the off-diagonal weight, 1
+ * as published). cache: emim_pbt_cache_size(B, n, d) floats for the backward. */
+size_t emim_pbt_cache_size(int B, int n, int d);
+emim_status emim_pbt(emim_ctx *ctx, emim_ref loss, emim_ref z, emim_ref zm, emim_ref cache, float w, int B, int n,
+                     int d);
+/* dz, dzm += (each may be NULL), from the forward's cache and dloss[0]. */
+emim_status emim_pbt_backward(emim_ctx *ctx, emim_ref dz, emim_ref dzm, emim_ref cache, emim_ref dloss, float w, int B,
+                              int n, int d);
+
 
 /* ---- the op table, for tools and tests ---- */
 typedef struct {

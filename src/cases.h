@@ -69,6 +69,10 @@ int emim_cases_softmax(int idx, emim_case *c);
 int emim_cases_attention(int idx, emim_case *c);
 
 /* ---- loss ops ---- (cases) */
+int emim_cases_mse(int idx, emim_case *c);
+int emim_cases_rownorm(int idx, emim_case *c);
+int emim_cases_barlow(int idx, emim_case *c);
+int emim_cases_pbt(int idx, emim_case *c);
 
 
 /* Whether tensor j (grad: its gradient) is written by direction dir. */

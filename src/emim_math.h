@@ -299,6 +299,55 @@ EMIM_INLINE float emim_softmax_dx(float p, float dp, float dot, float scale)
     return scale * u;
 }
 
+/* Masked MSE: the term m (p - t)^2 of one element, and the gradient
+ * coefficient (2 dloss) / count (0 when nothing is selected). */
+EMIM_INLINE float emim_mse_term(float p, float t, float m)
+{
+    float d = p - t;
+    float dd = d * d;
+    return dd * m;
+}
+EMIM_INLINE float emim_mse_coef(float dloss, float count)
+{
+    return count == 0.0f ? 0.0f : (2.0f * dloss) / count;
+}
+EMIM_INLINE float emim_mse_grad(float coef, float p, float t, float m)
+{
+    float d = p - t;
+    float g = coef * d;
+    return g * m;
+}
+
+/* Rows normalised to unit length: r = sqrt(sum x^2 + 1e-12), a = x / r, and
+ * the backward dx = (da - a (a . da)) / r. */
+#define EMIM_ROWNORM_EPS 1e-12f
+EMIM_INLINE float emim_rownorm_dx(float da, float a, float adot, float r)
+{
+    float t = a * adot;
+    return (da - t) / r;
+}
+
+/* The Barlow Twins term of one entry of the cross-correlation C, and its
+ * derivative: diagonal (1 - c)^2, off-diagonal w c^2. */
+EMIM_INLINE float emim_barlow_term(float c, int diag, float w)
+{
+    if (diag) {
+        float d = 1.0f - c;
+        return d * d;
+    }
+    float cc = c * c;
+    return w * cc;
+}
+EMIM_INLINE float emim_barlow_grad(float dl, float c, int diag, float w)
+{
+    if (diag) {
+        float d = 1.0f - c;
+        return dl * (-2.0f * d);
+    }
+    float wc = (2.0f * w) * c;
+    return dl * wc;
+}
+
 /* Patches in MONAI's order: element e of tokens [B, N, C*P^3] comes from
  * voxel (b, c, i0*P + a, i1*P + q, i2*P + d) of the image [B, C, H, W, D],
  * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2, element c*P^3 + a*P^2 + q*P + d.

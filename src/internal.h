@@ -164,6 +164,14 @@ EMIM_DECL_TWIN(emim_attention_forward_composite)
 EMIM_DECL_TWIN(emim_attention_backward_composite)
 
 /* ---- loss ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_mse_forward)
+EMIM_DECL_TWIN(emim_cpu_mse_backward)
+EMIM_DECL_TWIN(emim_cpu_rownorm_forward)
+EMIM_DECL_TWIN(emim_cpu_rownorm_backward)
+EMIM_DECL_TWIN(emim_cpu_barlow_forward)
+EMIM_DECL_TWIN(emim_cpu_barlow_backward)
+EMIM_DECL_TWIN(emim_pbt_forward_composite)
+EMIM_DECL_TWIN(emim_pbt_backward_composite)
 
 
 /* composite ops: written once from twinned ops, used on both backends */
@@ -207,6 +215,12 @@ EMIM_DECL_TWIN(emim_cl_softmax_forward)
 EMIM_DECL_TWIN(emim_cl_softmax_backward)
 
 /* ---- loss ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_mse_forward)
+EMIM_DECL_TWIN(emim_cl_mse_backward)
+EMIM_DECL_TWIN(emim_cl_rownorm_forward)
+EMIM_DECL_TWIN(emim_cl_rownorm_backward)
+EMIM_DECL_TWIN(emim_cl_barlow_forward)
+EMIM_DECL_TWIN(emim_cl_barlow_backward)
 
 
 /* OpenCL runtime helpers (src/opencl.c) */

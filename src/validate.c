@@ -91,7 +91,7 @@ static emim_status run_case(emim_ctx *ctx, emim_ctx *ref, int op, const emim_cas
     /* The backward of an op with caches: both twins start from the CPU
      * twin's caches (in fast mode the forwards may differ within bounds). */
     for (int j = 0; j < c->nt && dir == 1 && !s; j++) {
-        if (!emim_case_bwd_reads_output(c, j)) continue;
+        if (!(c->role[j] & EMIM_T_OUT)) continue;
         memcpy(X.init_val[j], Y.init_val[j], emim_case_buflen(c, j) * sizeof(float));
         s = emim_case_upload(&X, j, 0, X.init_val[j]);
     }

@@ -1,0 +1,147 @@
+/* CPU twins of the loss ops: mse, rownorm, barlow (OpenCL twins:
+ * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
+ * twins: chunks of EMIM_REDUCE_CHUNK elements in order, then the chunk sums
+ * in order (as cpu/reduce.c), or one row in order. */
+#include "emim_math.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define P(r) ((r).buf->host + (r).off)
+#define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)
+#define CH EMIM_REDUCE_CHUNK
+
+/* Sum of the masked squared differences and of the mask, in the fixed order. */
+static emim_status mse_sums(emim_ctx *ctx, const float *p, const float *t, const float *m, int64_t n, float *sq,
+                            float *cnt)
+{
+    int64_t nch = (n + CH - 1) / CH;
+    float *ps = malloc((size_t)nch * 2 * sizeof *ps);
+    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "mse: out of memory for partial sums");
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t c = 0; c < nch; c++) {
+        int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
+        float s = 0.0f, k = 0.0f;
+        for (int64_t e = lo; e < hi; e++) {
+            float me = m ? m[e] : 1.0f;
+            s += emim_mse_term(p[e], t[e], me);
+            k += me;
+        }
+        ps[2 * c] = s;
+        ps[2 * c + 1] = k;
+    }
+    float s = 0.0f, k = 0.0f;
+    for (int64_t c = 0; c < nch; c++) {
+        s += ps[2 * c];
+        k += ps[2 * c + 1];
+    }
+    free(ps);
+    *sq = s;
+    *cnt = k;
+    return EMIM_OK;
+}
+
+/* i: 0 n; f: 0 (float)n.  t: 0 loss [1], 1 pred, 2 target, 3 mask (may be NULL) */
+emim_status emim_cpu_mse_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float sq, cnt;
+    emim_status s = mse_sums(ctx, P(a->t[1]), P(a->t[2]), PN(a->t[3]), a->i[0], &sq, &cnt);
+    if (s) return s;
+    if (!a->t[3].buf) cnt = a->f[0];
+    P(a->t[0])[0] = cnt == 0.0f ? 0.0f : sq / cnt;
+    return EMIM_OK;
+}
+
+/* t: 0 dpred, 1 dtarget (each may be NULL), 2 pred, 3 target, 4 mask (may be NULL), 5 dloss [1] */
+emim_status emim_cpu_mse_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dp = PN(a->t[0]), *dt = PN(a->t[1]);
+    const float *p = P(a->t[2]), *t = P(a->t[3]), *m = PN(a->t[4]);
+    int64_t n = a->i[0];
+    float sq, cnt = a->f[0];
+    if (m) {
+        emim_status s = mse_sums(ctx, p, t, m, n, &sq, &cnt);
+        if (s) return s;
+    }
+    float coef = emim_mse_coef(P(a->t[5])[0], cnt);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) {
+        float g = emim_mse_grad(coef, p[e], t[e], m ? m[e] : 1.0f);
+        if (dp) dp[e] += g;
+        if (dt) dt[e] -= g;
+    }
+    return EMIM_OK;
+}
+
+/* i: 0 rows, 1 d.  forward t: 0 a [rows, d], 1 r [rows], 2 x [rows, d] */
+emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *an = P(a->t[0]), *r = P(a->t[1]);
+    const float *x = P(a->t[2]);
+    int64_t rows = a->i[0], d = a->i[1];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t i = 0; i < rows; i++) {
+        float s = 0.0f;
+        for (int64_t k = 0; k < d; k++) {
+            float xx = x[i * d + k] * x[i * d + k];
+            s += xx;
+        }
+        float ri = emim_sqrt(s + EMIM_ROWNORM_EPS);
+        for (int64_t k = 0; k < d; k++) an[i * d + k] = x[i * d + k] / ri;
+        r[i] = ri;
+    }
+    return EMIM_OK;
+}
+
+/* backward t: 0 dx (+=), 1 a, 2 r, 3 da */
+emim_status emim_cpu_rownorm_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dx = P(a->t[0]);
+    const float *an = P(a->t[1]), *r = P(a->t[2]), *da = P(a->t[3]);
+    int64_t rows = a->i[0], d = a->i[1];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t i = 0; i < rows; i++) {
+        float dot = 0.0f;
+        for (int64_t k = 0; k < d; k++) {
+            float t = an[i * d + k] * da[i * d + k];
+            dot += t;
+        }
+        for (int64_t k = 0; k < d; k++) dx[i * d + k] += emim_rownorm_dx(da[i * d + k], an[i * d + k], dot, r[i]);
+    }
+    return EMIM_OK;
+}
+
+/* i: 0 B, 1 n; f: 0 w.  forward t: 0 loss [1], 1 C [B, n, n]:
+ * loss = sum over b, i, j of (1 - C_ii)^2 or w C_ij^2, in the fixed order */
+emim_status emim_cpu_barlow_forward(emim_ctx *ctx, const emim_args *a)
+{
+    const float *C = P(a->t[1]);
+    int64_t n = a->i[1], total = a->i[0] * n * n, nch = (total + CH - 1) / CH;
+    float w = a->f[0];
+    float *ps = malloc((size_t)nch * sizeof *ps);
+    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of memory for partial sums");
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t c = 0; c < nch; c++) {
+        int64_t lo = c * CH, hi = lo + CH < total ? lo + CH : total;
+        float s = 0.0f;
+        for (int64_t e = lo; e < hi; e++) s += emim_barlow_term(C[e], (e % (n * n)) / n == e % n, w);
+        ps[c] = s;
+    }
+    float s = 0.0f;
+    for (int64_t c = 0; c < nch; c++) s += ps[c];
+    free(ps);
+    P(a->t[0])[0] = s;
+    return EMIM_OK;
+}
+
+/* backward t: 0 dC (+=), 1 C, 2 dloss [1] */
+emim_status emim_cpu_barlow_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dC = P(a->t[0]);
+    const float *C = P(a->t[1]);
+    int64_t n = a->i[1], total = a->i[0] * n * n;
+    float w = a->f[0], dl = P(a->t[2])[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < total; e++) dC[e] += emim_barlow_grad(dl, C[e], (e % (n * n)) / n == e % n, w);
+    return EMIM_OK;
+}

@@ -1,0 +1,114 @@
+/* OpenCL twins of mse, rownorm and barlow, host side (device code
+ * kernels-cl/loss.cl, CPU twins cpu/loss.c). */
+#include "internal.h"
+
+#define MEM(s) (a->t[s].buf->mem)
+#define OFF(s) ((cl_ulong)a->t[s].off)
+#define CH EMIM_REDUCE_CHUNK   /* = EMIM_LOSS_CHUNK in loss.cl */
+
+static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, const char *what)
+{
+    cl_int err;
+    *out = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
+    return emim_cl_check(ctx, err, what);
+}
+
+/* Runs the mse chunk sums and the final kernel into out[oo] (the loss, or
+ * with want_coef the gradient coefficient from dl). */
+static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int tslot, int mslot, cl_mem out,
+                             cl_ulong oo, int want_coef, cl_mem dl, cl_ulong dlo)
+{
+    cl_ulong n = (cl_ulong)a->i[0], nch = (n + CH - 1) / CH;
+    float nf = a->f[0];
+    cl_int has_mask = a->t[mslot].buf != NULL, wc = want_coef;
+    cl_mem part, p = MEM(pslot), t = MEM(tslot), m = has_mask ? MEM(mslot) : p;
+    cl_ulong po = OFF(pslot), to = OFF(tslot), mo = has_mask ? OFF(mslot) : 0;
+    emim_status s = scratch(ctx, (size_t)nch * 2, &part, "mse: clCreateBuffer (partial sums)");
+    if (s) return s;
+    size_t g = (size_t)nch, l = 64, g1 = 1;
+    s = emim_cl_run(ctx, "emim_mse_chunks", 1, &g, &l, 10, EMIM_ARG(part), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
+                    EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch));
+    if (!s) s = emim_cl_run(ctx, "emim_mse_final", 1, &g1, NULL, 9, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
+                            EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo));
+    clReleaseMemObject(part);
+    return s;
+}
+
+/* t: 0 loss, 1 pred, 2 target, 3 mask */
+emim_status emim_cl_mse_forward(emim_ctx *ctx, const emim_args *a)
+{
+    return mse_final(ctx, a, 1, 2, 3, MEM(0), OFF(0), 0, MEM(0), OFF(0));
+}
+
+/* t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
+emim_status emim_cl_mse_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem coef;
+    emim_status s = scratch(ctx, 1, &coef, "mse: clCreateBuffer (coefficient)");
+    if (s) return s;
+    s = mse_final(ctx, a, 2, 3, 4, coef, 0, 1, MEM(5), OFF(5));
+    if (!s) {
+        cl_ulong n = (cl_ulong)a->i[0];
+        cl_int has_dp = a->t[0].buf != NULL, has_dt = a->t[1].buf != NULL, has_mask = a->t[4].buf != NULL;
+        cl_mem p = MEM(2), t = MEM(3), dp = has_dp ? MEM(0) : p, dt = has_dt ? MEM(1) : p, m = has_mask ? MEM(4) : p;
+        cl_ulong dpo = has_dp ? OFF(0) : 0, dto = has_dt ? OFF(1) : 0, po = OFF(2), to = OFF(3),
+                 mo = has_mask ? OFF(4) : 0;
+        size_t g = (size_t)n, l = 256;
+        s = emim_cl_run(ctx, "emim_mse_bwd", 1, &g, &l, 15, EMIM_ARG(dp), EMIM_ARG(dpo), EMIM_ARG(has_dp),
+                        EMIM_ARG(dt), EMIM_ARG(dto), EMIM_ARG(has_dt), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
+                        EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(coef), EMIM_ARG(n));
+    }
+    clReleaseMemObject(coef);
+    return s;
+}
+
+/* i: 0 rows, 1 d.  forward t: 0 a, 1 r, 2 x */
+emim_status emim_cl_rownorm_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem an = MEM(0), r = MEM(1), x = MEM(2);
+    cl_ulong ao = OFF(0), ro = OFF(1), xo = OFF(2), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
+    size_t g = (size_t)rows, l = 16;
+    return emim_cl_run(ctx, "emim_rownorm_fwd", 1, &g, &l, 8, EMIM_ARG(an), EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro),
+                       EMIM_ARG(x), EMIM_ARG(xo), EMIM_ARG(rows), EMIM_ARG(d));
+}
+
+/* backward t: 0 dx, 1 a, 2 r, 3 da */
+emim_status emim_cl_rownorm_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem dx = MEM(0), an = MEM(1), r = MEM(2), da = MEM(3);
+    cl_ulong dxo = OFF(0), ao = OFF(1), ro = OFF(2), dao = OFF(3), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
+    size_t g = (size_t)rows, l = 16;
+    return emim_cl_run(ctx, "emim_rownorm_bwd", 1, &g, &l, 10, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(an),
+                       EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(da), EMIM_ARG(dao), EMIM_ARG(rows),
+                       EMIM_ARG(d));
+}
+
+/* i: 0 B, 1 n; f: 0 w.  forward t: 0 loss, 1 C */
+emim_status emim_cl_barlow_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[1], total = (cl_ulong)a->i[0] * n * n, nch = (total + CH - 1) / CH;
+    cl_mem part, loss = MEM(0), C = MEM(1);
+    cl_ulong lo = OFF(0), co = OFF(1);
+    float w = a->f[0];
+    emim_status s = scratch(ctx, (size_t)nch, &part, "barlow: clCreateBuffer (partial sums)");
+    if (s) return s;
+    size_t g = (size_t)nch, l = 64, g1 = 1;
+    s = emim_cl_run(ctx, "emim_barlow_chunks", 1, &g, &l, 7, EMIM_ARG(part), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n),
+                    EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));
+    if (!s) s = emim_cl_run(ctx, "emim_barlow_final", 1, &g1, NULL, 4, EMIM_ARG(loss), EMIM_ARG(lo), EMIM_ARG(part),
+                            EMIM_ARG(nch));
+    clReleaseMemObject(part);
+    return s;
+}
+
+/* backward t: 0 dC, 1 C, 2 dloss */
+emim_status emim_cl_barlow_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[1], total = (cl_ulong)a->i[0] * n * n;
+    cl_mem dC = MEM(0), C = MEM(1), dl = MEM(2);
+    cl_ulong dco = OFF(0), co = OFF(1), dlo = OFF(2);
+    float w = a->f[0];
+    size_t g = (size_t)total, l = 256;
+    return emim_cl_run(ctx, "emim_barlow_bwd", 1, &g, &l, 9, EMIM_ARG(dC), EMIM_ARG(dco), EMIM_ARG(C), EMIM_ARG(co),
+                       EMIM_ARG(dl), EMIM_ARG(dlo), EMIM_ARG(n), EMIM_ARG(total), EMIM_ARG(w));
+}

@@ -1,0 +1,186 @@
+/* Test cases of the loss ops (mse, rownorm, barlow, pbt), with
+ * double-precision references. */
+#include "cases.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void init(emim_case *c, int nt)
+{
+    memset(c, 0, sizeof *c);
+    c->nt = nt;
+    for (int j = 0; j < EMIM_MAX_T; j++) {
+        c->lo[j] = -1.0f;
+        c->hi[j] = 1.0f;
+        c->fmap[j] = c->bmap[j] = EMIM_NONE;
+    }
+}
+
+/* t: 0 loss, 1 pred, 2 target, 3 mask (when used) */
+static void mse_ref(const emim_case *c, double *const *t)
+{
+    int mask = c->fmap[3] != EMIM_NONE;
+    double s = 0, k = 0;
+    for (int64_t e = 0; e < c->fwd.i[0]; e++) {
+        double m = mask ? t[3][e] : 1, d = t[1][e] - t[2][e];
+        s += m * d * d;
+        k += m;
+    }
+    t[0][0] = k == 0 ? 0 : s / k;
+}
+
+int emim_cases_mse(int idx, emim_case *c)
+{
+    static const struct { size_t n; int mask, no_dt; } S[] = {
+        { 1, 0, 0 }, { 1000, 1, 0 }, { 100003, 0, 1 }, { 100003, 1, 0 },
+    };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    init(c, 4);
+    size_t n = S[idx].n;
+    c->len[0] = 1;
+    c->len[1] = c->len[2] = c->len[3] = n;
+    c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = c->role[3] = EMIM_T_IN;
+    c->lo[3] = 0.0f;   /* mask weights in [0, 1) */
+    c->fwd.i[0] = c->bwd.i[0] = (int64_t)n;
+    c->fwd.f[0] = c->bwd.f[0] = (float)n;
+    c->nf = 4; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2; c->fmap[3] = S[idx].mask ? 3 : EMIM_NONE;
+    c->nb = 6;
+    c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = S[idx].no_dt ? EMIM_NONE : EMIM_GRAD(2);
+    c->bmap[2] = 1; c->bmap[3] = 2; c->bmap[4] = S[idx].mask ? 3 : EMIM_NONE; c->bmap[5] = EMIM_GRAD(0);
+    c->ref = mse_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-4;
+    snprintf(c->label, sizeof c->label, "n=%zu%s%s", n, S[idx].mask ? " masked" : "", S[idx].no_dt ? " (no dtarget)" : "");
+    return 1;
+}
+
+/* t: 0 a [rows, d], 1 r [rows], 2 x */
+static void rownorm_ref(const emim_case *c, double *const *t)
+{
+    int64_t rows = c->fwd.i[0], d = c->fwd.i[1];
+    for (int64_t i = 0; i < rows; i++) {
+        double s = 0;
+        for (int64_t k = 0; k < d; k++) s += t[2][i * d + k] * t[2][i * d + k];
+        double r = sqrt(s + 1e-12);
+        for (int64_t k = 0; k < d; k++) t[0][i * d + k] = t[2][i * d + k] / r;
+        t[1][i] = r;
+    }
+}
+
+int emim_cases_rownorm(int idx, emim_case *c)
+{
+    static const int S[][2] = { { 1, 1 }, { 5, 3 }, { 17, 33 }, { 216, 64 } };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    init(c, 3);
+    int rows = S[idx][0], d = S[idx][1];
+    c->len[0] = c->len[2] = (size_t)rows * d;
+    c->len[1] = (size_t)rows;
+    c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_CACHE; c->role[2] = EMIM_T_IN;
+    c->fwd.i[0] = c->bwd.i[0] = rows;
+    c->fwd.i[1] = c->bwd.i[1] = d;
+    c->nf = 3; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2;
+    c->nb = 4; c->bmap[0] = EMIM_GRAD(2); c->bmap[1] = 0; c->bmap[2] = 1; c->bmap[3] = EMIM_GRAD(0);
+    c->ref = rownorm_ref;
+    c->ref_tol = 1e-6;
+    c->grad_tol = 1e-4;
+    snprintf(c->label, sizeof c->label, "rows=%d d=%d", rows, d);
+    return 1;
+}
+
+/* t: 0 loss, 1 C [B, n, n] */
+static void barlow_ref(const emim_case *c, double *const *t)
+{
+    int64_t B = c->fwd.i[0], n = c->fwd.i[1];
+    double w = c->fwd.f[0], s = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double v = t[1][(b * n + i) * n + j];
+                s += i == j ? (1 - v) * (1 - v) : w * v * v;
+            }
+    t[0][0] = s;
+}
+
+int emim_cases_barlow(int idx, emim_case *c)
+{
+    static const struct { int B, n; float w; } S[] = { { 1, 1, 1.0f }, { 2, 5, 0.0051f }, { 1, 216, 1.0f } };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    init(c, 2);
+    int B = S[idx].B, n = S[idx].n;
+    c->len[0] = 1;
+    c->len[1] = (size_t)B * n * n;
+    c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;
+    c->fwd.i[0] = c->bwd.i[0] = B;
+    c->fwd.i[1] = c->bwd.i[1] = n;
+    c->fwd.f[0] = c->bwd.f[0] = S[idx].w;
+    c->nf = 2; c->fmap[0] = 0; c->fmap[1] = 1;
+    c->nb = 3; c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = 1; c->bmap[2] = EMIM_GRAD(0);
+    c->ref = barlow_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-5;
+    snprintf(c->label, sizeof c->label, "B=%d n=%d w=%g", B, n, S[idx].w);
+    return 1;
+}
+
+/* t: 0 loss, 1 z [B, n, d], 2 zm [B, n, d], 3 cache
+ * [B*n*d a | B*n*d am | B*n r | B*n rm | B*n*n C] (src/pbt.c) */
+static void pbt_ref(const emim_case *c, double *const *t)
+{
+    int64_t B = c->fwd.i[0], n = c->fwd.i[1], d = c->fwd.i[2];
+    double w = c->fwd.f[0], s = 0;
+    double *A = t[3], *Am = A + B * n * d, *r = Am + B * n * d, *rm = r + B * n, *C = rm + B * n;
+    for (int64_t i = 0; i < B * n; i++) {
+        double a = 0, m = 0;
+        for (int64_t k = 0; k < d; k++) {
+            a += t[1][i * d + k] * t[1][i * d + k];
+            m += t[2][i * d + k] * t[2][i * d + k];
+        }
+        r[i] = sqrt(a + 1e-12);
+        rm[i] = sqrt(m + 1e-12);
+        for (int64_t k = 0; k < d; k++) {
+            A[i * d + k] = t[1][i * d + k] / r[i];
+            Am[i * d + k] = t[2][i * d + k] / rm[i];
+        }
+    }
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double v = 0;
+                for (int64_t k = 0; k < d; k++) v += A[(b * n + i) * d + k] * Am[(b * n + j) * d + k];
+                C[(b * n + i) * n + j] = v;
+                s += i == j ? (1 - v) * (1 - v) : w * v * v;
+            }
+    t[0][0] = s;
+}
+
+int emim_cases_pbt(int idx, emim_case *c)
+{
+    static const struct { int B, n, d; float w; int skip; } S[] = {
+        { 1, 1, 3, 1.0f, 0 }, { 2, 5, 8, 0.0051f, 1 }, { 1, 17, 33, 1.0f, 2 }, { 2, 17, 64, 1.0f, 0 },
+    };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    init(c, 4);
+    int B = S[idx].B, n = S[idx].n, d = S[idx].d;
+    c->len[0] = 1;
+    c->len[1] = c->len[2] = (size_t)B * n * d;
+    c->len[3] = emim_pbt_cache_size(B, n, d);
+    c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = EMIM_T_IN; c->role[3] = EMIM_T_CACHE;
+    c->fwd.i[0] = c->bwd.i[0] = B;
+    c->fwd.i[1] = c->bwd.i[1] = n;
+    c->fwd.i[2] = c->bwd.i[2] = d;
+    c->fwd.f[0] = c->bwd.f[0] = S[idx].w;
+    c->nf = 4; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2; c->fmap[3] = 3;
+    c->nb = 4;
+    c->bmap[0] = S[idx].skip == 1 ? EMIM_NONE : EMIM_GRAD(1);
+    c->bmap[1] = S[idx].skip == 2 ? EMIM_NONE : EMIM_GRAD(2);
+    c->bmap[2] = 3; c->bmap[3] = EMIM_GRAD(0);
+    c->ref = pbt_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-4;
+    c->fast_tol = 1e-4;
+    snprintf(c->label, sizeof c->label, "B=%d n=%d d=%d w=%g%s", B, n, d, S[idx].w,
+             S[idx].skip == 1 ? " (no dz)" : S[idx].skip == 2 ? " (no dzm)" : "");
+    return 1;
+}
