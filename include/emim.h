@@ -243,6 +243,14 @@ emim_status emim_pbt(emim_ctx *ctx, emim_ref loss, emim_ref z, emim_ref zm, emim
 /* dz, dzm += (each may be NULL), from the forward's cache and dloss[0]. */
 emim_status emim_pbt_backward(emim_ctx *ctx, emim_ref dz, emim_ref dzm, emim_ref cache, emim_ref dloss, float w, int B,
                               int n, int d);
+/* One AdamW step t >= 1 on n parameters, in place, as torch.optim.AdamW:
+ * p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ * p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). */
+emim_status emim_adamw(emim_ctx *ctx, emim_ref p, emim_ref m, emim_ref v, emim_ref g, size_t n, float lr, float beta1,
+                       float beta2, float eps, float weight_decay, int t);
+/* norm[0] = |g| (fixed-order sum); g *= min(1, max_norm / (norm + 1e-6)), as
+ * torch.nn.utils.clip_grad_norm_ over one arena of n gradients. */
+emim_status emim_clip_grad_norm(emim_ctx *ctx, emim_ref norm, emim_ref g, size_t n, float max_norm);
 
 
 /* ---- the op table, for tools and tests ---- */

@@ -73,6 +73,8 @@ int emim_cases_mse(int idx, emim_case *c);
 int emim_cases_rownorm(int idx, emim_case *c);
 int emim_cases_barlow(int idx, emim_case *c);
 int emim_cases_pbt(int idx, emim_case *c);
+int emim_cases_adamw(int idx, emim_case *c);
+int emim_cases_clip_grad_norm(int idx, emim_case *c);
 
 
 /* Whether tensor j (grad: its gradient) is written by direction dir. */

@@ -348,6 +348,34 @@ EMIM_INLINE float emim_barlow_grad(float dl, float c, int diag, float w)
     return dl * wc;
 }
 
+/* AdamW, one element (decoupled weight decay first, as torch.optim.AdamW):
+ * p *= decay (decay = 1 - lr wd); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ * p -= lr (m / bc1) / (sqrt(v / bc2) + eps), bc1 = 1 - b1^t, bc2 = 1 - b2^t. */
+EMIM_INLINE void emim_adamw1(float *p, float *m, float *v, float g, float lr, float b1, float b2, float eps,
+                             float decay, float bc1, float bc2)
+{
+    float pd = *p * decay;
+    float m1 = b1 * *m, m2 = (1.0f - b1) * g;
+    float mn = m1 + m2;
+    float gg = g * g;
+    float v1 = b2 * *v, v2 = (1.0f - b2) * gg;
+    float vn = v1 + v2;
+    float mh = mn / bc1, vh = vn / bc2;
+    float den = emim_sqrt(vh) + eps;
+    float step = lr * (mh / den);
+    *p = pd - step;
+    *m = mn;
+    *v = vn;
+}
+
+/* Gradient clipping (as torch.nn.utils.clip_grad_norm_): the factor
+ * min(1, max_norm / (norm + 1e-6)) that every gradient is multiplied by. */
+EMIM_INLINE float emim_clip_factor(float norm, float max_norm)
+{
+    float c = max_norm / (norm + 1e-6f);
+    return c < 1.0f ? c : 1.0f;
+}
+
 /* Patches in MONAI's order: element e of tokens [B, N, C*P^3] comes from
  * voxel (b, c, i0*P + a, i1*P + q, i2*P + d) of the image [B, C, H, W, D],
  * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2, element c*P^3 + a*P^2 + q*P + d.

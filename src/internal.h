@@ -30,7 +30,7 @@ struct emim_buf {
  * emim_args in the order that the op's public wrapper (src/ops.c) documents. */
 #define EMIM_MAX_T 8
 #define EMIM_MAX_I 16
-#define EMIM_MAX_F 4
+#define EMIM_MAX_F 8
 typedef struct {
     emim_ref t[EMIM_MAX_T];   /* tensors; t[i].buf == NULL: absent (optional) */
     int64_t i[EMIM_MAX_I];    /* integer parameters: shapes, flags, strides */
@@ -172,6 +172,8 @@ EMIM_DECL_TWIN(emim_cpu_barlow_forward)
 EMIM_DECL_TWIN(emim_cpu_barlow_backward)
 EMIM_DECL_TWIN(emim_pbt_forward_composite)
 EMIM_DECL_TWIN(emim_pbt_backward_composite)
+EMIM_DECL_TWIN(emim_cpu_adamw_forward)
+EMIM_DECL_TWIN(emim_cpu_clip_grad_norm_forward)
 
 
 /* composite ops: written once from twinned ops, used on both backends */
@@ -221,6 +223,8 @@ EMIM_DECL_TWIN(emim_cl_rownorm_forward)
 EMIM_DECL_TWIN(emim_cl_rownorm_backward)
 EMIM_DECL_TWIN(emim_cl_barlow_forward)
 EMIM_DECL_TWIN(emim_cl_barlow_backward)
+EMIM_DECL_TWIN(emim_cl_adamw_forward)
+EMIM_DECL_TWIN(emim_cl_clip_grad_norm_forward)
 
 
 /* OpenCL runtime helpers (src/opencl.c) */

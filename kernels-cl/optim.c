@@ -1,0 +1,37 @@
+/* OpenCL twins of adamw and clip_grad_norm, host side (device code
+ * kernels-cl/optim.cl, CPU twins cpu/optim.c). */
+#include "internal.h"
+
+#define MEM(s) (a->t[s].buf->mem)
+#define OFF(s) ((cl_ulong)a->t[s].off)
+
+emim_status emim_cl_adamw_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem p = MEM(0), m = MEM(1), v = MEM(2), g = MEM(3);
+    cl_ulong po = OFF(0), mo = OFF(1), vo = OFF(2), go = OFF(3), n = (cl_ulong)a->i[0];
+    float lr = a->f[0], b1 = a->f[1], b2 = a->f[2], eps = a->f[3], decay = a->f[4], bc1 = a->f[5], bc2 = a->f[6];
+    size_t gs = (size_t)n, l = 256;
+    return emim_cl_run(ctx, "emim_adamw", 1, &gs, &l, 16, EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(m), EMIM_ARG(mo),
+                       EMIM_ARG(v), EMIM_ARG(vo), EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(n), EMIM_ARG(lr), EMIM_ARG(b1),
+                       EMIM_ARG(b2), EMIM_ARG(eps), EMIM_ARG(decay), EMIM_ARG(bc1), EMIM_ARG(bc2));
+}
+
+emim_status emim_cl_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem norm = MEM(0), g = MEM(1), part;
+    cl_ulong no = OFF(0), go = OFF(1), n = (cl_ulong)a->i[0], nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
+    float maxn = a->f[0];
+    cl_int err;
+    part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)nch * sizeof(float), NULL, &err);
+    emim_status s = emim_cl_check(ctx, err, "clip_grad_norm: clCreateBuffer (partial sums)");
+    if (s) return s;
+    size_t gc = (size_t)nch, lc = 64, g1 = 1, gn = (size_t)n, ln = 256;
+    s = emim_cl_run(ctx, "emim_sumsq_chunks", 1, &gc, &lc, 5, EMIM_ARG(part), EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(n),
+                    EMIM_ARG(nch));
+    if (!s) s = emim_cl_run(ctx, "emim_clip_norm", 1, &g1, NULL, 4, EMIM_ARG(norm), EMIM_ARG(no), EMIM_ARG(part),
+                            EMIM_ARG(nch));
+    if (!s) s = emim_cl_run(ctx, "emim_clip_scale", 1, &gn, &ln, 6, EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(norm),
+                            EMIM_ARG(no), EMIM_ARG(maxn), EMIM_ARG(n));
+    clReleaseMemObject(part);
+    return s;
+}
