@@ -84,6 +84,7 @@ emim_status emim_options_init(emim_options *opt, char *err, size_t errlen);
 /* Creates a context. On failure *out is NULL and, when err is non-NULL, err
  * holds a one-line message naming what failed. */
 emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt, char *err, size_t errlen);
+/* Frees the context and every buffer still allocated in it. */
 void emim_ctx_free(emim_ctx *ctx);
 
 const char *emim_error(const emim_ctx *ctx);        /* last error, "" if none */

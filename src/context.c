@@ -192,6 +192,7 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
 void emim_ctx_free(emim_ctx *ctx)
 {
     if (!ctx) return;
+    while (ctx->bufs) emim_buf_free(ctx->bufs);
     ctx->be->release(ctx);
     free(ctx);
 }
@@ -215,6 +216,9 @@ emim_status emim_buf_alloc(emim_ctx *ctx, size_t n, emim_buf **out)
     emim_status s = ctx->be->alloc(ctx, b);
     if (s) { free(b); return s; }
     ctx->mem_used += bytes;
+    b->next = ctx->bufs;
+    if (ctx->bufs) ctx->bufs->prev = b;
+    ctx->bufs = b;
     *out = b;
     return EMIM_OK;
 }
@@ -223,6 +227,9 @@ void emim_buf_free(emim_buf *b)
 {
     if (!b) return;
     b->ctx->mem_used -= b->n * sizeof(float);
+    if (b->prev) b->prev->next = b->next;
+    else b->ctx->bufs = b->next;
+    if (b->next) b->next->prev = b->prev;
     b->ctx->be->free(b);
     free(b);
 }

@@ -18,6 +18,7 @@
 /* ---- buffers ---- */
 struct emim_buf {
     emim_ctx *ctx;
+    emim_buf *prev, *next;   /* the context's list of live buffers */
     size_t n;              /* floats */
     float *host;           /* CPU backend */
 #if HAVE_OPENCL
@@ -115,6 +116,7 @@ struct emim_ctx {
     char device_name[256];
     char error[2048];
     size_t mem_limit, mem_used;   /* bytes */
+    emim_buf *bufs;               /* live buffers, freed with the context */
 #if HAVE_OPENCL
     emim_cl cl;
 #endif
