@@ -368,12 +368,16 @@ emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims, const size_t 
         }
     }
     va_end(ap);
-    size_t gg[3];
+    size_t gg[3], ll[3];
     for (int d = 0; d < dims; d++) {
         if (g[d] == 0) return EMIM_OK; /* nothing to do */
-        gg[d] = l ? (g[d] + l[d] - 1) / l[d] * l[d] : g[d];
+        ll[d] = l ? l[d] : 1;
+        /* a 1-D work-group larger than the device allows is shrunk (the
+         * kernels check their bounds, and no result depends on it) */
+        if (dims == 1 && ctx->cl.max_wg && ll[d] > ctx->cl.max_wg) ll[d] = ctx->cl.max_wg;
+        gg[d] = (g[d] + ll[d] - 1) / ll[d] * ll[d];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->cl.queue, k, (cl_uint)dims, NULL, gg, l, 0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(ctx->cl.queue, k, (cl_uint)dims, NULL, gg, l ? ll : NULL, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return emim_set_error(ctx, EMIM_ERR_OPENCL, "clEnqueueNDRangeKernel(%s): %s", name,
                               emim_cl_error_name(err));
