@@ -14,8 +14,6 @@
  * backward t: 0 dqkv, 1 qkv, 2 p, 3 dy */
 #include "internal.h"
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
 static emim_ref at(emim_ref r, size_t off) { return emim_at(r.buf, r.off + off); }
 
 emim_status emim_attention_forward_composite(emim_ctx *ctx, const emim_args *a)
@@ -26,10 +24,10 @@ emim_status emim_attention_forward_composite(emim_ctx *ctx, const emim_args *a)
     for (int b = 0; b < B; b++) {
         emim_ref qkv = at(a->t[2], (size_t)b * N * 3 * C), p = at(a->t[1], (size_t)b * H * nn);
         emim_ref y = at(a->t[0], (size_t)b * N * C);
-        CHECK(emim_gemm(ctx, 0, 1, N, N, D, scale, qkv, 3 * C, (size_t)D, at(qkv, (size_t)C), 3 * C, (size_t)D, 0.0f,
+        EMIM_CHECK(emim_gemm(ctx, 0, 1, N, N, D, scale, qkv, 3 * C, (size_t)D, at(qkv, (size_t)C), 3 * C, (size_t)D, 0.0f,
                         p, N, nn, H));
-        CHECK(emim_softmax(ctx, p, p, 1.0f, H * N, N));
-        CHECK(emim_gemm(ctx, 0, 0, N, D, N, 1.0f, p, N, nn, at(qkv, (size_t)2 * C), 3 * C, (size_t)D, 0.0f, y, C,
+        EMIM_CHECK(emim_softmax(ctx, p, p, 1.0f, H * N, N));
+        EMIM_CHECK(emim_gemm(ctx, 0, 0, N, D, N, 1.0f, p, N, nn, at(qkv, (size_t)2 * C), 3 * C, (size_t)D, 0.0f, y, C,
                         (size_t)D, H));
     }
     return EMIM_OK;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void case_init(emim_case *c, int nt)
+void emim_case_init(emim_case *c, int nt)
 {
     memset(c, 0, sizeof *c);
     c->nt = nt;
@@ -151,7 +151,7 @@ int emim_cases_gemm(int idx, emim_case *c)
         { 0, 1, 129, 257, 768, 0, 0, 0, 1, 0, 0, 0, 0,  1.0f,   0.0f },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 3);
+    emim_case_init(c, 3);
     int ta = S[idx].ta, tb = S[idx].tb, m = S[idx].m, n = S[idx].n, k = S[idx].k, batch = S[idx].batch;
     int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
     int64_t lda = ac + S[idx].pa, ldb = bc + S[idx].pb, ldc = n + S[idx].pc;
@@ -218,7 +218,7 @@ int emim_cases_bias_add(int idx, emim_case *c)
     static const int S[][2] = { { 1, 1 }, { 7, 33 }, { 129, 5 }, { 3, 1000 }, { 216, 768 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
     int rows = S[idx][0], cols = S[idx][1];
-    case_init(c, 3);
+    emim_case_init(c, 3);
     c->len[0] = c->len[1] = (size_t)rows * cols;
     c->len[2] = (size_t)cols;
     c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = EMIM_T_IN;
@@ -237,7 +237,7 @@ int emim_cases_add(int idx, emim_case *c)
 {
     static const size_t S[] = { 1, 17, 100003 };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 3);
+    emim_case_init(c, 3);
     c->len[0] = c->len[1] = c->len[2] = S[idx];
     c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = EMIM_T_IN;
     c->fwd.i[0] = c->bwd.i[0] = (int64_t)S[idx];
@@ -255,7 +255,7 @@ int emim_cases_scale(int idx, emim_case *c)
     static const size_t S[] = { 1, 1023, 100003 };
     static const float A[] = { -0.3f, 3.0f, 1.0f / 3.0f };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 2);
+    emim_case_init(c, 2);
     c->len[0] = c->len[1] = S[idx];
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;
     c->fwd.i[0] = c->bwd.i[0] = (int64_t)S[idx];
@@ -274,7 +274,7 @@ static int reduce_case(int idx, emim_case *c, int mean)
 {
     static const struct { int rows; size_t n; } S[] = { { 1, 1 }, { 1, 1000 }, { 3, 257 }, { 2, 513 }, { 5, 100000 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 2);
+    emim_case_init(c, 2);
     c->len[0] = (size_t)S[idx].rows;
     c->len[1] = (size_t)S[idx].rows * S[idx].n;
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;
@@ -344,7 +344,7 @@ int emim_cases_linear(int idx, emim_case *c)
         { 1, 1, 1, 1, 0 }, { 7, 33, 5, 1, 0 }, { 216, 64, 48, 0, 0 }, { 13, 768, 17, 1, 1 }, { 5, 9, 3, 1, 2 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 4);
+    emim_case_init(c, 4);
     int N = S[idx].N, I = S[idx].I, O = S[idx].O;
     c->len[0] = (size_t)N * O; c->len[1] = (size_t)N * I; c->len[2] = (size_t)O * I; c->len[3] = (size_t)O;
     c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = c->role[3] = EMIM_T_IN;
@@ -379,7 +379,7 @@ int emim_cases_rand(int idx, emim_case *c)
     };
     static const char *names[] = { "uniform", "normal", "trunc_normal" };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    case_init(c, 1);
+    emim_case_init(c, 1);
     c->len[0] = S[idx].n;
     c->role[0] = EMIM_T_OUT;
     c->fwd.i[0] = (int64_t)S[idx].n;

@@ -48,6 +48,9 @@ struct emim_case {
     double fast_tol;
 };
 
+/* Clears a case of nt tensors: inputs uniform in [-1, 1), no operands mapped. */
+void emim_case_init(emim_case *c, int nt);
+
 /* Case generators of the op table (src/cases.c). */
 int emim_cases_gemm(int idx, emim_case *c);
 int emim_cases_bias_add(int idx, emim_case *c);

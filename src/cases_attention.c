@@ -6,17 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void init(emim_case *c, int nt)
-{
-    memset(c, 0, sizeof *c);
-    c->nt = nt;
-    for (int j = 0; j < EMIM_MAX_T; j++) {
-        c->lo[j] = -1.0f;
-        c->hi[j] = 1.0f;
-        c->fmap[j] = c->bmap[j] = EMIM_NONE;
-    }
-}
-
 static void softmax_rows(double *p, const double *x, int64_t rows, int64_t n, double scale)
 {
     for (int64_t r = 0; r < rows; r++) {
@@ -38,7 +27,7 @@ int emim_cases_softmax(int idx, emim_case *c)
         { 1, 1, 1.0f, 1 }, { 3, 5, 0.125f, 1 }, { 7, 216, 1.0f, 8 }, { 5, 257, 0.125f, 8 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 2);
+    emim_case_init(c, 2);
     c->len[0] = c->len[1] = (size_t)S[idx].rows * S[idx].n;
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;
     c->lo[1] = -S[idx].range; c->hi[1] = S[idx].range;
@@ -88,7 +77,7 @@ int emim_cases_attention(int idx, emim_case *c)
     static const int S[][4] = { /* B N C H */ { 1, 5, 4, 1 }, { 2, 7, 6, 2 }, { 1, 13, 12, 3 }, { 1, 216, 64, 4 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
     int B = S[idx][0], N = S[idx][1], C = S[idx][2], H = S[idx][3];
-    init(c, 3);
+    emim_case_init(c, 3);
     c->len[0] = (size_t)B * N * C;
     c->len[1] = (size_t)B * H * N * N;
     c->len[2] = (size_t)B * N * 3 * C;

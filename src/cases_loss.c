@@ -7,17 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void init(emim_case *c, int nt)
-{
-    memset(c, 0, sizeof *c);
-    c->nt = nt;
-    for (int j = 0; j < EMIM_MAX_T; j++) {
-        c->lo[j] = -1.0f;
-        c->hi[j] = 1.0f;
-        c->fmap[j] = c->bmap[j] = EMIM_NONE;
-    }
-}
-
 /* t: 0 loss, 1 pred, 2 target, 3 mask (when used) */
 static void mse_ref(const emim_case *c, double *const *t)
 {
@@ -37,7 +26,7 @@ int emim_cases_mse(int idx, emim_case *c)
         { 1, 0, 0 }, { 1000, 1, 0 }, { 100003, 0, 1 }, { 100003, 1, 0 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 4);
+    emim_case_init(c, 4);
     size_t n = S[idx].n;
     c->len[0] = 1;
     c->len[1] = c->len[2] = c->len[3] = n;
@@ -73,7 +62,7 @@ int emim_cases_rownorm(int idx, emim_case *c)
 {
     static const int S[][2] = { { 1, 1 }, { 5, 3 }, { 17, 33 }, { 216, 64 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 3);
+    emim_case_init(c, 3);
     int rows = S[idx][0], d = S[idx][1];
     c->len[0] = c->len[2] = (size_t)rows * d;
     c->len[1] = (size_t)rows;
@@ -107,7 +96,7 @@ int emim_cases_barlow(int idx, emim_case *c)
 {
     static const struct { int B, n; float w; } S[] = { { 1, 1, 1.0f }, { 2, 5, 0.0051f }, { 1, 216, 1.0f } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 2);
+    emim_case_init(c, 2);
     int B = S[idx].B, n = S[idx].n;
     c->len[0] = 1;
     c->len[1] = (size_t)B * n * n;
@@ -161,7 +150,7 @@ int emim_cases_pbt(int idx, emim_case *c)
         { 1, 1, 3, 1.0f, 0 }, { 2, 5, 8, 0.0051f, 1 }, { 1, 17, 33, 1.0f, 2 }, { 2, 17, 64, 1.0f, 0 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 4);
+    emim_case_init(c, 4);
     int B = S[idx].B, n = S[idx].n, d = S[idx].d;
     c->len[0] = 1;
     c->len[1] = c->len[2] = (size_t)B * n * d;
@@ -203,7 +192,7 @@ int emim_cases_adamw(int idx, emim_case *c)
 {
     static const struct { size_t n; int t; float wd; } S[] = { { 1, 1, 0.05f }, { 1001, 10, 0.0f }, { 100003, 3, 0.05f } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 4);
+    emim_case_init(c, 4);
     size_t n = S[idx].n;
     for (int j = 0; j < 4; j++) c->len[j] = n;
     c->role[0] = c->role[1] = c->role[2] = EMIM_T_INOUT; c->role[3] = EMIM_T_IN;
@@ -235,7 +224,7 @@ int emim_cases_clip_grad_norm(int idx, emim_case *c)
 {
     static const struct { size_t n; float max_norm; } S[] = { { 1, 0.25f }, { 1000, 1e6f }, { 100003, 1.0f } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 2);
+    emim_case_init(c, 2);
     c->len[0] = 1;
     c->len[1] = S[idx].n;
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_INOUT;

@@ -6,17 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void init(emim_case *c, int nt)
-{
-    memset(c, 0, sizeof *c);
-    c->nt = nt;
-    for (int j = 0; j < EMIM_MAX_T; j++) {
-        c->lo[j] = -1.0f;
-        c->hi[j] = 1.0f;
-        c->fmap[j] = c->bmap[j] = EMIM_NONE;
-    }
-}
-
 /* t: 0 out, 1 mean, 2 rstd, 3 inp, 4 w, 5 b */
 static void layernorm_ref(const emim_case *c, double *const *t)
 {
@@ -43,7 +32,7 @@ int emim_cases_layernorm(int idx, emim_case *c)
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
     int rows = S[idx].rows, C = S[idx].C;
-    init(c, 6);
+    emim_case_init(c, 6);
     c->len[0] = c->len[3] = (size_t)rows * C;
     c->len[1] = c->len[2] = (size_t)rows;
     c->len[4] = c->len[5] = (size_t)C;
@@ -82,7 +71,7 @@ int emim_cases_gelu(int idx, emim_case *c)
 {
     static const struct { size_t n; float lo, hi; } S[] = { { 1, -1, 1 }, { 1001, -6, 6 }, { 100003, -3, 3 } };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 2);
+    emim_case_init(c, 2);
     c->len[0] = c->len[1] = S[idx].n;
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;
     c->lo[1] = S[idx].lo; c->hi[1] = S[idx].hi;
@@ -128,7 +117,7 @@ static int patch_case(int idx, emim_case *c, int to_tokens)
         { 1, 1, 2, 2, 2, 2 }, { 2, 4, 6, 2, 4, 2 }, { 1, 4, 9, 3, 6, 3 }, { 1, 2, 16, 32, 16, 16 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
-    init(c, 2);
+    emim_case_init(c, 2);
     size_t n = (size_t)S[idx][0] * S[idx][1] * S[idx][2] * S[idx][3] * S[idx][4];
     c->len[0] = c->len[1] = n;
     c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_IN;

@@ -278,6 +278,11 @@ emim_status emim_check_ref(emim_ctx *ctx, const char *op, const char *what, emim
     return EMIM_OK;
 }
 
+emim_status emim_check_opt_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n)
+{
+    return r.buf ? emim_check_ref(ctx, op, what, r, n) : EMIM_OK;
+}
+
 /* ---- the CPU backend's memory functions ---- */
 static emim_status cpu_init(emim_ctx *ctx, const emim_options *opt)
 {

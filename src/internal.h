@@ -132,6 +132,10 @@ emim_status emim_set_error(emim_ctx *ctx, emim_status status, const char *fmt, .
 /* Checks that [r.off, r.off + n) lies inside r.buf (and that r.buf belongs to
  * ctx). what names the operand in the error message. */
 emim_status emim_check_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n);
+/* The same for an optional operand: a NULL buffer passes. */
+emim_status emim_check_opt_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n);
+/* Returns from the calling function when expr fails. */
+#define EMIM_CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
 
 /* ---- the CPU twins (cpu/) ---- */
 #define EMIM_DECL_TWIN(fn) emim_status fn(emim_ctx *ctx, const emim_args *a);

@@ -35,15 +35,13 @@ static emim_status dims(emim_ctx *ctx, const char *op, int N, int I, int O)
     return EMIM_OK;
 }
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
 emim_status emim_linear(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref W, emim_ref b, int N, int in, int outf)
 {
-    CHECK(dims(ctx, "linear", N, in, outf));
-    CHECK(emim_check_ref(ctx, "linear", "out", out, (size_t)N * outf));
-    CHECK(emim_check_ref(ctx, "linear", "inp", inp, (size_t)N * in));
-    CHECK(emim_check_ref(ctx, "linear", "W", W, (size_t)outf * in));
-    if (b.buf) CHECK(emim_check_ref(ctx, "linear", "b", b, (size_t)outf));
+    EMIM_CHECK(dims(ctx, "linear", N, in, outf));
+    EMIM_CHECK(emim_check_ref(ctx, "linear", "out", out, (size_t)N * outf));
+    EMIM_CHECK(emim_check_ref(ctx, "linear", "inp", inp, (size_t)N * in));
+    EMIM_CHECK(emim_check_ref(ctx, "linear", "W", W, (size_t)outf * in));
+    if (b.buf) EMIM_CHECK(emim_check_ref(ctx, "linear", "b", b, (size_t)outf));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = inp; a.t[2] = W; a.t[3] = b;
     a.i[0] = N; a.i[1] = in; a.i[2] = outf;
@@ -53,13 +51,13 @@ emim_status emim_linear(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref W, e
 emim_status emim_linear_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dW, emim_ref db, emim_ref inp, emim_ref W,
                                  emim_ref dout, int N, int in, int outf)
 {
-    CHECK(dims(ctx, "linear backward", N, in, outf));
-    if (dinp.buf) CHECK(emim_check_ref(ctx, "linear backward", "dinp", dinp, (size_t)N * in));
-    if (dW.buf) CHECK(emim_check_ref(ctx, "linear backward", "dW", dW, (size_t)outf * in));
-    if (db.buf) CHECK(emim_check_ref(ctx, "linear backward", "db", db, (size_t)outf));
-    CHECK(emim_check_ref(ctx, "linear backward", "inp", inp, (size_t)N * in));
-    CHECK(emim_check_ref(ctx, "linear backward", "W", W, (size_t)outf * in));
-    CHECK(emim_check_ref(ctx, "linear backward", "dout", dout, (size_t)N * outf));
+    EMIM_CHECK(dims(ctx, "linear backward", N, in, outf));
+    if (dinp.buf) EMIM_CHECK(emim_check_ref(ctx, "linear backward", "dinp", dinp, (size_t)N * in));
+    if (dW.buf) EMIM_CHECK(emim_check_ref(ctx, "linear backward", "dW", dW, (size_t)outf * in));
+    if (db.buf) EMIM_CHECK(emim_check_ref(ctx, "linear backward", "db", db, (size_t)outf));
+    EMIM_CHECK(emim_check_ref(ctx, "linear backward", "inp", inp, (size_t)N * in));
+    EMIM_CHECK(emim_check_ref(ctx, "linear backward", "W", W, (size_t)outf * in));
+    EMIM_CHECK(emim_check_ref(ctx, "linear backward", "dout", dout, (size_t)N * outf));
     emim_args a = { 0 };
     a.t[0] = dinp; a.t[1] = dW; a.t[2] = db; a.t[3] = inp; a.t[4] = W; a.t[5] = dout;
     a.i[0] = N; a.i[1] = in; a.i[2] = outf;

@@ -65,14 +65,6 @@ static size_t span(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64
     return (size_t)((batch - 1) * stride + (rows - 1) * ld + cols);
 }
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
-/* An optional operand: NULL buffer is fine, else it must fit. */
-static emim_status check_opt(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n)
-{
-    return r.buf ? emim_check_ref(ctx, op, what, r, n) : EMIM_OK;
-}
-
 /* ---- gemm ----
  * i: 0 ta, 1 tb, 2 m, 3 n, 4 k, 5 lda, 6 ldb, 7 ldc, 8 sa, 9 sb, 10 sc, 11 batch
  * f: 0 alpha, 1 beta
@@ -101,13 +93,13 @@ emim_status emim_gemm(emim_ctx *ctx, int ta, int tb, int m, int n, int k,
                       float beta, emim_ref C, int ldc, size_t sc, int batch)
 {
     emim_args a;
-    CHECK(gemm_args(ctx, "gemm", &a, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch));
+    EMIM_CHECK(gemm_args(ctx, "gemm", &a, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch));
     size_t na = span(ta ? k : m, ta ? m : k, lda, sa, batch);
     size_t nb = span(tb ? n : k, tb ? k : n, ldb, sb, batch);
     size_t nc = span(m, n, ldc, sc, batch);
-    if (na) CHECK(emim_check_ref(ctx, "gemm", "A", A, na));
-    if (nb) CHECK(emim_check_ref(ctx, "gemm", "B", B, nb));
-    CHECK(emim_check_ref(ctx, "gemm", "C", C, nc));
+    if (na) EMIM_CHECK(emim_check_ref(ctx, "gemm", "A", A, na));
+    if (nb) EMIM_CHECK(emim_check_ref(ctx, "gemm", "B", B, nb));
+    EMIM_CHECK(emim_check_ref(ctx, "gemm", "C", C, nc));
     a.t[0] = C; a.t[1] = A; a.t[2] = B;
     a.f[0] = alpha; a.f[1] = beta;
     return emim_dispatch(ctx, EMIM_OP_gemm, 0, &a);
@@ -119,15 +111,15 @@ emim_status emim_gemm_backward(emim_ctx *ctx, int ta, int tb, int m, int n, int 
                                emim_ref dC, int ldc, size_t sc, int batch)
 {
     emim_args a;
-    CHECK(gemm_args(ctx, "gemm backward", &a, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch));
+    EMIM_CHECK(gemm_args(ctx, "gemm backward", &a, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch));
     size_t na = span(ta ? k : m, ta ? m : k, lda, sa, batch);
     size_t nb = span(tb ? n : k, tb ? k : n, ldb, sb, batch);
     size_t nc = span(m, n, ldc, sc, batch);
-    CHECK(check_opt(ctx, "gemm backward", "dA", dA, na));
-    CHECK(check_opt(ctx, "gemm backward", "dB", dB, nb));
-    if (dA.buf && nb) CHECK(emim_check_ref(ctx, "gemm backward", "B", B, nb));
-    if (dB.buf && na) CHECK(emim_check_ref(ctx, "gemm backward", "A", A, na));
-    CHECK(emim_check_ref(ctx, "gemm backward", "dC", dC, nc));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "gemm backward", "dA", dA, na));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "gemm backward", "dB", dB, nb));
+    if (dA.buf && nb) EMIM_CHECK(emim_check_ref(ctx, "gemm backward", "B", B, nb));
+    if (dB.buf && na) EMIM_CHECK(emim_check_ref(ctx, "gemm backward", "A", A, na));
+    EMIM_CHECK(emim_check_ref(ctx, "gemm backward", "dC", dC, nc));
     if (k == 0 || (!dA.buf && !dB.buf)) return EMIM_OK;
     a.t[0] = dA; a.t[1] = dB; a.t[2] = A; a.t[3] = B; a.t[4] = dC;
     a.f[0] = alpha;
@@ -141,9 +133,9 @@ emim_status emim_bias_add(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref bi
     if (rows < 1 || cols < 1)
         return emim_set_error(ctx, EMIM_ERR_ARG, "bias_add: rows=%d cols=%d must be >= 1", rows, cols);
     size_t n = (size_t)rows * (size_t)cols;
-    CHECK(emim_check_ref(ctx, "bias_add", "out", out, n));
-    CHECK(emim_check_ref(ctx, "bias_add", "inp", inp, n));
-    CHECK(emim_check_ref(ctx, "bias_add", "bias", bias, (size_t)cols));
+    EMIM_CHECK(emim_check_ref(ctx, "bias_add", "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, "bias_add", "inp", inp, n));
+    EMIM_CHECK(emim_check_ref(ctx, "bias_add", "bias", bias, (size_t)cols));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = inp; a.t[2] = bias;
     a.i[0] = rows; a.i[1] = cols;
@@ -155,9 +147,9 @@ emim_status emim_bias_add_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dbias,
     if (rows < 1 || cols < 1)
         return emim_set_error(ctx, EMIM_ERR_ARG, "bias_add backward: rows=%d cols=%d must be >= 1", rows, cols);
     size_t n = (size_t)rows * (size_t)cols;
-    CHECK(check_opt(ctx, "bias_add backward", "dinp", dinp, n));
-    CHECK(check_opt(ctx, "bias_add backward", "dbias", dbias, (size_t)cols));
-    CHECK(emim_check_ref(ctx, "bias_add backward", "dout", dout, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "bias_add backward", "dinp", dinp, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "bias_add backward", "dbias", dbias, (size_t)cols));
+    EMIM_CHECK(emim_check_ref(ctx, "bias_add backward", "dout", dout, n));
     emim_args a = { 0 };
     a.t[0] = dinp; a.t[1] = dbias; a.t[2] = dout;
     a.i[0] = rows; a.i[1] = cols;
@@ -169,9 +161,9 @@ emim_status emim_bias_add_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dbias,
 emim_status emim_add(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref y, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(emim_check_ref(ctx, "add", "out", out, n));
-    CHECK(emim_check_ref(ctx, "add", "a", x, n));
-    CHECK(emim_check_ref(ctx, "add", "b", y, n));
+    EMIM_CHECK(emim_check_ref(ctx, "add", "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, "add", "a", x, n));
+    EMIM_CHECK(emim_check_ref(ctx, "add", "b", y, n));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = x; a.t[2] = y;
     a.i[0] = (int64_t)n;
@@ -181,9 +173,9 @@ emim_status emim_add(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref y, size_t
 emim_status emim_add_backward(emim_ctx *ctx, emim_ref da, emim_ref db, emim_ref dout, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(check_opt(ctx, "add backward", "da", da, n));
-    CHECK(check_opt(ctx, "add backward", "db", db, n));
-    CHECK(emim_check_ref(ctx, "add backward", "dout", dout, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "add backward", "da", da, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "add backward", "db", db, n));
+    EMIM_CHECK(emim_check_ref(ctx, "add backward", "dout", dout, n));
     emim_args a = { 0 };
     a.t[0] = da; a.t[1] = db; a.t[2] = dout;
     a.i[0] = (int64_t)n;
@@ -195,8 +187,8 @@ emim_status emim_add_backward(emim_ctx *ctx, emim_ref da, emim_ref db, emim_ref 
 emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref x, float alpha, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(emim_check_ref(ctx, "scale", "out", out, n));
-    CHECK(emim_check_ref(ctx, "scale", "a", x, n));
+    EMIM_CHECK(emim_check_ref(ctx, "scale", "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, "scale", "a", x, n));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = x;
     a.i[0] = (int64_t)n; a.f[0] = alpha;
@@ -206,8 +198,8 @@ emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref x, float alpha, siz
 emim_status emim_scale_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, float alpha, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(emim_check_ref(ctx, "scale backward", "da", da, n));
-    CHECK(emim_check_ref(ctx, "scale backward", "dout", dout, n));
+    EMIM_CHECK(emim_check_ref(ctx, "scale backward", "da", da, n));
+    EMIM_CHECK(emim_check_ref(ctx, "scale backward", "dout", dout, n));
     emim_args a = { 0 };
     a.t[0] = da; a.t[1] = dout;
     a.i[0] = (int64_t)n; a.f[0] = alpha;
@@ -226,8 +218,8 @@ static emim_status reduce_call(emim_ctx *ctx, int op, int dir, emim_ref t0, emim
     if (n > ((size_t)1 << 40))
         return emim_set_error(ctx, EMIM_ERR_ARG, "%s: n=%zu too large", what, n);
     size_t big = (size_t)rows * n;
-    CHECK(emim_check_ref(ctx, what, dir ? "dinp" : "out", t0, dir ? big : (size_t)rows));
-    CHECK(emim_check_ref(ctx, what, dir ? "dout" : "inp", t1, dir ? (size_t)rows : big));
+    EMIM_CHECK(emim_check_ref(ctx, what, dir ? "dinp" : "out", t0, dir ? big : (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, what, dir ? "dout" : "inp", t1, dir ? (size_t)rows : big));
     emim_args a = { 0 };
     a.t[0] = t0; a.t[1] = t1;
     a.i[0] = rows; a.i[1] = (int64_t)n;
@@ -278,7 +270,7 @@ emim_status emim_rand(emim_ctx *ctx, emim_ref out, size_t n, emim_rand_kind kind
     default:
         return emim_set_error(ctx, EMIM_ERR_ARG, "rand: unknown distribution %d", (int)kind);
     }
-    CHECK(emim_check_ref(ctx, "rand", "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, "rand", "out", out, n));
     emim_args a = { 0 };
     a.t[0] = out;
     a.i[0] = (int64_t)n; a.i[1] = kind;

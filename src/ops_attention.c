@@ -4,8 +4,6 @@
 
 #include <math.h>
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
 /* ---- softmax ----  i: 0 rows, 1 n; f: 0 scale.
  * forward t: 0 p, 1 x;  backward t: 0 dx, 1 p, 2 dp */
 emim_status emim_softmax(emim_ctx *ctx, emim_ref p, emim_ref x, float scale, int rows, int n)
@@ -13,8 +11,8 @@ emim_status emim_softmax(emim_ctx *ctx, emim_ref p, emim_ref x, float scale, int
     if (rows < 1 || n < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "softmax: rows=%d n=%d must be >= 1", rows, n);
     if (!isfinite(scale)) return emim_set_error(ctx, EMIM_ERR_ARG, "softmax: scale %g is not finite", scale);
     size_t len = (size_t)rows * n;
-    CHECK(emim_check_ref(ctx, "softmax", "p", p, len));
-    CHECK(emim_check_ref(ctx, "softmax", "x", x, len));
+    EMIM_CHECK(emim_check_ref(ctx, "softmax", "p", p, len));
+    EMIM_CHECK(emim_check_ref(ctx, "softmax", "x", x, len));
     emim_args a = { 0 };
     a.t[0] = p; a.t[1] = x; a.i[0] = rows; a.i[1] = n; a.f[0] = scale;
     return emim_dispatch(ctx, EMIM_OP_softmax, 0, &a);
@@ -25,9 +23,9 @@ emim_status emim_softmax_backward(emim_ctx *ctx, emim_ref dx, emim_ref p, emim_r
     if (rows < 1 || n < 1)
         return emim_set_error(ctx, EMIM_ERR_ARG, "softmax backward: rows=%d n=%d must be >= 1", rows, n);
     size_t len = (size_t)rows * n;
-    CHECK(emim_check_ref(ctx, "softmax backward", "dx", dx, len));
-    CHECK(emim_check_ref(ctx, "softmax backward", "p", p, len));
-    CHECK(emim_check_ref(ctx, "softmax backward", "dp", dp, len));
+    EMIM_CHECK(emim_check_ref(ctx, "softmax backward", "dx", dx, len));
+    EMIM_CHECK(emim_check_ref(ctx, "softmax backward", "p", p, len));
+    EMIM_CHECK(emim_check_ref(ctx, "softmax backward", "dp", dp, len));
     emim_args a = { 0 };
     a.t[0] = dx; a.t[1] = p; a.t[2] = dp; a.i[0] = rows; a.i[1] = n; a.f[0] = scale;
     return emim_dispatch(ctx, EMIM_OP_softmax, 1, &a);
@@ -47,10 +45,10 @@ static float att_scale(int C, int H) { return (float)(1.0 / sqrt((double)(C / H)
 
 emim_status emim_attention(emim_ctx *ctx, emim_ref y, emim_ref p, emim_ref qkv, int B, int N, int C, int H)
 {
-    CHECK(att_dims(ctx, "attention", B, N, C, H));
-    CHECK(emim_check_ref(ctx, "attention", "y", y, (size_t)B * N * C));
-    CHECK(emim_check_ref(ctx, "attention", "p", p, (size_t)B * H * N * N));
-    CHECK(emim_check_ref(ctx, "attention", "qkv", qkv, (size_t)B * N * 3 * C));
+    EMIM_CHECK(att_dims(ctx, "attention", B, N, C, H));
+    EMIM_CHECK(emim_check_ref(ctx, "attention", "y", y, (size_t)B * N * C));
+    EMIM_CHECK(emim_check_ref(ctx, "attention", "p", p, (size_t)B * H * N * N));
+    EMIM_CHECK(emim_check_ref(ctx, "attention", "qkv", qkv, (size_t)B * N * 3 * C));
     emim_args a = { 0 };
     a.t[0] = y; a.t[1] = p; a.t[2] = qkv;
     a.i[0] = B; a.i[1] = N; a.i[2] = C; a.i[3] = H; a.f[0] = att_scale(C, H);
@@ -60,11 +58,11 @@ emim_status emim_attention(emim_ctx *ctx, emim_ref y, emim_ref p, emim_ref qkv, 
 emim_status emim_attention_backward(emim_ctx *ctx, emim_ref dqkv, emim_ref qkv, emim_ref p, emim_ref dy, int B, int N,
                                     int C, int H)
 {
-    CHECK(att_dims(ctx, "attention backward", B, N, C, H));
-    CHECK(emim_check_ref(ctx, "attention backward", "dqkv", dqkv, (size_t)B * N * 3 * C));
-    CHECK(emim_check_ref(ctx, "attention backward", "qkv", qkv, (size_t)B * N * 3 * C));
-    CHECK(emim_check_ref(ctx, "attention backward", "p", p, (size_t)B * H * N * N));
-    CHECK(emim_check_ref(ctx, "attention backward", "dy", dy, (size_t)B * N * C));
+    EMIM_CHECK(att_dims(ctx, "attention backward", B, N, C, H));
+    EMIM_CHECK(emim_check_ref(ctx, "attention backward", "dqkv", dqkv, (size_t)B * N * 3 * C));
+    EMIM_CHECK(emim_check_ref(ctx, "attention backward", "qkv", qkv, (size_t)B * N * 3 * C));
+    EMIM_CHECK(emim_check_ref(ctx, "attention backward", "p", p, (size_t)B * H * N * N));
+    EMIM_CHECK(emim_check_ref(ctx, "attention backward", "dy", dy, (size_t)B * N * C));
     emim_args a = { 0 };
     a.t[0] = dqkv; a.t[1] = qkv; a.t[2] = p; a.t[3] = dy;
     a.i[0] = B; a.i[1] = N; a.i[2] = C; a.i[3] = H; a.f[0] = att_scale(C, H);

@@ -4,23 +4,16 @@
 
 #include <math.h>
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
-static emim_status opt_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n)
-{
-    return r.buf ? emim_check_ref(ctx, op, what, r, n) : EMIM_OK;
-}
-
 /* ---- mse ----  i: 0 n; f: 0 (float)n.
  * forward t: 0 loss, 1 pred, 2 target, 3 mask;
  * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
 emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
 {
     if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse: n must be >= 1");
-    CHECK(emim_check_ref(ctx, "mse", "loss", loss, 1));
-    CHECK(emim_check_ref(ctx, "mse", "pred", pred, n));
-    CHECK(emim_check_ref(ctx, "mse", "target", target, n));
-    CHECK(opt_ref(ctx, "mse", "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse", "mask", mask, n));
     emim_args a = { 0 };
     a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
     a.i[0] = (int64_t)n; a.f[0] = (float)n;
@@ -31,12 +24,12 @@ emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, e
                               emim_ref mask, emim_ref dloss, size_t n)
 {
     if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse backward: n must be >= 1");
-    CHECK(opt_ref(ctx, "mse backward", "dpred", dpred, n));
-    CHECK(opt_ref(ctx, "mse backward", "dtarget", dtarget, n));
-    CHECK(emim_check_ref(ctx, "mse backward", "pred", pred, n));
-    CHECK(emim_check_ref(ctx, "mse backward", "target", target, n));
-    CHECK(opt_ref(ctx, "mse backward", "mask", mask, n));
-    CHECK(emim_check_ref(ctx, "mse backward", "dloss", dloss, 1));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dpred", dpred, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dtarget", dtarget, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "dloss", dloss, 1));
     if (!dpred.buf && !dtarget.buf) return EMIM_OK;
     emim_args a = { 0 };
     a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
@@ -48,9 +41,9 @@ emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, e
 emim_status emim_rownorm(emim_ctx *ctx, emim_ref an, emim_ref r, emim_ref x, int rows, int d)
 {
     if (rows < 1 || d < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "rownorm: rows=%d d=%d must be >= 1", rows, d);
-    CHECK(emim_check_ref(ctx, "rownorm", "a", an, (size_t)rows * d));
-    CHECK(emim_check_ref(ctx, "rownorm", "r", r, (size_t)rows));
-    CHECK(emim_check_ref(ctx, "rownorm", "x", x, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "a", an, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "r", r, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "x", x, (size_t)rows * d));
     emim_args a = { 0 };
     a.t[0] = an; a.t[1] = r; a.t[2] = x; a.i[0] = rows; a.i[1] = d;
     return emim_dispatch(ctx, EMIM_OP_rownorm, 0, &a);
@@ -60,10 +53,10 @@ emim_status emim_rownorm_backward(emim_ctx *ctx, emim_ref dx, emim_ref an, emim_
 {
     if (rows < 1 || d < 1)
         return emim_set_error(ctx, EMIM_ERR_ARG, "rownorm backward: rows=%d d=%d must be >= 1", rows, d);
-    CHECK(emim_check_ref(ctx, "rownorm backward", "dx", dx, (size_t)rows * d));
-    CHECK(emim_check_ref(ctx, "rownorm backward", "a", an, (size_t)rows * d));
-    CHECK(emim_check_ref(ctx, "rownorm backward", "r", r, (size_t)rows));
-    CHECK(emim_check_ref(ctx, "rownorm backward", "da", da, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "dx", dx, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "a", an, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "r", r, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "da", da, (size_t)rows * d));
     emim_args a = { 0 };
     a.t[0] = dx; a.t[1] = an; a.t[2] = r; a.t[3] = da; a.i[0] = rows; a.i[1] = d;
     return emim_dispatch(ctx, EMIM_OP_rownorm, 1, &a);
@@ -79,9 +72,9 @@ static emim_status barlow_args(emim_ctx *ctx, const char *op, float w, int B, in
 
 emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B, int n)
 {
-    CHECK(barlow_args(ctx, "barlow", w, B, n));
-    CHECK(emim_check_ref(ctx, "barlow", "loss", loss, 1));
-    CHECK(emim_check_ref(ctx, "barlow", "C", C, (size_t)B * n * n));
+    EMIM_CHECK(barlow_args(ctx, "barlow", w, B, n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow", "C", C, (size_t)B * n * n));
     emim_args a = { 0 };
     a.t[0] = loss; a.t[1] = C; a.i[0] = B; a.i[1] = n; a.f[0] = w;
     return emim_dispatch(ctx, EMIM_OP_barlow, 0, &a);
@@ -89,10 +82,10 @@ emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B
 
 emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_ref dloss, float w, int B, int n)
 {
-    CHECK(barlow_args(ctx, "barlow backward", w, B, n));
-    CHECK(emim_check_ref(ctx, "barlow backward", "dC", dC, (size_t)B * n * n));
-    CHECK(emim_check_ref(ctx, "barlow backward", "C", C, (size_t)B * n * n));
-    CHECK(emim_check_ref(ctx, "barlow backward", "dloss", dloss, 1));
+    EMIM_CHECK(barlow_args(ctx, "barlow backward", w, B, n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "dC", dC, (size_t)B * n * n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "C", C, (size_t)B * n * n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "dloss", dloss, 1));
     emim_args a = { 0 };
     a.t[0] = dC; a.t[1] = C; a.t[2] = dloss; a.i[0] = B; a.i[1] = n; a.f[0] = w;
     return emim_dispatch(ctx, EMIM_OP_barlow, 1, &a);
@@ -103,12 +96,12 @@ emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_re
 emim_status emim_pbt(emim_ctx *ctx, emim_ref loss, emim_ref z, emim_ref zm, emim_ref cache, float w, int B, int n,
                      int d)
 {
-    CHECK(barlow_args(ctx, "pbt", w, B, n));
+    EMIM_CHECK(barlow_args(ctx, "pbt", w, B, n));
     if (d < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "pbt: d=%d must be >= 1", d);
-    CHECK(emim_check_ref(ctx, "pbt", "loss", loss, 1));
-    CHECK(emim_check_ref(ctx, "pbt", "z", z, (size_t)B * n * d));
-    CHECK(emim_check_ref(ctx, "pbt", "zm", zm, (size_t)B * n * d));
-    CHECK(emim_check_ref(ctx, "pbt", "cache", cache, emim_pbt_cache_size(B, n, d)));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt", "z", z, (size_t)B * n * d));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt", "zm", zm, (size_t)B * n * d));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt", "cache", cache, emim_pbt_cache_size(B, n, d)));
     emim_args a = { 0 };
     a.t[0] = loss; a.t[1] = z; a.t[2] = zm; a.t[3] = cache;
     a.i[0] = B; a.i[1] = n; a.i[2] = d; a.f[0] = w;
@@ -118,12 +111,12 @@ emim_status emim_pbt(emim_ctx *ctx, emim_ref loss, emim_ref z, emim_ref zm, emim
 emim_status emim_pbt_backward(emim_ctx *ctx, emim_ref dz, emim_ref dzm, emim_ref cache, emim_ref dloss, float w, int B,
                               int n, int d)
 {
-    CHECK(barlow_args(ctx, "pbt backward", w, B, n));
+    EMIM_CHECK(barlow_args(ctx, "pbt backward", w, B, n));
     if (d < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "pbt backward: d=%d must be >= 1", d);
-    CHECK(opt_ref(ctx, "pbt backward", "dz", dz, (size_t)B * n * d));
-    CHECK(opt_ref(ctx, "pbt backward", "dzm", dzm, (size_t)B * n * d));
-    CHECK(emim_check_ref(ctx, "pbt backward", "cache", cache, emim_pbt_cache_size(B, n, d)));
-    CHECK(emim_check_ref(ctx, "pbt backward", "dloss", dloss, 1));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "pbt backward", "dz", dz, (size_t)B * n * d));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "pbt backward", "dzm", dzm, (size_t)B * n * d));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt backward", "cache", cache, emim_pbt_cache_size(B, n, d)));
+    EMIM_CHECK(emim_check_ref(ctx, "pbt backward", "dloss", dloss, 1));
     if (!dz.buf && !dzm.buf) return EMIM_OK;
     emim_args a = { 0 };
     a.t[0] = dz; a.t[1] = dzm; a.t[2] = cache; a.t[3] = dloss;
@@ -143,10 +136,10 @@ emim_status emim_adamw(emim_ctx *ctx, emim_ref p, emim_ref m, emim_ref v, emim_r
         return emim_set_error(ctx, EMIM_ERR_ARG,
                               "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0 "
                               "(got %g %g %g %g %g)", lr, beta1, beta2, eps, weight_decay);
-    CHECK(emim_check_ref(ctx, "adamw", "p", p, n));
-    CHECK(emim_check_ref(ctx, "adamw", "m", m, n));
-    CHECK(emim_check_ref(ctx, "adamw", "v", v, n));
-    CHECK(emim_check_ref(ctx, "adamw", "g", g, n));
+    EMIM_CHECK(emim_check_ref(ctx, "adamw", "p", p, n));
+    EMIM_CHECK(emim_check_ref(ctx, "adamw", "m", m, n));
+    EMIM_CHECK(emim_check_ref(ctx, "adamw", "v", v, n));
+    EMIM_CHECK(emim_check_ref(ctx, "adamw", "g", g, n));
     emim_args a = { 0 };
     a.t[0] = p; a.t[1] = m; a.t[2] = v; a.t[3] = g;
     a.i[0] = (int64_t)n;
@@ -163,8 +156,8 @@ emim_status emim_clip_grad_norm(emim_ctx *ctx, emim_ref norm, emim_ref g, size_t
     if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "clip_grad_norm: n must be >= 1");
     if (!(max_norm > 0) || !isfinite(max_norm))
         return emim_set_error(ctx, EMIM_ERR_ARG, "clip_grad_norm: max_norm %g must be positive", max_norm);
-    CHECK(emim_check_ref(ctx, "clip_grad_norm", "norm", norm, 1));
-    CHECK(emim_check_ref(ctx, "clip_grad_norm", "g", g, n));
+    EMIM_CHECK(emim_check_ref(ctx, "clip_grad_norm", "norm", norm, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "clip_grad_norm", "g", g, n));
     emim_args a = { 0 };
     a.t[0] = norm; a.t[1] = g; a.i[0] = (int64_t)n; a.f[0] = max_norm;
     return emim_dispatch(ctx, EMIM_OP_clip_grad_norm, 0, &a);

@@ -5,13 +5,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#define CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
-
-static emim_status opt_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n)
-{
-    return r.buf ? emim_check_ref(ctx, op, what, r, n) : EMIM_OK;
-}
-
 /* ---- layernorm ----
  * i: 0 rows, 1 C; f: 0 eps.  forward t: 0 out, 1 mean, 2 rstd, 3 inp, 4 w, 5 b;
  * backward t: 0 dinp, 1 dw, 2 db, 3 dout, 4 inp, 5 w, 6 mean, 7 rstd */
@@ -22,12 +15,12 @@ emim_status emim_layernorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref 
     if (rows < 1 || C < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: rows=%d C=%d must be >= 1", op, rows, C);
     if (!(eps > 0) || !isfinite(eps)) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: eps=%g must be > 0", op, eps);
     size_t n = (size_t)rows * C;
-    CHECK(emim_check_ref(ctx, op, "out", out, n));
-    CHECK(emim_check_ref(ctx, op, "mean", mean, (size_t)rows));
-    CHECK(emim_check_ref(ctx, op, "rstd", rstd, (size_t)rows));
-    CHECK(emim_check_ref(ctx, op, "inp", inp, n));
-    CHECK(emim_check_ref(ctx, op, "w", w, (size_t)C));
-    CHECK(emim_check_ref(ctx, op, "b", b, (size_t)C));
+    EMIM_CHECK(emim_check_ref(ctx, op, "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "mean", mean, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, op, "rstd", rstd, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, op, "inp", inp, n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "w", w, (size_t)C));
+    EMIM_CHECK(emim_check_ref(ctx, op, "b", b, (size_t)C));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = mean; a.t[2] = rstd; a.t[3] = inp; a.t[4] = w; a.t[5] = b;
     a.i[0] = rows; a.i[1] = C; a.f[0] = eps;
@@ -40,14 +33,14 @@ emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, e
     const char *op = "layernorm backward";
     if (rows < 1 || C < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: rows=%d C=%d must be >= 1", op, rows, C);
     size_t n = (size_t)rows * C;
-    CHECK(opt_ref(ctx, op, "dinp", dinp, n));
-    CHECK(opt_ref(ctx, op, "dw", dw, (size_t)C));
-    CHECK(opt_ref(ctx, op, "db", db, (size_t)C));
-    CHECK(emim_check_ref(ctx, op, "dout", dout, n));
-    CHECK(emim_check_ref(ctx, op, "inp", inp, n));
-    CHECK(emim_check_ref(ctx, op, "w", w, (size_t)C));
-    CHECK(emim_check_ref(ctx, op, "mean", mean, (size_t)rows));
-    CHECK(emim_check_ref(ctx, op, "rstd", rstd, (size_t)rows));
+    EMIM_CHECK(emim_check_opt_ref(ctx, op, "dinp", dinp, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, op, "dw", dw, (size_t)C));
+    EMIM_CHECK(emim_check_opt_ref(ctx, op, "db", db, (size_t)C));
+    EMIM_CHECK(emim_check_ref(ctx, op, "dout", dout, n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "inp", inp, n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "w", w, (size_t)C));
+    EMIM_CHECK(emim_check_ref(ctx, op, "mean", mean, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, op, "rstd", rstd, (size_t)rows));
     if (!dinp.buf && !dw.buf && !db.buf) return EMIM_OK;
     emim_args a = { 0 };
     a.t[0] = dinp; a.t[1] = dw; a.t[2] = db; a.t[3] = dout; a.t[4] = inp; a.t[5] = w; a.t[6] = mean; a.t[7] = rstd;
@@ -60,8 +53,8 @@ emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, e
 emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(emim_check_ref(ctx, "gelu", "out", out, n));
-    CHECK(emim_check_ref(ctx, "gelu", "inp", inp, n));
+    EMIM_CHECK(emim_check_ref(ctx, "gelu", "out", out, n));
+    EMIM_CHECK(emim_check_ref(ctx, "gelu", "inp", inp, n));
     emim_args a = { 0 };
     a.t[0] = out; a.t[1] = inp; a.i[0] = (int64_t)n;
     return emim_dispatch(ctx, EMIM_OP_gelu, 0, &a);
@@ -70,9 +63,9 @@ emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n)
 emim_status emim_gelu_backward(emim_ctx *ctx, emim_ref dinp, emim_ref inp, emim_ref dout, size_t n)
 {
     if (n == 0) return EMIM_OK;
-    CHECK(emim_check_ref(ctx, "gelu backward", "dinp", dinp, n));
-    CHECK(emim_check_ref(ctx, "gelu backward", "inp", inp, n));
-    CHECK(emim_check_ref(ctx, "gelu backward", "dout", dout, n));
+    EMIM_CHECK(emim_check_ref(ctx, "gelu backward", "dinp", dinp, n));
+    EMIM_CHECK(emim_check_ref(ctx, "gelu backward", "inp", inp, n));
+    EMIM_CHECK(emim_check_ref(ctx, "gelu backward", "dout", dout, n));
     emim_args a = { 0 };
     a.t[0] = dinp; a.t[1] = inp; a.t[2] = dout; a.i[0] = (int64_t)n;
     return emim_dispatch(ctx, EMIM_OP_gelu, 1, &a);
@@ -97,8 +90,8 @@ static emim_status patch_call(emim_ctx *ctx, int op, int dir, emim_ref t0, emim_
                                   what, axis[k], dims[k], P);
     size_t n = (size_t)B * C * H * W * D;
     int tok_first = (op == EMIM_OP_patchify) == (dir == 0);
-    CHECK(emim_check_ref(ctx, what, tok_first ? (dir ? "dtok" : "tok") : (dir ? "dimg" : "img"), t0, n));
-    CHECK(emim_check_ref(ctx, what, tok_first ? (dir ? "dimg" : "img") : (dir ? "dtok" : "tok"), t1, n));
+    EMIM_CHECK(emim_check_ref(ctx, what, tok_first ? (dir ? "dtok" : "tok") : (dir ? "dimg" : "img"), t0, n));
+    EMIM_CHECK(emim_check_ref(ctx, what, tok_first ? (dir ? "dimg" : "img") : (dir ? "dtok" : "tok"), t1, n));
     emim_args a = { 0 };
     a.t[0] = t0; a.t[1] = t1;
     a.i[0] = B; a.i[1] = C; a.i[2] = H; a.i[3] = W; a.i[4] = D; a.i[5] = P;
