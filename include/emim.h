@@ -254,6 +254,17 @@ emim_status emim_adamw(emim_ctx *ctx, emim_ref p, emim_ref m, emim_ref v, emim_r
 emim_status emim_clip_grad_norm(emim_ctx *ctx, emim_ref norm, emim_ref g, size_t n, float max_norm);
 
 
+/* ---- built-in data ----
+ * A multi-modal brain phantom, deterministic by (seed, index): img [4, H, W,
+ * D] (T1, T1ce, T2, FLAIR; D fastest), intensities in [0, 1]; labels [H, W,
+ * D] (may be NULL) receive the tissue of every voxel. H, W, D >= 4. Returns
+ * EMIM_ERR_ARG for bad sizes. Host memory; no context needed. */
+enum {
+    EMIM_TISSUE_BACKGROUND = 0, EMIM_TISSUE_SKULL, EMIM_TISSUE_CSF, EMIM_TISSUE_GREY, EMIM_TISSUE_WHITE,
+    EMIM_TISSUE_OEDEMA, EMIM_TISSUE_RIM, EMIM_TISSUE_CORE, EMIM_PHANTOM_LABELS
+};
+emim_status emim_phantom(float *img, uint8_t *labels, int H, int W, int D, uint64_t seed, uint64_t index);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;
