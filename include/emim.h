@@ -265,6 +265,29 @@ enum {
 };
 emim_status emim_phantom(float *img, uint8_t *labels, int H, int W, int D, uint64_t seed, uint64_t index);
 
+/* ---- masks on the patch grid ----
+ * A mask is [C, N] bytes (modality c, patch position n; 1 = masked), drawn
+ * from Philox by (seed, step < 2^40, sample < 2^24) alone.
+ * EMIM_MASK_HMP, E-MIM's Hybrid Mask Pattern, in three steps: (1) if modal,
+ * one random modality entirely; (2) round(r_pos N) random positions in every
+ * modality; (3) at round(r_patch N) of the other positions, a random
+ * non-empty proper subset of the modalities. The paper gives no ratios: the
+ * defaults (modal on, r_pos 0.4, r_patch 0.3) are provisional, see doc/.
+ * EMIM_MASK_RANDOM (MAE / SimMIM): round(ratio N) positions, all modalities. */
+typedef enum { EMIM_MASK_HMP = 0, EMIM_MASK_RANDOM } emim_mask_strategy;
+typedef struct {
+    emim_mask_strategy strategy;
+    int modal;
+    float r_pos, r_patch;   /* HMP */
+    float ratio;            /* random */
+} emim_mask_options;
+void emim_mask_options_default(emim_mask_options *o);
+emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options *o, uint64_t seed, uint64_t step,
+                           uint64_t sample);
+/* xm = x with every masked patch zeroed; x, xm: tokens [N, C*P3] (patchify's
+ * layout, P3 = P^3); xm may be x. Host memory. */
+void emim_mask_tokens(float *xm, const float *x, const uint8_t *mask, int C, int N, int P3);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;
