@@ -288,6 +288,43 @@ emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options 
  * layout, P3 = P^3); xm may be x. Host memory. */
 void emim_mask_tokens(float *xm, const float *x, const uint8_t *mask, int C, int N, int P3);
 
+/* ---- the ViT encoder (MONAI's layout) ---- */
+typedef struct {
+    int img[3];        /* H, W, D of the input volume */
+    int patch;         /* P: patches of P^3 voxels */
+    int channels;      /* modalities */
+    int hidden, mlp, heads, layers;
+    float eps;         /* LayerNorm, 1e-5 */
+} emim_vit_config;
+/* "base" (the paper: 96^3, 4 channels, 768/3072/12 heads/12 layers), "small"
+ * (384/1536/6/12), "tiny" (64^3, 96/384/3/4). EMIM_ERR_ARG for another name. */
+emim_status emim_vit_preset(const char *name, emim_vit_config *c);
+/* EMIM_ERR_ARG with a one-line reason when the sizes do not fit together. */
+emim_status emim_vit_check(const emim_vit_config *c, char *err, size_t errlen);
+int emim_vit_tokens(const emim_vit_config *c);
+/* One parameter tensor: MONAI's state_dict name and shape, its offset in
+ * the arena (floats). */
+typedef struct {
+    char name[80];
+    int ndim, shape[5];
+    size_t size, off;
+} emim_param;
+typedef struct {
+    emim_param *t;
+    int n;
+    size_t total;      /* floats in the arena */
+} emim_vit_params;
+/* The parameter table: MONAI's ViT names and shapes (patch_embedding.*,
+ * blocks.N.{norm1,attn.qkv,attn.out_proj,norm2,mlp.linear1,mlp.linear2}.*,
+ * norm.*) and E-MIM's reconstruction head recon.{weight,bias}. */
+emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p);
+void emim_vit_layout_free(emim_vit_params *p);
+const emim_param *emim_vit_param(const emim_vit_params *p, const char *name);
+/* MONAI's initialisation, from Philox (the same on every backend): position
+ * embeddings and linear weights trunc_normal(0, 0.02, -2, 2), biases 0,
+ * LayerNorm weights 1, the patch embedding (a Conv3d) uniform(+-1/sqrt(fan_in)). */
+emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

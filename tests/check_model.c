@@ -1,0 +1,117 @@
+/* The ViT encoder's configuration, MONAI's parameter names and shapes, and
+ * MONAI's initialisation (the same bits on both backends). */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+START_TEST(layout_base)
+{
+    emim_vit_config c;
+    ck_assert_int_eq(emim_vit_preset("base", &c), EMIM_OK);
+    ck_assert_int_eq(emim_vit_tokens(&c), 216);
+    emim_vit_params p;
+    ck_assert_int_eq(emim_vit_layout(&c, &p), EMIM_OK);
+    ck_assert_int_eq(p.n, 3 + 11 * 12 + 2 + 2);
+    /* MONAI's ViT(in_channels=4, img_size=96, patch_size=16, hidden 768, mlp
+     * 3072, 12 layers, 12 heads) has 97,777,920 parameters: patch embedding
+     * 768*4*4096 + 768, positions 216*768, 12 blocks of 7,085,568, norm 1536 */
+    const emim_param *recon_w = emim_vit_param(&p, "recon.weight"), *recon_b = emim_vit_param(&p, "recon.bias");
+    ck_assert_ptr_nonnull(recon_w);
+    ck_assert_ptr_nonnull(recon_b);
+    ck_assert_uint_eq(p.total - recon_w->size - recon_b->size, 97777920u);
+    const emim_param *t = emim_vit_param(&p, "patch_embedding.position_embeddings");
+    ck_assert(t && t->ndim == 3 && t->shape[0] == 1 && t->shape[1] == 216 && t->shape[2] == 768);
+    t = emim_vit_param(&p, "patch_embedding.patch_embeddings.weight");
+    ck_assert(t && t->ndim == 5 && t->shape[0] == 768 && t->shape[1] == 4 && t->shape[4] == 16);
+    t = emim_vit_param(&p, "blocks.11.attn.qkv.weight");
+    ck_assert(t && t->ndim == 2 && t->shape[0] == 2304 && t->shape[1] == 768);
+    ck_assert_ptr_null(emim_vit_param(&p, "blocks.0.attn.qkv.bias")); /* no qkv bias, as MONAI's default */
+    t = emim_vit_param(&p, "blocks.3.mlp.linear1.weight");
+    ck_assert(t && t->shape[0] == 3072 && t->shape[1] == 768);
+    ck_assert_ptr_nonnull(emim_vit_param(&p, "norm.bias"));
+    /* offsets tile the arena */
+    size_t off = 0;
+    for (int i = 0; i < p.n; i++) {
+        ck_assert_uint_eq(p.t[i].off, off);
+        off += p.t[i].size;
+    }
+    ck_assert_uint_eq(off, p.total);
+    emim_vit_layout_free(&p);
+}
+END_TEST
+
+START_TEST(config_errors)
+{
+    emim_vit_config c;
+    char err[256];
+    ck_assert_int_eq(emim_vit_preset("huge", &c), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_vit_preset("tiny", &c), EMIM_OK);
+    ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_OK);
+    c.img[1] = 40;
+    ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err, "W=40"));
+    emim_vit_preset("tiny", &c);
+    c.heads = 5;
+    ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err, "heads"));
+}
+END_TEST
+
+static float *init_on(emim_backend_kind b, const emim_vit_params *p)
+{
+    emim_ctx *ctx = test_ctx(b, EMIM_MODE_EXACT, 2, NULL, 0);
+    if (!ctx) return NULL;
+    emim_buf *arena = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, p->total, &arena), EMIM_OK);
+    ck_assert_msg(emim_vit_init(ctx, p, arena, 42) == EMIM_OK, "%s", emim_error(ctx));
+    float *h = malloc(p->total * sizeof *h);
+    ck_assert_int_eq(emim_buf_read(arena, 0, p->total, h), EMIM_OK);
+    emim_ctx_free(ctx);
+    return h;
+}
+
+START_TEST(init_tiny)
+{
+    emim_vit_config c;
+    emim_vit_preset("tiny", &c);
+    emim_vit_params p;
+    ck_assert_int_eq(emim_vit_layout(&c, &p), EMIM_OK);
+    float *h = init_on(EMIM_BACKEND_CPU, &p);
+    for (int i = 0; i < p.n; i++) {
+        const emim_param *t = &p.t[i];
+        const float *v = h + t->off;
+        double s = 0, s2 = 0, mx = 0;
+        for (size_t e = 0; e < t->size; e++) { s += v[e]; s2 += (double)v[e] * v[e]; mx = fmax(mx, fabs(v[e])); }
+        double mean = s / t->size, sd = sqrt(s2 / t->size - mean * mean);
+        if (strstr(t->name, "patch_embeddings.")) {
+            ck_assert_double_le(mx, 1.0 / sqrt(4.0 * 16 * 16 * 16));
+        } else if (strstr(t->name, "norm") && strstr(t->name, ".weight")) {
+            ck_assert_msg(mean == 1.0 && sd == 0.0, "%s must be ones", t->name);
+        } else if (strstr(t->name, ".bias")) {
+            ck_assert_msg(mx == 0.0, "%s must be zeros", t->name);
+        } else {
+            ck_assert_msg(fabs(sd - 0.02) < 0.002 && mx <= 2.0, "%s: std %g", t->name, sd);
+        }
+    }
+    float *g = emim_have_opencl() ? init_on(EMIM_BACKEND_OPENCL, &p) : NULL;
+    if (g) {
+        ck_assert_int_eq(memcmp(h, g, p.total * sizeof *h), 0);
+        free(g);
+    }
+    free(h);
+    emim_vit_layout_free(&p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, layout_base);
+    tcase_add_test(tc, config_errors);
+    tcase_add_test(tc, init_tiny);
+    suite_add_tcase(s, tc);
+    return run_suite(s, 0);
+}
