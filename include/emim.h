@@ -325,6 +325,27 @@ const emim_param *emim_vit_param(const emim_vit_params *p, const char *name);
  * LayerNorm weights 1, the patch embedding (a Conv3d) uniform(+-1/sqrt(fan_in)). */
 emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed);
 
+/* Activations of one pass of the encoder over a batch of B samples (one
+ * arena of the context). */
+typedef struct emim_vit_acts emim_vit_acts;
+emim_status emim_vit_acts_create(emim_ctx *ctx, const emim_vit_config *c, int B, emim_vit_acts **out);
+void emim_vit_acts_free(emim_vit_acts *A);
+/* z [B, N, hidden]: the encoder's output (after the final LayerNorm). */
+emim_ref emim_vit_acts_output(const emim_vit_acts *A);
+/* the hidden state after block `layer` (0-based), [B, N, hidden] */
+emim_ref emim_vit_acts_hidden(const emim_vit_acts *A, int layer);
+/* The encoder on tokens [B, N, channels*P^3] (emim_patchify's layout; the
+ * tokens must stay alive for the backward): embedding (a linear layer with
+ * the Conv3d's weights), position embeddings, pre-norm blocks, final norm. */
+emim_status emim_vit_forward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A,
+                             emim_ref tokens);
+/* Accumulates into grads (laid out as params) the gradient of a loss whose
+ * gradient with respect to the output z is dz (NULL buffer: none) and with
+ * respect to the hidden state after block l is dhidden[l] (dhidden or its
+ * entries may be NULL). */
+emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_buf *grads,
+                              emim_vit_acts *A, emim_ref dz, const emim_ref *dhidden);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

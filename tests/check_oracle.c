@@ -1,6 +1,6 @@
-/* The golden oracle: a tiny E-MIM step (one pre-norm ViT block, MONAI's
- * layout, on an image and its masked copy; reconstruction MSE + Pyramid
- * Barlow Twins) composed from libemim's ops, against PyTorch's double-
+/* The golden oracle: a tiny E-MIM step (the library's ViT encoder with one
+ * pre-norm block, MONAI's layout and names, on an image and its masked copy;
+ * reconstruction MSE + Pyramid Barlow Twins from the ops), against PyTorch's double-
  * precision result in tests/data/oracle.bin (made by tools/make_oracle.py,
  * whose docstring defines the step). Every output and every parameter
  * gradient must agree to a relative error of 1e-5 (|diff| <= 1e-5 * the
@@ -72,83 +72,32 @@ static const otensor *get(const char *name)
     return NULL;
 }
 
-/* ---- the model, from the ops ---- */
-enum { C = 2, H = 8, W = 8, DZ = 4, P = 4, N = 4, PD = 128, HID = 16, HEADS = 2, MLP = 32 };
+/* ---- the step, from the library's encoder and the loss ops ---- */
+enum { C = 2, H = 8, W = 8, DZ = 4, P = 4, N = 4, PD = 128, HID = 16 };
 
-static const char *pnames[] = { "w_pe", "b_pe", "pos", "ln1_w", "ln1_b", "w_qkv", "w_o", "b_o", "ln2_w",
-                                "ln2_b", "w_1", "b_1", "w_2", "b_2", "ln_w", "ln_b", "w_g", "b_g" };
-enum { NP = sizeof pnames / sizeof pnames[0] };
+/* the oracle's names of the parameters, and MONAI's */
+static const char *names[][2] = {
+    { "w_pe", "patch_embedding.patch_embeddings.weight" }, { "b_pe", "patch_embedding.patch_embeddings.bias" },
+    { "pos", "patch_embedding.position_embeddings" },      { "ln1_w", "blocks.0.norm1.weight" },
+    { "ln1_b", "blocks.0.norm1.bias" },                     { "w_qkv", "blocks.0.attn.qkv.weight" },
+    { "w_o", "blocks.0.attn.out_proj.weight" },            { "b_o", "blocks.0.attn.out_proj.bias" },
+    { "ln2_w", "blocks.0.norm2.weight" },                   { "ln2_b", "blocks.0.norm2.bias" },
+    { "w_1", "blocks.0.mlp.linear1.weight" },               { "b_1", "blocks.0.mlp.linear1.bias" },
+    { "w_2", "blocks.0.mlp.linear2.weight" },               { "b_2", "blocks.0.mlp.linear2.bias" },
+    { "ln_w", "norm.weight" },                              { "ln_b", "norm.bias" },
+    { "w_g", "recon.weight" },                              { "b_g", "recon.bias" },
+};
+enum { NP = sizeof names / sizeof names[0] };
 
-typedef struct {
-    emim_ctx *ctx;
-    emim_buf *par, *grad;      /* one arena each */
-    size_t off[NP], len[NP];
-} model;
+#define OK(call) ck_assert_msg((call) == EMIM_OK, "%s: %s", #call, emim_error(ctx))
 
-static emim_ref pr(model *m, int i) { return emim_at(m->par, m->off[i]); }
-static emim_ref gr(model *m, int i) { return emim_at(m->grad, m->off[i]); }
-enum { W_PE, B_PE, POS, LN1_W, LN1_B, W_QKV, W_O, B_O, LN2_W, LN2_B, W_1, B_1, W_2, B_2, LN_W, LN_B, W_G, B_G };
-
-/* a zeroed activation buffer */
+/* a zeroed buffer */
 static emim_ref act(emim_ctx *ctx, size_t n)
 {
     emim_buf *b = NULL;
     ck_assert_int_eq(emim_buf_alloc(ctx, n, &b), EMIM_OK);
     ck_assert_int_eq(emim_buf_zero(b, 0, n), EMIM_OK);
     return emim_at(b, 0);
-}
-
-#define OK(call) ck_assert_msg((call) == EMIM_OK, "%s: %s", #call, emim_error(ctx))
-
-typedef struct {
-    emim_ref tok, h0, ln1, m1, r1, qkv, att, p, a, h1, ln2, m2, r2, f1, g1, f2, h2, z, m3, r3;
-} acts;
-
-static void encoder_forward(model *md, acts *s, emim_ref tok)
-{
-    emim_ctx *ctx = md->ctx;
-    s->tok = tok;
-    s->h0 = act(ctx, N * HID); s->ln1 = act(ctx, N * HID); s->m1 = act(ctx, N); s->r1 = act(ctx, N);
-    s->qkv = act(ctx, N * 3 * HID); s->att = act(ctx, N * HID); s->p = act(ctx, HEADS * N * N);
-    s->a = act(ctx, N * HID); s->h1 = act(ctx, N * HID); s->ln2 = act(ctx, N * HID); s->m2 = act(ctx, N);
-    s->r2 = act(ctx, N); s->f1 = act(ctx, N * MLP); s->g1 = act(ctx, N * MLP); s->f2 = act(ctx, N * HID);
-    s->h2 = act(ctx, N * HID); s->z = act(ctx, N * HID); s->m3 = act(ctx, N); s->r3 = act(ctx, N);
-    OK(emim_linear(ctx, s->h0, tok, pr(md, W_PE), pr(md, B_PE), N, PD, HID));
-    OK(emim_bias_add(ctx, s->h0, s->h0, pr(md, POS), 1, N * HID));
-    OK(emim_layernorm(ctx, s->ln1, s->m1, s->r1, s->h0, pr(md, LN1_W), pr(md, LN1_B), N, HID, 1e-5f));
-    OK(emim_linear(ctx, s->qkv, s->ln1, pr(md, W_QKV), emim_at(NULL, 0), N, HID, 3 * HID));
-    OK(emim_attention(ctx, s->att, s->p, s->qkv, 1, N, HID, HEADS));
-    OK(emim_linear(ctx, s->a, s->att, pr(md, W_O), pr(md, B_O), N, HID, HID));
-    OK(emim_add(ctx, s->h1, s->h0, s->a, N * HID));
-    OK(emim_layernorm(ctx, s->ln2, s->m2, s->r2, s->h1, pr(md, LN2_W), pr(md, LN2_B), N, HID, 1e-5f));
-    OK(emim_linear(ctx, s->f1, s->ln2, pr(md, W_1), pr(md, B_1), N, HID, MLP));
-    OK(emim_gelu(ctx, s->g1, s->f1, N * MLP));
-    OK(emim_linear(ctx, s->f2, s->g1, pr(md, W_2), pr(md, B_2), N, MLP, HID));
-    OK(emim_add(ctx, s->h2, s->h1, s->f2, N * HID));
-    OK(emim_layernorm(ctx, s->z, s->m3, s->r3, s->h2, pr(md, LN_W), pr(md, LN_B), N, HID, 1e-5f));
-}
-
-/* accumulates every parameter gradient from dz */
-static void encoder_backward(model *md, acts *s, emim_ref dz)
-{
-    emim_ctx *ctx = md->ctx;
-    emim_ref none = emim_at(NULL, 0);
-    emim_ref dh2 = act(ctx, N * HID), dh1 = act(ctx, N * HID), df2 = act(ctx, N * HID), dg1 = act(ctx, N * MLP);
-    emim_ref df1 = act(ctx, N * MLP), dln2 = act(ctx, N * HID), dh0 = act(ctx, N * HID), da = act(ctx, N * HID);
-    emim_ref datt = act(ctx, N * HID), dqkv = act(ctx, N * 3 * HID), dln1 = act(ctx, N * HID);
-    OK(emim_layernorm_backward(ctx, dh2, gr(md, LN_W), gr(md, LN_B), dz, s->h2, pr(md, LN_W), s->m3, s->r3, N, HID));
-    OK(emim_add_backward(ctx, dh1, df2, dh2, N * HID));
-    OK(emim_linear_backward(ctx, dg1, gr(md, W_2), gr(md, B_2), s->g1, pr(md, W_2), df2, N, MLP, HID));
-    OK(emim_gelu_backward(ctx, df1, s->f1, dg1, N * MLP));
-    OK(emim_linear_backward(ctx, dln2, gr(md, W_1), gr(md, B_1), s->ln2, pr(md, W_1), df1, N, HID, MLP));
-    OK(emim_layernorm_backward(ctx, dh1, gr(md, LN2_W), gr(md, LN2_B), dln2, s->h1, pr(md, LN2_W), s->m2, s->r2, N, HID));
-    OK(emim_add_backward(ctx, dh0, da, dh1, N * HID));
-    OK(emim_linear_backward(ctx, datt, gr(md, W_O), gr(md, B_O), s->att, pr(md, W_O), da, N, HID, HID));
-    OK(emim_attention_backward(ctx, dqkv, s->qkv, s->p, datt, 1, N, HID, HEADS));
-    OK(emim_linear_backward(ctx, dln1, gr(md, W_QKV), none, s->ln1, pr(md, W_QKV), dqkv, N, HID, 3 * HID));
-    OK(emim_layernorm_backward(ctx, dh0, gr(md, LN1_W), gr(md, LN1_B), dln1, s->h0, pr(md, LN1_W), s->m1, s->r1, N, HID));
-    OK(emim_bias_add_backward(ctx, none, gr(md, POS), dh0, 1, N * HID));
-    OK(emim_linear_backward(ctx, none, gr(md, W_PE), gr(md, B_PE), s->tok, pr(md, W_PE), dh0, N, PD, HID));
 }
 
 static emim_ref upload(emim_ctx *ctx, const char *name)
@@ -159,7 +108,7 @@ static emim_ref upload(emim_ctx *ctx, const char *name)
     return r;
 }
 
-static double compare(emim_ctx *ctx, emim_buf *b, size_t off, const char *name, const char *label)
+static double compare(emim_buf *b, size_t off, const char *name, const char *label)
 {
     const otensor *t = get(name);
     float *got = malloc(t->n * sizeof(float));
@@ -173,7 +122,6 @@ static double compare(emim_ctx *ctx, emim_buf *b, size_t off, const char *name, 
     ck_assert_msg(worst <= 1e-5, "%s: %s differs from the oracle by %.3g of its largest magnitude (limit 1e-5)",
                   label, name, worst);
     free(got);
-    (void)ctx;
     return worst;
 }
 
@@ -183,37 +131,44 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     emim_ctx *ctx = test_ctx(backend, mode, 2, why, sizeof why);
     ck_assert_msg(ctx != NULL, "%s", why);
     snprintf(label, sizeof label, "%s %s", emim_backend_name(ctx), mode == EMIM_MODE_EXACT ? "exact" : "fast");
-    model md = { .ctx = ctx };
-    size_t total = 0;
+    emim_vit_config cfg = { .img = { H, W, DZ }, .patch = P, .channels = C, .hidden = HID, .mlp = 32, .heads = 2,
+                            .layers = 1, .eps = 1e-5f };
+    emim_vit_params lay;
+    ck_assert_int_eq(emim_vit_layout(&cfg, &lay), EMIM_OK);
+    ck_assert_int_eq(lay.n, NP);
+    emim_buf *par = NULL, *grad = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &par), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &grad), EMIM_OK);
+    ck_assert_int_eq(emim_buf_zero(grad, 0, lay.total), EMIM_OK);
     for (int i = 0; i < NP; i++) {
-        md.off[i] = total;
-        md.len[i] = get(pnames[i])->n;
-        total += md.len[i];
+        const emim_param *t = emim_vit_param(&lay, names[i][1]);
+        ck_assert_msg(t != NULL, "no parameter %s", names[i][1]);
+        ck_assert_uint_eq(t->size, get(names[i][0])->n);
+        ck_assert_int_eq(emim_buf_write(par, t->off, t->size, get(names[i][0])->v), EMIM_OK);
     }
-    ck_assert_int_eq(emim_buf_alloc(ctx, total, &md.par), EMIM_OK);
-    ck_assert_int_eq(emim_buf_alloc(ctx, total, &md.grad), EMIM_OK);
-    ck_assert_int_eq(emim_buf_zero(md.grad, 0, total), EMIM_OK);
-    for (int i = 0; i < NP; i++) ck_assert_int_eq(emim_buf_write(md.par, md.off[i], md.len[i], get(pnames[i])->v), EMIM_OK);
-
     emim_ref tok = upload(ctx, "tokens"), xm_tok = upload(ctx, "x_m_tokens");
-    /* the tokens of the image are patchify(x): check our patch order too */
+    /* the tokens of the image are patchify(x): our patch order is PyTorch's reshape */
     emim_ref x = upload(ctx, "x"), tok2 = act(ctx, N * PD);
     OK(emim_patchify(ctx, tok2, x, 1, C, H, W, DZ, P));
-    compare(ctx, tok2.buf, tok2.off, "tokens", label);
+    compare(tok2.buf, tok2.off, "tokens", label);
 
-    acts sx, sm;
-    encoder_forward(&md, &sx, tok);
-    encoder_forward(&md, &sm, xm_tok);
+    emim_vit_acts *ax = NULL, *am = NULL;
+    OK(emim_vit_acts_create(ctx, &cfg, 1, &ax));
+    OK(emim_vit_acts_create(ctx, &cfg, 1, &am));
+    OK(emim_vit_forward(ctx, &lay, par, ax, tok));
+    OK(emim_vit_forward(ctx, &lay, par, am, xm_tok));
+    emim_ref z = emim_vit_acts_output(ax), zm = emim_vit_acts_output(am);
+    emim_ref rw = emim_at(par, emim_vit_param(&lay, "recon.weight")->off), rb = emim_at(par, emim_vit_param(&lay, "recon.bias")->off);
     emim_ref g = act(ctx, N * PD), mim = act(ctx, 1), pbt = act(ctx, 1), cache = act(ctx, emim_pbt_cache_size(1, N, HID));
-    OK(emim_linear(ctx, g, sm.z, pr(&md, W_G), pr(&md, B_G), N, HID, PD));
+    OK(emim_linear(ctx, g, zm, rw, rb, N, HID, PD));
     OK(emim_mse(ctx, mim, g, tok, emim_at(NULL, 0), N * PD));
     float w_pbt = get("w_pbt")->v[0], w_off = get("w_off")->v[0];
-    OK(emim_pbt(ctx, pbt, sx.z, sm.z, cache, w_off, 1, N, HID));
-    compare(ctx, sx.z.buf, sx.z.off, "z", label);
-    compare(ctx, sm.z.buf, sm.z.off, "z_m", label);
-    compare(ctx, g.buf, g.off, "g", label);
-    compare(ctx, mim.buf, mim.off, "mim", label);
-    compare(ctx, pbt.buf, pbt.off, "pbt", label);
+    OK(emim_pbt(ctx, pbt, z, zm, cache, w_off, 1, N, HID));
+    compare(z.buf, z.off, "z", label);
+    compare(zm.buf, zm.off, "z_m", label);
+    compare(g.buf, g.off, "g", label);
+    compare(mim.buf, mim.off, "mim", label);
+    compare(pbt.buf, pbt.off, "pbt", label);
     float lm, lp;
     ck_assert_int_eq(emim_buf_read(mim.buf, mim.off, 1, &lm), EMIM_OK);
     ck_assert_int_eq(emim_buf_read(pbt.buf, pbt.off, 1, &lp), EMIM_OK);
@@ -226,20 +181,23 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     ck_assert_int_eq(emim_buf_write(dmim.buf, 0, 1, &one), EMIM_OK);
     ck_assert_int_eq(emim_buf_write(dpbt.buf, 0, 1, &w_pbt), EMIM_OK);
     OK(emim_mse_backward(ctx, dg, emim_at(NULL, 0), g, tok, emim_at(NULL, 0), dmim, N * PD));
-    OK(emim_linear_backward(ctx, dzm, gr(&md, W_G), gr(&md, B_G), sm.z, pr(&md, W_G), dg, N, HID, PD));
+    OK(emim_linear_backward(ctx, dzm, emim_at(grad, emim_vit_param(&lay, "recon.weight")->off),
+                            emim_at(grad, emim_vit_param(&lay, "recon.bias")->off), zm, rw, dg, N, HID, PD));
     OK(emim_pbt_backward(ctx, dz, dzm, cache, dpbt, w_off, 1, N, HID));
-    encoder_backward(&md, &sx, dz);
-    encoder_backward(&md, &sm, dzm);
+    OK(emim_vit_backward(ctx, &lay, par, grad, ax, dz, NULL));
+    OK(emim_vit_backward(ctx, &lay, par, grad, am, dzm, NULL));
     double worst = 0;
     for (int i = 0; i < NP; i++) {
         char gname[80];
-        snprintf(gname, sizeof gname, "grad_%s", pnames[i]);
-        worst = fmax(worst, compare(ctx, md.grad, md.off[i], gname, label));
+        snprintf(gname, sizeof gname, "grad_%s", names[i][0]);
+        worst = fmax(worst, compare(grad, emim_vit_param(&lay, names[i][1])->off, gname, label));
     }
     printf("%s: loss %.9g (oracle %.9g); every output and gradient within %.2g of its largest magnitude\n", label,
            loss, want, worst);
-    /* the buffers of this step are released with the context */
-    emim_ctx_free(ctx);
+    emim_vit_acts_free(ax);
+    emim_vit_acts_free(am);
+    emim_vit_layout_free(&lay);
+    emim_ctx_free(ctx); /* frees the remaining buffers */
 }
 
 START_TEST(oracle_cpu_fast) { run_step(EMIM_BACKEND_CPU, EMIM_MODE_FAST); }
