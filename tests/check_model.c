@@ -104,6 +104,79 @@ START_TEST(init_tiny)
 }
 END_TEST
 
+/* The encoder's backward against a directional derivative of its forward:
+ * 2 layers, a batch of 2, a loss on the output and on block 0's hidden
+ * state: L = sum w_z z + sum w_h h_0; g . d against (L(p + e d) - L(p - e d)) / 2e. */
+static double loss_of(emim_ctx *ctx, const emim_vit_params *lay, emim_buf *par, emim_vit_acts *A, emim_ref tok,
+                      const float *wz, const float *wh, size_t n)
+{
+    ck_assert_int_eq(emim_vit_forward(ctx, lay, par, A, tok), EMIM_OK);
+    float *z = malloc(n * sizeof *z), *h = malloc(n * sizeof *h);
+    emim_ref rz = emim_vit_acts_output(A), rh = emim_vit_acts_hidden(A, 0);
+    ck_assert_int_eq(emim_buf_read(rz.buf, rz.off, n, z), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(rh.buf, rh.off, n, h), EMIM_OK);
+    double L = 0;
+    for (size_t e = 0; e < n; e++) L += (double)wz[e] * z[e] + (double)wh[e] * h[e];
+    free(z);
+    free(h);
+    return L;
+}
+
+START_TEST(backward_directional)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    emim_vit_config c = { .img = { 8, 4, 8 }, .patch = 4, .channels = 2, .hidden = 12, .mlp = 20, .heads = 3,
+                          .layers = 2, .eps = 1e-5f };
+    emim_vit_params lay;
+    ck_assert_int_eq(emim_vit_layout(&c, &lay), EMIM_OK);
+    int B = 2, N = emim_vit_tokens(&c), PD = 2 * 64;
+    size_t n = (size_t)B * N * c.hidden;
+    emim_buf *par, *grad, *tb, *wb;
+    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &par), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &grad), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)B * N * PD, &tb), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, 2 * n, &wb), EMIM_OK);
+    /* larger weights than MONAI's init, so that every path matters */
+    ck_assert_int_eq(emim_rand(ctx, emim_at(par, 0), lay.total, EMIM_RAND_NORMAL, 5, 0, 0.0f, 0.3f, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(tb, 0), (size_t)B * N * PD, EMIM_RAND_UNIFORM, 5, 1, 0.0f, 1.0f, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(wb, 0), 2 * n, EMIM_RAND_UNIFORM, 5, 2, -1.0f, 1.0f, 0, 0), EMIM_OK);
+    float *w = malloc(2 * n * sizeof *w), *p0 = malloc(lay.total * sizeof *p0), *g = malloc(lay.total * sizeof *g);
+    float *d = malloc(lay.total * sizeof *d), *pp = malloc(lay.total * sizeof *pp);
+    ck_assert_int_eq(emim_buf_read(wb, 0, 2 * n, w), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(par, 0, lay.total, p0), EMIM_OK);
+    emim_vit_acts *A;
+    ck_assert_int_eq(emim_vit_acts_create(ctx, &c, B, &A), EMIM_OK);
+    ck_assert_int_eq(emim_vit_forward(ctx, &lay, par, A, emim_at(tb, 0)), EMIM_OK);
+    ck_assert_int_eq(emim_buf_zero(grad, 0, lay.total), EMIM_OK);
+    emim_ref dh[2] = { emim_at(wb, n), emim_at(NULL, 0) };
+    ck_assert_msg(emim_vit_backward(ctx, &lay, par, grad, A, emim_at(wb, 0), dh) == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert_int_eq(emim_buf_read(grad, 0, lay.total, g), EMIM_OK);
+    /* one direction per parameter tensor (the recon head is not used) */
+    for (int i = 0; i < lay.n; i++) {
+        const emim_param *t = &lay.t[i];
+        if (!strncmp(t->name, "recon.", 6)) continue;
+        memcpy(pp, p0, lay.total * sizeof *pp);
+        double gd = 0, eps = 1e-3;
+        for (size_t e = 0; e < t->size; e++) {
+            d[e] = (float)((e * 2654435761u % 1000) / 500.0 - 1.0);
+            gd += (double)g[t->off + e] * d[e];
+        }
+        for (size_t e = 0; e < t->size; e++) pp[t->off + e] = (float)(p0[t->off + e] + eps * d[e]);
+        ck_assert_int_eq(emim_buf_write(par, 0, lay.total, pp), EMIM_OK);
+        double Lp = loss_of(ctx, &lay, par, A, emim_at(tb, 0), w, w + n, n);
+        for (size_t e = 0; e < t->size; e++) pp[t->off + e] = (float)(p0[t->off + e] - eps * d[e]);
+        ck_assert_int_eq(emim_buf_write(par, 0, lay.total, pp), EMIM_OK);
+        double Lm = loss_of(ctx, &lay, par, A, emim_at(tb, 0), w, w + n, n);
+        double fd = (Lp - Lm) / (2 * eps);
+        ck_assert_msg(fabs(fd - gd) <= 2e-2 * fabs(gd) + 1e-3, "%s: g.d %.6g, finite difference %.6g", t->name, gd, fd);
+    }
+    emim_vit_acts_free(A);
+    free(w); free(p0); free(g); free(d); free(pp);
+    emim_vit_layout_free(&lay);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -112,6 +185,7 @@ int main(void)
     tcase_add_test(tc, layout_base);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, init_tiny);
+    tcase_add_test(tc, backward_directional);
     suite_add_tcase(s, tc);
     return run_suite(s, 0);
 }
