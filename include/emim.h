@@ -346,6 +346,36 @@ emim_status emim_vit_forward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *
 emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_buf *grads,
                               emim_vit_acts *A, emim_ref dz, const emim_ref *dhidden);
 
+/* ---- E-MIM training ---- */
+typedef struct {
+    emim_vit_config vit;
+    int batch;
+    int levels;                 /* PBT levels: after blocks layers/levels * (l+1) */
+    float w_pbt, w_off;         /* weight of L_PBT; off-diagonal weight */
+    emim_mask_options mask;
+    float lr, weight_decay, beta1, beta2, adam_eps;
+    float clip;                 /* global gradient-norm clipping; 0: off */
+    int warmup, steps;          /* linear warm-up, then cosine decay to 0 at `steps` */
+    uint64_t seed;              /* initialisation and masks */
+} emim_train_config;
+void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit);
+/* The learning rate of step (0-based) under the schedule. */
+float emim_lr_at(const emim_train_config *t, long step);
+typedef struct {
+    float loss, mim, pbt;       /* pbt: summed over levels, mean over the batch */
+    float lr, grad_norm;        /* grad_norm before clipping */
+} emim_step_stats;
+typedef struct emim_trainer emim_trainer;
+/* Allocates the model (initialised from cfg->seed), the optimiser state and
+ * the activations on ctx. */
+emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out);
+void emim_trainer_free(emim_trainer *T);
+/* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]). */
+emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st);
+long emim_trainer_steps_done(const emim_trainer *T);
+emim_buf *emim_trainer_params(emim_trainer *T);
+const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

@@ -1,0 +1,211 @@
+/* One E-MIM training step (papers/e-mim.txt, eq. 10) on a batch of images:
+ *   tokens x = patchify(image); x_m = x with the masked patches zeroed;
+ *   the encoder on x and on x_m (shared weights);
+ *   L_PBT = sum over levels l of the Pyramid Barlow Twins term between the
+ *           hidden states after block (layers / L) (l + 1) of both passes,
+ *           divided by the batch size (a mean over samples);
+ *   g = recon(z_m); L_MIM = mean((g - x)^2) over the whole image;
+ *   loss = L_MIM + w_pbt L_PBT; backward; global gradient-norm clipping;
+ *   AdamW with linear warm-up and cosine decay of the learning rate.
+ * Everything runs through the ops, so it runs on either backend; the masks
+ * and the data come from the host, drawn from Philox by (seed, step). */
+#include "emim_math.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
+{
+    memset(t, 0, sizeof *t);
+    t->vit = *vit;
+    t->batch = 2;
+    t->levels = 4;
+    t->w_pbt = 1.0f;
+    t->w_off = 1.0f;
+    emim_mask_options_default(&t->mask);
+    t->lr = 1e-4f;
+    t->weight_decay = 0.05f;
+    t->beta1 = 0.9f;
+    t->beta2 = 0.999f;
+    t->adam_eps = 1e-8f;
+    t->clip = 1.0f;
+    t->warmup = 10;
+    t->steps = 100;
+    t->seed = 1;
+}
+
+struct emim_trainer {
+    emim_ctx *ctx;
+    emim_train_config cfg;
+    emim_vit_params lay;
+    int N, PD, P3, levels;
+    emim_buf *params, *grads, *m, *v, *work;
+    emim_vit_acts *ax, *am;
+    emim_ref tok, tokm, g, dg, dzm, mim, pbt, dmim, dpbt, norm, *dh, *dhm, cache;
+    float *host_tok;
+    uint8_t *mask;
+    long step;
+};
+
+float emim_lr_at(const emim_train_config *t, long step)
+{
+    if (t->warmup > 0 && step < t->warmup) return t->lr * (float)(step + 1) / (float)t->warmup;
+    long span = t->steps - t->warmup;
+    if (span <= 0) return t->lr;
+    double q = (double)(step - t->warmup) / (double)span;
+    if (q > 1) q = 1;
+    return (float)(t->lr * 0.5 * (1 + cos(3.141592653589793 * q)));
+}
+
+emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out)
+{
+    *out = NULL;
+    char err[256];
+    if (emim_vit_check(&cfg->vit, err, sizeof err)) return emim_set_error(ctx, EMIM_ERR_ARG, "%s", err);
+    if (cfg->batch < 1 || cfg->levels < 1 || cfg->levels > cfg->vit.layers || cfg->vit.layers % cfg->levels)
+        return emim_set_error(ctx, EMIM_ERR_ARG,
+                              "train: batch %d must be >= 1 and the %d PBT levels must divide the %d layers",
+                              cfg->batch, cfg->levels, cfg->vit.layers);
+    emim_trainer *T = calloc(1, sizeof *T);
+    if (!T) return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory");
+    T->ctx = ctx;
+    T->cfg = *cfg;
+    T->levels = cfg->levels;
+    T->N = emim_vit_tokens(&cfg->vit);
+    T->P3 = cfg->vit.patch * cfg->vit.patch * cfg->vit.patch;
+    T->PD = cfg->vit.channels * T->P3;
+    int B = cfg->batch, N = T->N, h = cfg->vit.hidden;
+    size_t bt = (size_t)B * N * T->PD, bh = (size_t)B * N * h;
+    emim_status s = emim_vit_layout(&cfg->vit, &T->lay);
+    T->dh = calloc((size_t)cfg->vit.layers, sizeof *T->dh);
+    T->dhm = calloc((size_t)cfg->vit.layers, sizeof *T->dhm);
+    T->host_tok = malloc(bt * sizeof *T->host_tok);
+    T->mask = malloc((size_t)cfg->vit.channels * N);
+    if (!s && (!T->dh || !T->dhm || !T->host_tok || !T->mask)) s = emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory");
+    size_t P = T->lay.total;
+    if (!s) s = emim_buf_alloc(ctx, P, &T->params);
+    if (!s) s = emim_buf_alloc(ctx, P, &T->grads);
+    if (!s) s = emim_buf_alloc(ctx, P, &T->m);
+    if (!s) s = emim_buf_alloc(ctx, P, &T->v);
+    size_t cache = emim_pbt_cache_size(B, N, h);
+    size_t work = 4 * bt + bh + 8 + (size_t)2 * T->levels * bh + cache;
+    if (!s) s = emim_buf_alloc(ctx, work, &T->work);
+    if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->ax);
+    if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->am);
+    if (!s) s = emim_vit_init(ctx, &T->lay, T->params, cfg->seed);
+    if (!s) s = emim_buf_zero(T->m, 0, P);
+    if (!s) s = emim_buf_zero(T->v, 0, P);
+    if (s) { emim_trainer_free(T); return s; }
+    size_t off = 0;
+#define TAKE(n) (off += (n), emim_at(T->work, off - (n)))
+    T->tok = TAKE(bt); T->tokm = TAKE(bt); T->g = TAKE(bt); T->dg = TAKE(bt);
+    T->dzm = TAKE(bh);
+    T->mim = TAKE(1); T->pbt = TAKE(1); T->dmim = TAKE(1); T->dpbt = TAKE(1); T->norm = TAKE(1); (void)TAKE(3);
+    for (int l = 0; l < T->levels; l++) {
+        int layer = cfg->vit.layers / T->levels * (l + 1) - 1;
+        T->dh[layer] = TAKE(bh);
+        T->dhm[layer] = TAKE(bh);
+    }
+    T->cache = TAKE(cache);
+#undef TAKE
+    *out = T;
+    return EMIM_OK;
+}
+
+void emim_trainer_free(emim_trainer *T)
+{
+    if (!T) return;
+    emim_vit_acts_free(T->ax);
+    emim_vit_acts_free(T->am);
+    emim_buf_free(T->params);
+    emim_buf_free(T->grads);
+    emim_buf_free(T->m);
+    emim_buf_free(T->v);
+    emim_buf_free(T->work);
+    emim_vit_layout_free(&T->lay);
+    free(T->dh);
+    free(T->dhm);
+    free(T->host_tok);
+    free(T->mask);
+    free(T);
+}
+
+long emim_trainer_steps_done(const emim_trainer *T) { return T->step; }
+emim_buf *emim_trainer_params(emim_trainer *T) { return T->params; }
+const emim_vit_params *emim_trainer_layout(const emim_trainer *T) { return &T->lay; }
+
+#define STEP_CHECK(expr) do { s = (expr); if (s) return s; } while (0)
+
+emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st)
+{
+    emim_ctx *ctx = T->ctx;
+    const emim_train_config *c = &T->cfg;
+    int B = c->batch, N = T->N, h = c->vit.hidden, C = c->vit.channels;
+    size_t bt = (size_t)B * N * T->PD;
+    emim_ref none = emim_at(NULL, 0);
+    emim_status s;
+    /* tokens of the batch, and their masked copies (masks drawn on the host) */
+    for (int b = 0; b < B; b++) {
+        float *t = T->host_tok + (size_t)b * N * T->PD;
+        const float *img = images + (size_t)b * C * c->vit.img[0] * c->vit.img[1] * c->vit.img[2];
+        for (size_t e = 0; e < (size_t)N * T->PD; e++)
+            t[e] = img[(size_t)emim_patch_voxel(e, (emim_u64)C, (emim_u64)c->vit.img[0], (emim_u64)c->vit.img[1],
+                                                (emim_u64)c->vit.img[2], (emim_u64)c->vit.patch)];
+    }
+    STEP_CHECK(emim_buf_write(T->tok.buf, T->tok.off, bt, T->host_tok));
+    for (int b = 0; b < B; b++) {
+        float *t = T->host_tok + (size_t)b * N * T->PD;
+        if (emim_mask_make(T->mask, C, N, &c->mask, c->seed, (uint64_t)T->step, (uint64_t)b))
+            return emim_set_error(ctx, EMIM_ERR_ARG, "train: bad mask options (ratios must lie in [0, 1])");
+        emim_mask_tokens(t, t, T->mask, C, N, T->P3);
+    }
+    STEP_CHECK(emim_buf_write(T->tokm.buf, T->tokm.off, bt, T->host_tok));
+    /* forward */
+    STEP_CHECK(emim_vit_forward(ctx, &T->lay, T->params, T->ax, T->tok));
+    STEP_CHECK(emim_vit_forward(ctx, &T->lay, T->params, T->am, T->tokm));
+    const emim_param *rw = emim_vit_param(&T->lay, "recon.weight"), *rb = emim_vit_param(&T->lay, "recon.bias");
+    STEP_CHECK(emim_linear(ctx, T->g, emim_vit_acts_output(T->am), emim_at(T->params, rw->off), emim_at(T->params, rb->off),
+                           B * N, h, T->PD));
+    STEP_CHECK(emim_mse(ctx, T->mim, T->g, T->tok, none, bt));
+    float mim, pbt_sum = 0, one = 1.0f, dp = c->w_pbt / (float)B;
+    STEP_CHECK(emim_buf_read(T->mim.buf, T->mim.off, 1, &mim));
+    /* backward of the reconstruction */
+    STEP_CHECK(emim_buf_zero(T->grads, 0, T->lay.total));
+    STEP_CHECK(emim_buf_zero(T->work, T->dg.off, emim_buf_size(T->work) - T->dg.off));
+    STEP_CHECK(emim_buf_write(T->dmim.buf, T->dmim.off, 1, &one));
+    STEP_CHECK(emim_buf_write(T->dpbt.buf, T->dpbt.off, 1, &dp));
+    STEP_CHECK(emim_mse_backward(ctx, T->dg, none, T->g, T->tok, none, T->dmim, bt));
+    STEP_CHECK(emim_linear_backward(ctx, T->dzm, emim_at(T->grads, rw->off), emim_at(T->grads, rb->off),
+                                    emim_vit_acts_output(T->am), emim_at(T->params, rw->off), T->dg, B * N, h, T->PD));
+    /* the pyramid: one Barlow Twins term per level, forward and backward */
+    for (int l = 0; l < T->levels; l++) {
+        int layer = c->vit.layers / T->levels * (l + 1) - 1;
+        float v;
+        STEP_CHECK(emim_pbt(ctx, T->pbt, emim_vit_acts_hidden(T->ax, layer), emim_vit_acts_hidden(T->am, layer), T->cache,
+                            c->w_off, B, N, h));
+        STEP_CHECK(emim_buf_read(T->pbt.buf, T->pbt.off, 1, &v));
+        pbt_sum += v;
+        STEP_CHECK(emim_pbt_backward(ctx, T->dh[layer], T->dhm[layer], T->cache, T->dpbt, c->w_off, B, N, h));
+    }
+    STEP_CHECK(emim_vit_backward(ctx, &T->lay, T->params, T->grads, T->ax, none, T->dh));
+    STEP_CHECK(emim_vit_backward(ctx, &T->lay, T->params, T->grads, T->am, T->dzm, T->dhm));
+    /* clip, then AdamW at this step's learning rate */
+    float norm = 0, lr = emim_lr_at(c, T->step);
+    if (c->clip > 0) {
+        STEP_CHECK(emim_clip_grad_norm(ctx, T->norm, emim_at(T->grads, 0), T->lay.total, c->clip));
+        STEP_CHECK(emim_buf_read(T->norm.buf, T->norm.off, 1, &norm));
+    }
+    STEP_CHECK(emim_adamw(ctx, emim_at(T->params, 0), emim_at(T->m, 0), emim_at(T->v, 0), emim_at(T->grads, 0),
+                          T->lay.total, lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay, (int)T->step + 1));
+    T->step++;
+    if (st) {
+        st->mim = mim;
+        st->pbt = pbt_sum / (float)B;
+        st->loss = mim + c->w_pbt * st->pbt;
+        st->lr = lr;
+        st->grad_norm = norm;
+    }
+    return EMIM_OK;
+}
