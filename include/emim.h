@@ -376,6 +376,15 @@ long emim_trainer_steps_done(const emim_trainer *T);
 emim_buf *emim_trainer_params(emim_trainer *T);
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
 
+/* Checkpoints: the configuration, the step, the weights and AdamW's state,
+ * with a CRC-32 verified on load; written to PATH.tmp, flushed and renamed,
+ * so PATH always holds a whole checkpoint. */
+emim_status emim_trainer_save(emim_trainer *T, const char *path);
+/* Restores weights, optimiser state and step (the model must match). */
+emim_status emim_trainer_load(emim_trainer *T, const char *path);
+/* Reads a checkpoint's configuration and step (to create a trainer for it). */
+emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

@@ -209,3 +209,227 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
     }
     return EMIM_OK;
 }
+
+/* ---- checkpoints ----
+ * Little-endian: "EMIMCKPT", u32 version (1), the configuration as a fixed
+ * sequence of int32 / float32 / uint64 fields, i64 steps done, u64 floats per
+ * arena, then the parameters, AdamW's m and v as float32, then the CRC-32 of
+ * everything before it. Written to PATH.tmp, flushed to disk, renamed over
+ * PATH: a crash never leaves a half-written checkpoint under PATH. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define CKPT_MAGIC "EMIMCKPT"
+#define CKPT_VERSION 1u
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int fail;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->fail) return;
+    if (w->n + n > w->cap) {
+        size_t cap = (w->cap + n) * 2;
+        unsigned char *q = realloc(w->p, cap);
+        if (!q) { w->fail = 1; return; }
+        w->p = q;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->n, src, n);
+    w->n += n;
+}
+static void put_i32(wbuf *w, int32_t v) { put(w, &v, 4); }
+static void put_f32(wbuf *w, float v) { put(w, &v, 4); }
+static void put_u64(wbuf *w, uint64_t v) { put(w, &v, 8); }
+
+static void put_config(wbuf *w, const emim_train_config *c)
+{
+    for (int k = 0; k < 3; k++) put_i32(w, c->vit.img[k]);
+    put_i32(w, c->vit.patch); put_i32(w, c->vit.channels); put_i32(w, c->vit.hidden); put_i32(w, c->vit.mlp);
+    put_i32(w, c->vit.heads); put_i32(w, c->vit.layers); put_f32(w, c->vit.eps);
+    put_i32(w, c->batch); put_i32(w, c->levels); put_f32(w, c->w_pbt); put_f32(w, c->w_off);
+    put_i32(w, (int32_t)c->mask.strategy); put_i32(w, c->mask.modal); put_f32(w, c->mask.r_pos);
+    put_f32(w, c->mask.r_patch); put_f32(w, c->mask.ratio);
+    put_f32(w, c->lr); put_f32(w, c->weight_decay); put_f32(w, c->beta1); put_f32(w, c->beta2); put_f32(w, c->adam_eps);
+    put_f32(w, c->clip); put_i32(w, c->warmup); put_i32(w, c->steps); put_u64(w, c->seed);
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+    int fail;
+} rbuf;
+
+static void get(rbuf *r, void *dst, size_t n)
+{
+    if (r->fail || r->at + n > r->n) { r->fail = 1; memset(dst, 0, n); return; }
+    memcpy(dst, r->p + r->at, n);
+    r->at += n;
+}
+static int32_t get_i32(rbuf *r) { int32_t v; get(r, &v, 4); return v; }
+static float get_f32(rbuf *r) { float v; get(r, &v, 4); return v; }
+static uint64_t get_u64(rbuf *r) { uint64_t v; get(r, &v, 8); return v; }
+
+static void get_config(rbuf *r, emim_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < 3; k++) c->vit.img[k] = get_i32(r);
+    c->vit.patch = get_i32(r); c->vit.channels = get_i32(r); c->vit.hidden = get_i32(r); c->vit.mlp = get_i32(r);
+    c->vit.heads = get_i32(r); c->vit.layers = get_i32(r); c->vit.eps = get_f32(r);
+    c->batch = get_i32(r); c->levels = get_i32(r); c->w_pbt = get_f32(r); c->w_off = get_f32(r);
+    c->mask.strategy = (emim_mask_strategy)get_i32(r); c->mask.modal = get_i32(r); c->mask.r_pos = get_f32(r);
+    c->mask.r_patch = get_f32(r); c->mask.ratio = get_f32(r);
+    c->lr = get_f32(r); c->weight_decay = get_f32(r); c->beta1 = get_f32(r); c->beta2 = get_f32(r);
+    c->adam_eps = get_f32(r); c->clip = get_f32(r); c->warmup = get_i32(r); c->steps = get_i32(r); c->seed = get_u64(r);
+}
+
+emim_status emim_trainer_save(emim_trainer *T, const char *path)
+{
+    emim_ctx *ctx = T->ctx;
+    size_t n = T->lay.total;
+    wbuf w = { 0 };
+    put(&w, CKPT_MAGIC, 8);
+    put_i32(&w, (int32_t)CKPT_VERSION);
+    put_config(&w, &T->cfg);
+    put_u64(&w, (uint64_t)T->step);
+    put_u64(&w, (uint64_t)n);
+    emim_buf *arenas[3] = { T->params, T->m, T->v };
+    for (int a = 0; a < 3 && !w.fail; a++) {
+        if (w.n + n * 4 > w.cap) {
+            unsigned char *q = realloc(w.p, w.n + n * 4 + 64);
+            if (!q) { w.fail = 1; break; }
+            w.p = q;
+            w.cap = w.n + n * 4 + 64;
+        }
+        emim_status s = emim_buf_read(arenas[a], 0, n, (float *)(void *)(w.p + w.n));
+        if (s) { free(w.p); return s; }
+        w.n += n * 4;
+    }
+    uint32_t crc = (uint32_t)crc32(0L, w.p, (uInt)0);
+    for (size_t o = 0; o < w.n; o += 1u << 30) {
+        size_t len = w.n - o < (1u << 30) ? w.n - o : (1u << 30);
+        crc = (uint32_t)crc32(crc, w.p + o, (uInt)len);
+    }
+    put(&w, &crc, 4);
+    if (w.fail) { free(w.p); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the checkpoint", path); }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) { free(w.p); return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno)); }
+    size_t done = 0;
+    while (done < w.n) {
+        ssize_t k = write(fd, w.p + done, w.n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            free(w.p);
+            return emim_set_error(ctx, EMIM_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+        }
+        done += (size_t)k;
+    }
+    free(w.p);
+    if (fsync(fd) || close(fd)) {
+        unlink(tmp);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: could not be flushed to disk: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot rename the new checkpoint into place: %s", path, strerror(e));
+    }
+    /* the rename itself reaches the disk with the folder */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    return EMIM_OK;
+}
+
+/* Reads and verifies a whole checkpoint; on success *data holds it. */
+static emim_status read_checkpoint(emim_ctx *ctx, const char *path, unsigned char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 16) { fclose(f); return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (too short)", path); }
+    unsigned char *p = malloc((size_t)n);
+    if (!p) { fclose(f); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path); }
+    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(p);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: read failed", path);
+    }
+    fclose(f);
+    if (memcmp(p, CKPT_MAGIC, 8)) { free(p); return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint", path); }
+    uint32_t ver, want;
+    memcpy(&ver, p + 8, 4);
+    if (ver != CKPT_VERSION) {
+        free(p);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: checkpoint version %u, this libemim reads version %u", path, ver,
+                              CKPT_VERSION);
+    }
+    uint32_t crc = (uint32_t)crc32(0L, p, 0);
+    for (size_t o = 0; o < (size_t)n - 4; o += 1u << 30) {
+        size_t l = (size_t)n - 4 - o < (1u << 30) ? (size_t)n - 4 - o : (1u << 30);
+        crc = (uint32_t)crc32(crc, p + o, (uInt)l);
+    }
+    memcpy(&want, p + n - 4, 4);
+    if (crc != want) {
+        free(p);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: checksum mismatch: the checkpoint is truncated or corrupt", path);
+    }
+    *data = p;
+    *len = (size_t)n - 4;
+    return EMIM_OK;
+}
+
+emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done)
+{
+    unsigned char *p;
+    size_t n;
+    EMIM_CHECK(read_checkpoint(ctx, path, &p, &n));
+    rbuf r = { p, n, 12, 0 };
+    get_config(&r, cfg);
+    long step = (long)get_u64(&r);
+    free(p);
+    if (r.fail) return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint's header is truncated", path);
+    if (steps_done) *steps_done = step;
+    return EMIM_OK;
+}
+
+emim_status emim_trainer_load(emim_trainer *T, const char *path)
+{
+    emim_ctx *ctx = T->ctx;
+    unsigned char *p;
+    size_t n;
+    EMIM_CHECK(read_checkpoint(ctx, path, &p, &n));
+    rbuf r = { p, n, 12, 0 };
+    emim_train_config c;
+    get_config(&r, &c);
+    long step = (long)get_u64(&r);
+    uint64_t floats = get_u64(&r);
+    emim_status s = EMIM_OK;
+    if (r.fail || floats != T->lay.total || r.at + 3 * floats * 4 != n)
+        s = emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint holds %llu parameters, this model has %zu", path,
+                           (unsigned long long)floats, T->lay.total);
+    else if (memcmp(&c.vit, &T->cfg.vit, sizeof c.vit) || c.levels != T->cfg.levels)
+        s = emim_set_error(ctx, EMIM_ERR_ARG, "%s: the checkpoint's model configuration differs from this one", path);
+    emim_buf *arenas[3] = { T->params, T->m, T->v };
+    for (int a = 0; a < 3 && !s; a++)
+        s = emim_buf_write(arenas[a], 0, floats, (const float *)(const void *)(p + r.at + (size_t)a * floats * 4));
+    free(p);
+    if (!s) T->step = step;
+    return s;
+}
