@@ -63,6 +63,21 @@ if "$EMIM" -q -b opencl info >/dev/null 2>&1; then
 else
   echo "skip broken-kernel, bad-device: no OpenCL device"
 fi
+# pretrain: a short run, a refused overwrite, a resumed run, bad options
+run=$(mktemp -d)
+check pretrain-short 0 "$EMIM" -q -b cpu pretrain --steps 3 --out "$run/r" --checkpoint-every 2
+test -f "$run/r/checkpoint.emim" && test "$(wc -l < "$run/r/metrics.tsv")" -eq 4 ||
+  { echo "FAIL pretrain-short files"; ls -l "$run/r"; fail=1; }
+check pretrain-no-overwrite 1 "$EMIM" -q -b cpu pretrain --steps 3 --out "$run/r"
+grep -q "already holds a run" err.$$ || { echo "FAIL pretrain-no-overwrite message"; cat err.$$; fail=1; }
+check pretrain-resume 0 "$EMIM" -q -b cpu pretrain --steps 5 --out "$run/r" --resume
+test "$(wc -l < "$run/r/metrics.tsv")" -eq 6 || { echo "FAIL pretrain-resume metrics"; cat "$run/r/metrics.tsv"; fail=1; }
+head -c 100 "$run/r/checkpoint.emim" > "$run/r/bad.emim" && mv "$run/r/bad.emim" "$run/r/checkpoint.emim"
+check pretrain-truncated 1 "$EMIM" -q -b cpu pretrain --steps 6 --out "$run/r" --resume
+grep -q "checkpoint.emim: checksum mismatch" err.$$ || { echo "FAIL pretrain-truncated message"; cat err.$$; fail=1; }
+check pretrain-bad-preset 2 "$EMIM" pretrain --preset=huge --out "$run/x"
+check pretrain-bad-ratio 2 "$EMIM" pretrain --r-pos=1.5 --out "$run/x"
+rm -rf "$run"
 check ops-markdown 0 "$EMIM" ops --markdown
 if ! cmp -s out.$$ "$SRC/doc/ops.md"; then
   echo "FAIL doc/ops.md differs from 'emim ops --markdown' (regenerate it):"; diff out.$$ "$SRC/doc/ops.md"; fail=1
