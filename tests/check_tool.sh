@@ -58,6 +58,13 @@ if "$EMIM" -q -b opencl info >/dev/null 2>&1; then
   for k in generic avx2 avx512; do
     check "gemm-kernel-$k" 0 env EMIM_GEMM_KERNEL=$k "$EMIM" -q -b opencl validate --exact --ops=gemm
   done
+  # pretrain --exact: the CPU twin and OpenCL print the same losses
+  ex=$(mktemp -d)
+  check pretrain-exact-cpu 0 "$EMIM" -q -b cpu pretrain --exact --steps 3 --out "$ex/cpu"
+  check pretrain-exact-opencl 0 "$EMIM" -q -b opencl pretrain --exact --steps 3 --out "$ex/cl"
+  cut -f1-6 "$ex/cpu/metrics.tsv" > "$ex/a"; cut -f1-6 "$ex/cl/metrics.tsv" > "$ex/b"
+  cmp -s "$ex/a" "$ex/b" || { echo "FAIL pretrain --exact: CPU and OpenCL losses differ"; paste "$ex/a" "$ex/b"; fail=1; }
+  rm -rf "$ex"
   check bad-device 1 "$EMIM" -b opencl -d no-such-device info
   grep -q "no-such-device" out.$$ err.$$ || { echo "FAIL bad-device message"; fail=1; }
 else
