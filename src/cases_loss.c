@@ -23,7 +23,7 @@ static void mse_ref(const emim_case *c, double *const *t)
 int emim_cases_mse(int idx, emim_case *c)
 {
     static const struct { size_t n; int mask, no_dt; } S[] = {
-        { 1, 0, 0 }, { 1000, 1, 0 }, { 100003, 0, 1 }, { 100003, 1, 0 },
+        { 1, 0, 0 }, { 1000, 1, 0 }, { 100003, 0, 1 }, { 100003, 1, 0 }, { 17, 2, 0 },
     };
     if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
     emim_case_init(c, 4);
@@ -32,6 +32,7 @@ int emim_cases_mse(int idx, emim_case *c)
     c->len[1] = c->len[2] = c->len[3] = n;
     c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = c->role[3] = EMIM_T_IN;
     c->lo[3] = 0.0f;   /* mask weights in [0, 1) */
+    if (S[idx].mask == 2) c->hi[3] = 0.0f; /* a mask that selects nothing: loss and gradients 0 */
     c->fwd.i[0] = c->bwd.i[0] = (int64_t)n;
     c->fwd.f[0] = c->bwd.f[0] = (float)n;
     c->nf = 4; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2; c->fmap[3] = S[idx].mask ? 3 : EMIM_NONE;
@@ -41,7 +42,8 @@ int emim_cases_mse(int idx, emim_case *c)
     c->ref = mse_ref;
     c->ref_tol = 1e-5;
     c->grad_tol = 1e-4;
-    snprintf(c->label, sizeof c->label, "n=%zu%s%s", n, S[idx].mask ? " masked" : "", S[idx].no_dt ? " (no dtarget)" : "");
+    snprintf(c->label, sizeof c->label, "n=%zu%s%s", n,
+             S[idx].mask == 2 ? " empty mask" : S[idx].mask ? " masked" : "", S[idx].no_dt ? " (no dtarget)" : "");
     return 1;
 }
 
