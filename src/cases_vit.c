@@ -92,7 +92,7 @@ int emim_cases_gelu(int idx, emim_case *c)
 static void patch_ref(const emim_case *c, double *const *t, int to_tokens)
 {
     int64_t B = c->fwd.i[0], C = c->fwd.i[1], H = c->fwd.i[2], W = c->fwd.i[3], D = c->fwd.i[4], P = c->fwd.i[5];
-    int64_t g0 = H / P, g1 = W / P, g2 = D / P, pd = C * P * P * P, e = 0;
+    int64_t g0 = H / P, g1 = W / P, g2 = D / P, e = 0;
     for (int64_t b = 0; b < B; b++)
         for (int64_t i0 = 0; i0 < g0; i0++)
             for (int64_t i1 = 0; i1 < g1; i1++)
@@ -105,7 +105,6 @@ static void patch_ref(const emim_case *c, double *const *t, int to_tokens)
                                     if (to_tokens) t[0][e] = t[1][v];
                                     else t[0][v] = t[1][e];
                                 }
-    (void)pd;
 }
 static void patchify_ref(const emim_case *c, double *const *t) { patch_ref(c, t, 1); }
 static void unpatchify_ref(const emim_case *c, double *const *t) { patch_ref(c, t, 0); }

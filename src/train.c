@@ -90,7 +90,7 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (!s) s = emim_buf_alloc(ctx, P, &T->m);
     if (!s) s = emim_buf_alloc(ctx, P, &T->v);
     size_t cache = emim_pbt_cache_size(B, N, h);
-    size_t work = 4 * bt + bh + 8 + (size_t)2 * T->levels * bh + cache;
+    size_t work = 4 * bt + bh + 5 + (size_t)2 * T->levels * bh + cache;
     if (!s) s = emim_buf_alloc(ctx, work, &T->work);
     if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->ax);
     if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->am);
@@ -102,7 +102,7 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
 #define TAKE(n) (off += (n), emim_at(T->work, off - (n)))
     T->tok = TAKE(bt); T->tokm = TAKE(bt); T->g = TAKE(bt); T->dg = TAKE(bt);
     T->dzm = TAKE(bh);
-    T->mim = TAKE(1); T->pbt = TAKE(1); T->dmim = TAKE(1); T->dpbt = TAKE(1); T->norm = TAKE(1); (void)TAKE(3);
+    T->mim = TAKE(1); T->pbt = TAKE(1); T->dmim = TAKE(1); T->dpbt = TAKE(1); T->norm = TAKE(1);
     for (int l = 0; l < T->levels; l++) {
         int layer = cfg->vit.layers / T->levels * (l + 1) - 1;
         T->dh[layer] = TAKE(bh);
