@@ -4,7 +4,7 @@
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)
-#define CH EMIM_REDUCE_CHUNK   /* = EMIM_LOSS_CHUNK in loss.cl */
+#define CH EMIM_REDUCE_CHUNK   /* = EMIM_SUM_CHUNK in loss.cl */
 
 static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, const char *what)
 {

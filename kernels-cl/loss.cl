@@ -2,15 +2,13 @@
  * order of every sum: cpu/loss.c). */
 #pragma OPENCL FP_CONTRACT OFF
 
-#define EMIM_LOSS_CHUNK 256
-
 /* part[2c] = sum of m (p - t)^2 over chunk c, part[2c + 1] = sum of m */
 kernel void emim_mse_chunks(global float *part, global const float *p, ulong po, global const float *t, ulong to,
                             global const float *m, ulong mo, int has_mask, ulong n, ulong nch)
 {
     ulong c = get_global_id(0);
     if (c >= nch) return;
-    ulong lo = c * EMIM_LOSS_CHUNK, hi = min(lo + EMIM_LOSS_CHUNK, n);
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, n);
     float s = 0.0f, k = 0.0f;
     for (ulong e = lo; e < hi; e++) {
         float me = has_mask ? m[mo + e] : 1.0f;
@@ -83,7 +81,7 @@ kernel void emim_barlow_chunks(global float *part, global const float *C, ulong 
 {
     ulong c = get_global_id(0);
     if (c >= nch) return;
-    ulong lo = c * EMIM_LOSS_CHUNK, hi = min(lo + EMIM_LOSS_CHUNK, total);
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, total);
     float s = 0.0f;
     for (ulong e = lo; e < hi; e++) s += emim_barlow_term(C[co + e], (e % (n * n)) / n == e % n, w);
     part[c] = s;

@@ -1,8 +1,6 @@
 /* OpenCL twins of adamw and clip_grad_norm (CPU twins: cpu/optim.c). */
 #pragma OPENCL FP_CONTRACT OFF
 
-#define EMIM_OPTIM_CHUNK 256
-
 kernel void emim_adamw(global float *p, ulong po, global float *m, ulong mo, global float *v, ulong vo,
                        global const float *g, ulong go, ulong n, float lr, float b1, float b2, float eps, float decay,
                        float bc1, float bc2)
@@ -20,7 +18,7 @@ kernel void emim_sumsq_chunks(global float *part, global const float *g, ulong g
 {
     ulong c = get_global_id(0);
     if (c >= nch) return;
-    ulong lo = c * EMIM_OPTIM_CHUNK, hi = min(lo + EMIM_OPTIM_CHUNK, n);
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, n);
     float s = 0.0f;
     for (ulong e = lo; e < hi; e++) {
         float gg = g[go + e] * g[go + e];

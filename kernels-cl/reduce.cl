@@ -2,8 +2,6 @@
  * header comment states the order of the additions). */
 #pragma OPENCL FP_CONTRACT OFF
 
-#define EMIM_REDUCE_CHUNK 256
-
 /* part[r*nch + c] = sum of chunk c of row r, in order */
 kernel void emim_reduce_chunks(global float *part, global const float *inp, ulong io, ulong rows, ulong n,
                                ulong nch)
@@ -11,7 +9,7 @@ kernel void emim_reduce_chunks(global float *part, global const float *inp, ulon
     ulong q = get_global_id(0);
     if (q >= rows * nch) return;
     ulong r = q / nch, c = q % nch;
-    ulong lo = c * EMIM_REDUCE_CHUNK, hi = min(lo + EMIM_REDUCE_CHUNK, n);
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, n);
     global const float *x = inp + io + r * n;
     float s = 0.0f;
     for (ulong e = lo; e < hi; e++) s += x[e];

@@ -47,6 +47,12 @@ EMIM_INLINE float emim_as_f32(emim_u32 u) { float x; memcpy(&x, &u, 4); return x
 #define EMIM_NAN emim_as_f32(0x7fc00000u) /* one NaN pattern for both builds */
 #endif
 
+/* Fixed-order sums (reduce, mse, barlow, clip_grad_norm): elements in
+ * chunks of this many, each chunk summed in order, then the chunk sums in
+ * order. The same on both twins (the public EMIM_REDUCE_CHUNK; internal.h
+ * checks that they agree). */
+#define EMIM_SUM_CHUNK 256
+
 /* ---------------------------------------------------------------------------
  * Philox4x32-10 (Salmon et al., SC'11), the generator of Random123; tested
  * against Random123's own philox4x32 in tests/check_math.c.

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "emim.h"
+#include "emim_math.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #endif
+
+_Static_assert(EMIM_SUM_CHUNK == EMIM_REDUCE_CHUNK, "the twins' chunk sizes must agree");
 
 /* ---- buffers ---- */
 struct emim_buf {
