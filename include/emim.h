@@ -385,6 +385,92 @@ emim_status emim_trainer_load(emim_trainer *T, const char *path);
 /* Reads a checkpoint's configuration and step (to create a trainer for it). */
 emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done);
 
+/* ---- NIfTI volumes (host memory; no context needed) ----
+ * A volume holds float data [nc, nx, ny, nz]: channel first, then the voxel
+ * axes i, j, k with k fastest, the index order of nibabel's and MONAI's
+ * arrays (the file stores i fastest). Reading goes through niftilib and zlib:
+ * NIfTI-1 and NIfTI-2, .nii, .nii.gz and .hdr/.img pairs, either byte order,
+ * uint8, int8, int16, uint16, int32, uint32, float32 and float64, with
+ * scl_slope / scl_inter applied (a slope of 0 or not finite means none, as
+ * in nibabel). A 4D file's fourth axis becomes the channels. The raw header
+ * is validated before niftilib sees it (sizes, magic, dims, offset,
+ * datatype, the data's size against the file's), so a hostile file cannot
+ * cause a huge allocation. NaN or infinite voxels are an error. On failure
+ * err receives one line naming the file and the problem. */
+typedef struct {
+    float *data;              /* NULL after a header-only read */
+    int nx, ny, nz, nc;
+    float pixdim[3];          /* voxel size along i, j, k (the file's units) */
+    int qform_code, sform_code;
+    float quatern[3], qoffset[3], qfac;  /* the qform as stored */
+    float srow[3][4];         /* the sform as stored */
+    double affine[4][4];      /* voxel (i,j,k,1) -> world: the sform when
+                                 sform_code > 0, else the qform, else diag(pixdim) */
+    int datatype;             /* the file's datatype code */
+    int version;              /* 1 or 2 */
+} emim_volume;
+/* read_data 0: the header only (data NULL). */
+emim_status emim_nifti_read(emim_volume *v, const char *path, int read_data, char *err, size_t errlen);
+/* Writes v as float32 NIfTI-1 (.nii, or gzipped when the name ends in .gz),
+ * keeping its qform and sform; the file is written beside PATH, read back
+ * and compared, then renamed onto PATH. */
+emim_status emim_nifti_write(const char *path, const emim_volume *v, char *err, size_t errlen);
+void emim_volume_free(emim_volume *v);
+/* 1 when a and b have the same shape (nx, ny, nz) and affine (to 1e-4 of
+ * the largest entry). */
+int emim_volume_same_grid(const emim_volume *a, const emim_volume *b);
+
+/* ---- datasets: subjects, preprocessing, background loading ----
+ * Sources: a folder with one subfolder per subject whose files are chosen by
+ * modality suffix (BraTS 2023: SUBJECT/SUBJECT-t1n.nii.gz ...); a TSV list
+ * (subject, then one path per modality; relative paths from the list's
+ * folder; '#' comments); a folder of 4D files, one subject each; or, with
+ * path NULL, the built-in phantom. All modalities of a subject must share
+ * shape and affine. Every header is checked when the dataset is opened.
+ * A subject is decoded, normalised per modality (percentiles of the
+ * foreground, the voxels non-zero in any modality, mapped to [0, 1]),
+ * resampled to `spacing` when set and cropped to the foreground's bounding
+ * box when fg_crop; the result is cached while the cache has room. Each
+ * sample is then cropped or padded to `size` (a random crop when
+ * random_crop, else the centre) and flipped at random when flip.
+ * Sample i belongs to epoch i / subjects, in an order shuffled per epoch;
+ * every random choice derives from (seed, i), so a sample does not depend
+ * on threads, timing or where a run was resumed. */
+typedef struct {
+    const char *path;          /* folder or .tsv list; NULL: the built-in phantom */
+    const char *modalities;    /* comma-separated suffixes ["t1n,t1c,t2w,t2f"] */
+    int channels;              /* the model's input channels */
+    int size[3];               /* the model's input size */
+    float p_lo, p_hi;          /* percentiles [0.5, 99.5] */
+    int fg_crop;               /* [1] */
+    float spacing[3];          /* target voxel size; 0: keep [0] */
+    int random_crop;           /* [1] */
+    int flip;                  /* random flips along each axis [0] */
+    uint64_t seed;
+    size_t cache_bytes;        /* [half the physical memory] */
+    int threads;               /* background loading threads; 0: load in the caller [1] */
+    int depth;                 /* batches loaded ahead [2] */
+} emim_data_config;
+void emim_data_config_default(emim_data_config *c);
+typedef struct emim_data emim_data;
+emim_status emim_data_open(emim_data **out, const emim_data_config *c, char *err, size_t errlen);
+void emim_data_close(emim_data *d);
+int emim_data_subjects(const emim_data *d);
+const char *emim_data_subject(const emim_data *d, int i);
+/* "BraTS-layout folder", "TSV list", "folder of 4D files", "built-in phantom" */
+const char *emim_data_kind(const emim_data *d);
+/* Sample i into out [channels, size] (in the caller's thread). */
+emim_status emim_data_sample(emim_data *d, uint64_t i, float *out, char *err, size_t errlen);
+/* Batches of `batch` samples: batch s holds samples s*batch .. s*batch +
+ * batch - 1. emim_data_start makes `first` the next batch and starts the
+ * loading threads; emim_data_next copies the next batch into out and says
+ * how long the caller waited for it (wait_s; with threads 0: the time spent
+ * loading it). */
+emim_status emim_data_start(emim_data *d, int batch, uint64_t first, char *err, size_t errlen);
+emim_status emim_data_next(emim_data *d, float *out, double *wait_s, char *err, size_t errlen);
+/* bytes held by the cache, subjects cached */
+void emim_data_cache_stats(const emim_data *d, size_t *bytes, int *subjects);
+
 /* ---- the op table, for tools and tests ---- */
 typedef struct {
     const char *name;

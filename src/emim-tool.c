@@ -1,6 +1,7 @@
 /* emim: the command-line tool of libemim. */
 #include "config.h"
 #include "emim.h"
+#include "data.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@ static void usage(FILE *f)
             "  validate      run every op on the selected device and on the CPU twin, compare\n"
             "  ops           list the op table (--markdown: as doc/ops.md)\n"
             "  pretrain      E-MIM pretraining (default: the tiny model on the built-in phantom)\n"
+            "  phantom       write the built-in phantom as a BraTS-layout folder of NIfTI files\n"
             "\n"
             "Global options (also from the environment):\n"
             "  -b, --backend=cpu|opencl|auto   compute backend (EMIM_BACKEND; default auto:\n"
@@ -59,6 +61,24 @@ static void usage(FILE *f)
             "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
             "  --out=DIR                  metrics.tsv and checkpoint.emim go here [emim-run]\n"
             "  --checkpoint-every=N       [50]; --resume continues DIR's checkpoint\n"
+            "\n"
+            "pretrain data options (default: the built-in phantom, generated per sample):\n"
+            "  --data=PATH                a BraTS-layout folder (one subfolder per subject), a folder of\n"
+            "                             4D NIfTI files, or a TSV list (subject, then one path per modality)\n"
+            "  --modalities=LIST          file-name suffixes of the modalities [t1n,t1c,t2w,t2f]\n"
+            "  --percentiles=LO,HI        intensity clipping percentiles of the foreground [0.5,99.5]\n"
+            "  --spacing=X[,Y,Z]          resample to this voxel size first [keep]\n"
+            "  --no-fg-crop               do not crop to the foreground's bounding box first\n"
+            "  --centre-crop              crop the centre instead of a random window\n"
+            "  --flip                     random flips along each axis\n"
+            "  --data-threads=N           background loading threads; 0: none [1]\n"
+            "  --prefetch=N               batches loaded ahead [2]\n"
+            "  --cache-mb=N               memory for prepared subjects [half the RAM]\n"
+            "\n"
+            "phantom options:\n"
+            "  --out=DIR                  the folder to create (required; must not exist)\n"
+            "  --subjects=N --size=X,Y,Z  [8] subjects of [96,96,72] voxels (1 mm)\n"
+            "  --seed=N                   [1]; --no-gzip writes .nii instead of .nii.gz\n"
             "\n"
             "Exit status: 0 success, 1 failure (a check failed, or an error), 2 bad usage.\n"
             "See emim(1) and doc/numerics.md.\n",
@@ -284,6 +304,29 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+/* "X" or "X,Y,Z" (n = 3), or "A,B" (n = 2): each from lo to hi */
+static void parse_floats(const char *s, const char *what, float *out, int n, int allow_one, double lo, double hi)
+{
+    char *end;
+    const char *p = s;
+    int k = 0;
+    for (; k < n; k++) {
+        double v = strtod(p, &end);
+        if (end == p || !(v >= lo && v <= hi)) break;
+        out[k] = (float)v;
+        p = end;
+        if (*p != ',') { k++; break; }
+        p++;
+    }
+    if (*p || !(k == n || (allow_one && k == 1))) {
+        fprintf(stderr, "%s: %s '%s': expected %s%d comma-separated numbers from %g to %g\n", prog, what, s,
+                allow_one ? "1 or " : "", n, lo, hi);
+        exit(2);
+    }
+    if (k == 1 && allow_one)
+        for (int i = 1; i < n; i++) out[i] = out[0];
+}
+
 static int cmd_pretrain(emim_options *o, int argc, char **argv)
 {
     const char *preset = "tiny", *out = "emim-run";
@@ -291,8 +334,11 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
     float lr = 1e-3f, wd = 0.05f, clip = 1.0f, r_pos = 0.4f, r_patch = 0.3f, ratio = 0.6f, w_pbt = 1, w_off = 1;
     emim_mask_strategy strategy = EMIM_MASK_HMP;
     unsigned long long seed = 1;
+    emim_data_config dc;
+    emim_data_config_default(&dc);
     enum { O_PRESET = 256, O_STEPS, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_MASK, O_RPOS, O_RPATCH, O_NOMODAL,
-           O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_SEED, O_EXACT, O_OUT, O_EVERY, O_RESUME };
+           O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_SEED, O_EXACT, O_OUT, O_EVERY, O_RESUME, O_DATA, O_MODS, O_PCT,
+           O_SPACING, O_NOFG, O_CENTRE, O_FLIP, O_DTHREADS, O_PREFETCH, O_CACHE };
     static const struct option lo[] = {
         { "preset", required_argument, NULL, O_PRESET }, { "steps", required_argument, NULL, O_STEPS },
         { "batch", required_argument, NULL, O_BATCH }, { "lr", required_argument, NULL, O_LR },
@@ -304,6 +350,12 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
         { "w-off", required_argument, NULL, O_WOFF }, { "seed", required_argument, NULL, O_SEED },
         { "exact", no_argument, NULL, O_EXACT }, { "out", required_argument, NULL, O_OUT },
         { "checkpoint-every", required_argument, NULL, O_EVERY }, { "resume", no_argument, NULL, O_RESUME },
+        { "data", required_argument, NULL, O_DATA }, { "modalities", required_argument, NULL, O_MODS },
+        { "percentiles", required_argument, NULL, O_PCT }, { "spacing", required_argument, NULL, O_SPACING },
+        { "no-fg-crop", no_argument, NULL, O_NOFG }, { "centre-crop", no_argument, NULL, O_CENTRE },
+        { "center-crop", no_argument, NULL, O_CENTRE }, { "flip", no_argument, NULL, O_FLIP },
+        { "data-threads", required_argument, NULL, O_DTHREADS }, { "prefetch", required_argument, NULL, O_PREFETCH },
+        { "cache-mb", required_argument, NULL, O_CACHE },
         { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
     optind = 1;
@@ -339,6 +391,23 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
         case O_OUT: out = optarg; break;
         case O_EVERY: every = parse_int(optarg, "--checkpoint-every", 1, 100000000); break;
         case O_RESUME: resume = 1; break;
+        case O_DATA: dc.path = optarg; break;
+        case O_MODS: dc.modalities = optarg; break;
+        case O_PCT: {
+            float p[2];
+            parse_floats(optarg, "--percentiles", p, 2, 0, 0, 100);
+            if (!(p[0] < p[1])) die_usage("--percentiles '%s': the low one must be below the high one", optarg);
+            dc.p_lo = p[0];
+            dc.p_hi = p[1];
+            break;
+        }
+        case O_SPACING: parse_floats(optarg, "--spacing", dc.spacing, 3, 1, 0.01, 100); break;
+        case O_NOFG: dc.fg_crop = 0; break;
+        case O_CENTRE: dc.random_crop = 0; break;
+        case O_FLIP: dc.flip = 1; break;
+        case O_DTHREADS: dc.threads = parse_int(optarg, "--data-threads", 0, 64); break;
+        case O_PREFETCH: dc.depth = parse_int(optarg, "--prefetch", 1, 64); break;
+        case O_CACHE: dc.cache_bytes = (size_t)parse_int(optarg, "--cache-mb", 0, 1 << 30) << 20; break;
         case 'h': usage(stdout); exit(0);
         default: fprintf(stderr, "Try '%s --help'.\n", prog); exit(2);
         }
@@ -354,10 +423,6 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
     }
     if (resume && !file_exists(ckpt)) {
         fprintf(stderr, "%s: --resume: %s: no checkpoint there\n", prog, ckpt);
-        return 1;
-    }
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "%s: %s: cannot create the folder: %s\n", prog, out, strerror(errno));
         return 1;
     }
     emim_ctx *ctx = make_ctx(o, exact ? EMIM_MODE_EXACT : o->mode);
@@ -379,9 +444,38 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
         t.mask.ratio = ratio; t.w_pbt = w_pbt; t.w_off = w_off; t.seed = seed;
         t.levels = levels > 0 ? levels : (v.layers >= 4 ? 4 : v.layers);
     }
+    /* the data first: a bad dataset leaves no run folder behind */
+    int H = t.vit.img[0], W = t.vit.img[1], D = t.vit.img[2], C = t.vit.channels;
+    dc.channels = C;
+    dc.size[0] = H;
+    dc.size[1] = W;
+    dc.size[2] = D;
+    dc.seed = t.seed;
+    emim_data *data = NULL;
+    char derr[2048];
+    if (emim_data_open(&data, &dc, derr, sizeof derr)) {
+        fprintf(stderr, "%s: %s\n", prog, derr);
+        emim_ctx_free(ctx);
+        return 1;
+    }
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: cannot create the folder: %s\n", prog, out, strerror(errno));
+        emim_data_close(data);
+        emim_ctx_free(ctx);
+        return 1;
+    }
     emim_trainer *T = NULL;
     if (emim_trainer_create(ctx, &t, &T) || (resume && emim_trainer_load(T, ckpt))) {
         fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
+        emim_data_close(data);
+        emim_trainer_free(T);
+        emim_ctx_free(ctx);
+        return 1;
+    }
+    long start = emim_trainer_steps_done(T);
+    if (emim_data_start(data, t.batch, (uint64_t)start, derr, sizeof derr)) {
+        fprintf(stderr, "%s: %s\n", prog, derr);
+        emim_data_close(data);
         emim_trainer_free(T);
         emim_ctx_free(ctx);
         return 1;
@@ -391,24 +485,32 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
         fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
         return 1;
     }
-    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\tseconds\n");
-    int H = t.vit.img[0], W = t.vit.img[1], D = t.vit.img[2], C = t.vit.channels;
-    if (C != 4) die_usage("pretrain: the built-in phantom has 4 modalities; --preset '%s' does not", preset);
+    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\tdata_wait\tseconds\n");
     size_t vol = (size_t)C * H * W * D;
     float *img = malloc(vol * (size_t)t.batch * sizeof *img);
     if (!img) { fprintf(stderr, "%s: out of memory for a batch\n", prog); return 1; }
     int tty = isatty(2);
-    printf("pretrain: %s model (%d layers, hidden %d, %d tokens), batch %d, %d steps on the built-in phantom, "
-           "%s mode, backend %s (%s)%s\n", resume ? "resumed" : preset, t.vit.layers, t.vit.hidden,
-           emim_vit_tokens(&t.vit), t.batch, t.steps, emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast",
-           emim_backend_name(ctx), emim_device_name(ctx), resume ? ", from the checkpoint" : "");
+    printf("pretrain: %s model (%d layers, hidden %d, %d tokens), batch %d, %d steps, %s mode, backend %s (%s)%s\n",
+           resume ? "resumed" : preset, t.vit.layers, t.vit.hidden, emim_vit_tokens(&t.vit), t.batch, t.steps,
+           emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast", emim_backend_name(ctx), emim_device_name(ctx),
+           resume ? ", from the checkpoint" : "");
+    if (dc.path)
+        printf("data: %s %s, %d subjects, %d modalities to %dx%dx%d; %d loading thread%s, %d batches ahead\n",
+               emim_data_kind(data), dc.path, emim_data_subjects(data), C, H, W, D, dc.threads,
+               dc.threads == 1 ? "" : "s", dc.depth);
+    else
+        printf("data: the built-in phantom, %dx%dx%d, a new subject per sample\n", H, W, D);
     fflush(stdout);
-    double t0 = now_s(), first = NAN, last_sum = 0;
+    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
     int last_n = 0, rc = 0;
-    long start = emim_trainer_steps_done(T);
     for (long s = start; s < t.steps; s++) {
-        for (int b = 0; b < t.batch; b++)
-            emim_phantom(img + (size_t)b * vol, NULL, H, W, D, t.seed, (uint64_t)(s * t.batch + b));
+        double wait = 0;
+        if (emim_data_next(data, img, &wait, derr, sizeof derr)) {
+            fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, derr);
+            rc = 1;
+            break;
+        }
+        waited += wait;
         emim_step_stats st;
         if (emim_trainer_step(T, img, &st)) {
             fprintf(stderr, "\n%s: step %ld: %s\n", prog, s + 1, emim_error(ctx));
@@ -416,7 +518,8 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
             break;
         }
         double el = now_s() - t0;
-        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr, st.grad_norm, el);
+        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.4f\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr,
+                st.grad_norm, wait, el);
         fflush(mf);
         if (isnan(first)) first = st.loss;
         if (s >= t.steps - 10) { last_sum += st.loss; last_n++; }
@@ -444,13 +547,115 @@ static int cmd_pretrain(emim_options *o, int argc, char **argv)
     fclose(mf);
     if (!rc && ran > 0)
         printf("done: loss %.6f at the first step, %.6f over the last %d; %.2f steps/s (%.2f volumes/s); "
-               "checkpoint %s, metrics %s\n", first, last_n ? last_sum / last_n : first, last_n, ran / el,
-               ran * t.batch / el, ckpt, metrics);
+               "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
+               last_n ? last_sum / last_n : first, last_n, ran / el, ran * t.batch / el, waited, 100 * waited / el,
+               ckpt, metrics);
     else if (!rc)
         printf("done: the checkpoint is already at step %ld of %d\n", emim_trainer_steps_done(T), t.steps);
     free(img);
+    emim_data_close(data);
     emim_trainer_free(T);
     emim_ctx_free(ctx);
+    return rc;
+}
+
+/* ---- phantom ---- */
+static int cmd_phantom(int argc, char **argv)
+{
+    const char *out = NULL;
+    int n = 8, gz = 1;
+    float size[3] = { 96, 96, 72 };
+    unsigned long long seed = 1;
+    enum { O_OUT = 256, O_SUBJECTS, O_SIZE, O_SEED, O_NOGZ };
+    static const struct option lo[] = {
+        { "out", required_argument, NULL, O_OUT }, { "subjects", required_argument, NULL, O_SUBJECTS },
+        { "size", required_argument, NULL, O_SIZE }, { "seed", required_argument, NULL, O_SEED },
+        { "no-gzip", no_argument, NULL, O_NOGZ }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_OUT: out = optarg; break;
+        case O_SUBJECTS: n = parse_int(optarg, "--subjects", 1, 100000); break;
+        case O_SIZE: parse_floats(optarg, "--size", size, 3, 1, 4, 1024); break;
+        case O_SEED: {
+            char *end;
+            seed = strtoull(optarg, &end, 10);
+            if (end == optarg || *end) die_usage("--seed '%s': expected a non-negative integer", optarg);
+            break;
+        }
+        case O_NOGZ: gz = 0; break;
+        case 'h': usage(stdout); exit(0);
+        default: fprintf(stderr, "Try '%s --help'.\n", prog); exit(2);
+        }
+    }
+    if (optind < argc) die_usage("phantom: unexpected argument '%s'", argv[optind]);
+    if (!out) die_usage("phantom: --out=DIR is required%s", "");
+    int H = (int)size[0], W = (int)size[1], D = (int)size[2];
+    if (H != size[0] || W != size[1] || D != size[2]) die_usage("--size: whole numbers of voxels%s", "");
+    if (mkdir(out, 0755)) {
+        fprintf(stderr, "%s: %s: %s\n", prog, out,
+                errno == EEXIST ? "already exists; the phantom goes into a new folder" : strerror(errno));
+        return 1;
+    }
+    size_t nv = (size_t)H * W * D;
+    float *img = malloc(4 * nv * sizeof *img), *seg = malloc(nv * sizeof *seg);
+    uint8_t *lab = malloc(nv);
+    if (!img || !seg || !lab) {
+        fprintf(stderr, "%s: out of memory for a %dx%dx%d phantom\n", prog, H, W, D);
+        return 1;
+    }
+    /* BraTS 2023 names; intensities in scanner-like ranges; zero background
+     * (BraTS volumes are skull-stripped); 1 mm voxels centred on the origin */
+    static const char *mods[4] = { "t1n", "t1c", "t2w", "t2f" };
+    static const float scale[4] = { 900, 1100, 1400, 700 };
+    emim_volume v;
+    memset(&v, 0, sizeof v);
+    v.nx = H; v.ny = W; v.nz = D; v.nc = 1;
+    v.pixdim[0] = v.pixdim[1] = v.pixdim[2] = 1;
+    v.qform_code = v.sform_code = 1;
+    v.qfac = 1;
+    for (int a = 0; a < 3; a++) {
+        v.qoffset[a] = -(float)(a == 0 ? H : a == 1 ? W : D) / 2;
+        v.srow[a][a] = 1;
+        v.srow[a][3] = v.qoffset[a];
+    }
+    int tty = isatty(2), rc = 0;
+    char path[8192], err[1024];
+    for (int i = 0; i < n && !rc; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "PHANTOM-%05d-000", i);
+        snprintf(path, sizeof path, "%s/%s", out, name);
+        if (mkdir(path, 0755)) {
+            fprintf(stderr, "%s: %s: cannot create: %s\n", prog, path, strerror(errno));
+            rc = 1;
+            break;
+        }
+        emim_phantom(img, lab, H, W, D, seed, (uint64_t)i);
+        for (size_t k = 0; k < nv; k++) {
+            seg[k] = lab[k] >= EMIM_TISSUE_OEDEMA ? (float)(lab[k] - EMIM_TISSUE_OEDEMA + 1) : 0.0f;
+            for (int m = 0; m < 4; m++)
+                img[(size_t)m * nv + k] = lab[k] == EMIM_TISSUE_BACKGROUND ? 0.0f : img[(size_t)m * nv + k] * scale[m];
+        }
+        for (int m = 0; m < 5 && !rc; m++) {
+            snprintf(path, sizeof path, "%s/%s/%s-%s.nii%s", out, name, name, m < 4 ? mods[m] : "seg", gz ? ".gz" : "");
+            v.data = m < 4 ? img + (size_t)m * nv : seg;
+            if ((m < 4 ? emim_nifti_write(path, &v, err, sizeof err)
+                       : emim_nifti_write_as(path, &v, 2, 1, 0, 0, err, sizeof err))) {
+                fprintf(stderr, "%s: %s\n", prog, err);
+                rc = 1;
+            }
+        }
+        if (tty) fprintf(stderr, "\rwriting subject %d/%d ", i + 1, n);
+    }
+    if (tty) fprintf(stderr, "\n");
+    if (!rc)
+        printf("wrote %d subjects of %dx%dx%d voxels to %s (t1n, t1c, t2w, t2f and seg per subject)\n", n, H, W, D,
+               out);
+    free(img);
+    free(seg);
+    free(lab);
     return rc;
 }
 
@@ -500,6 +705,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "validate")) return cmd_validate(&o, cargc, cargv);
     if (!strcmp(cmd, "ops")) return cmd_ops(cargc, cargv);
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&o, cargc, cargv);
+    if (!strcmp(cmd, "phantom")) return cmd_phantom(cargc, cargv);
     if (!strcmp(cmd, "help")) { usage(stdout); return 0; }
     die_usage("unknown command '%s'", cmd);
     return 2;

@@ -54,8 +54,9 @@ typedef struct {
     const char *summary;
     emim_kernel_fn cpu_fwd, cpu_bwd, cl_fwd, cl_bwd;
     emim_case_fn cases;
-    int has_backward;
 } emim_op_def;
+/* EMIM_NODIFF in the table: no backward (cpu_bwd is NULL) */
+#define EMIM_OP_HAS_BACKWARD(d) ((d)->cpu_bwd != NULL)
 
 enum {
 #define EMIM_OP(name, file, summary, cpu_f, cpu_b, cl_f, cl_b, cases) EMIM_OP_##name,

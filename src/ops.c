@@ -16,7 +16,7 @@
 
 const emim_op_def emim_ops[EMIM_OP_COUNT] = {
 #define EMIM_OP(name_, file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_) \
-    { #name_, #file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_, (cpu_b) != EMIM_NODIFF },
+    { #name_, #file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_ },
 #include "optable.def"
 #undef EMIM_OP
 };
@@ -32,7 +32,7 @@ const emim_op_info *emim_op_get(int i)
     o->name = d->name;
     o->file = d->file;
     o->summary = d->summary;
-    o->has_backward = d->has_backward;
+    o->has_backward = EMIM_OP_HAS_BACKWARD(d);
     o->cpu_fwd = d->cpu_fwd != NULL;
     o->cpu_bwd = d->cpu_bwd != NULL;
     o->cl_fwd = d->cl_fwd != NULL;

@@ -179,7 +179,7 @@ emim_status emim_validate(emim_ctx *ctx, const char *only, uint64_t seed, emim_v
         if (!selected(only, d->name)) continue;
         emim_case c;
         for (int idx = 0; d->cases && d->cases(idx, &c); idx++) {
-            for (int dir = 0; dir < (d->has_backward ? 2 : 1); dir++) {
+            for (int dir = 0; dir < (EMIM_OP_HAS_BACKWARD(d) ? 2 : 1); dir++) {
                 emim_validate_row r;
                 memset(&r, 0, sizeof r);
                 r.op = d->name;

@@ -137,15 +137,15 @@ START_TEST(reference_and_finite_differences)
         int cases = 0;
         for (int idx = 0; emim_ops[op].cases(idx, &c); idx++) {
             if (!c.ref) {
-                ck_assert_msg(!emim_ops[op].has_backward, "op %s [%s]: no double reference (case.ref)",
+                ck_assert_msg(!EMIM_OP_HAS_BACKWARD(&emim_ops[op]), "op %s [%s]: no double reference (case.ref)",
                               emim_ops[op].name, c.label);
                 continue;
             }
             forward_check(ctx, op, &c, 100 + (uint64_t)idx);
-            if (emim_ops[op].has_backward) fd_check(ctx, op, &c, 200 + (uint64_t)idx);
+            if (EMIM_OP_HAS_BACKWARD(&emim_ops[op])) fd_check(ctx, op, &c, 200 + (uint64_t)idx);
             cases++;
         }
-        if (emim_ops[op].has_backward) ck_assert_msg(cases > 0, "op %s: no cases", emim_ops[op].name);
+        if (EMIM_OP_HAS_BACKWARD(&emim_ops[op])) ck_assert_msg(cases > 0, "op %s: no cases", emim_ops[op].name);
         ops_checked += cases > 0;
     }
     ck_assert_int_ge(ops_checked, 6);
