@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,6 +631,10 @@ static void *worker(void *arg)
     emim_data *d = arg;
     size_t vol = sample_floats(d);
     char e[1024];
+    /* the loading threads are the data's parallelism: an OpenMP region
+     * inside one (the phantom) must not start a second team beside the
+     * compute's */
+    omp_set_num_threads(1);
     pthread_mutex_lock(&d->mu);
     for (;;) {
         while (!d->stop && !d->failed && d->next_job >= (d->consumed + (uint64_t)d->depth) * (uint64_t)d->batch)

@@ -546,6 +546,13 @@ emim_status emim_nifti_write(const char *path, const emim_volume *v, char *err, 
     int gz = ends_with(path, ".nii.gz");
     if (!gz && !ends_with(path, ".nii"))
         return emim_fail(err, errlen, EMIM_ERR_ARG, "%s: the name must end in .nii or .nii.gz", path);
+    size_t nv = (size_t)v->nx * v->ny * v->nz;
+    for (size_t i = 0; v->data && i < nv * (size_t)v->nc; i++)
+        if (!isfinite(v->data[i])) {
+            size_t c = i / nv, r = i % nv, x = r / ((size_t)v->ny * v->nz), y = r / v->nz % v->ny, z = r % v->nz;
+            return emim_fail(err, errlen, EMIM_ERR_ARG, "%s: not written: voxel (%zu, %zu, %zu, %zu) is %s", path, x, y,
+                             z, c, isnan(v->data[i]) ? "NaN" : "infinite");
+        }
     size_t n = strlen(path) + 64;
     char *tmp = malloc(n);
     if (!tmp) return emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory", path);

@@ -84,6 +84,26 @@ check pretrain-truncated 1 "$EMIM" -q -b cpu pretrain --steps 6 --out "$run/r" -
 grep -q "checkpoint.emim: checksum mismatch" err.$$ || { echo "FAIL pretrain-truncated message"; cat err.$$; fail=1; }
 check pretrain-bad-preset 2 "$EMIM" pretrain --preset=huge --out "$run/x"
 check pretrain-bad-ratio 2 "$EMIM" pretrain --r-pos=1.5 --out "$run/x"
+# real data: the phantom as a BraTS folder, a short run on it, bad data
+check phantom-write 0 "$EMIM" phantom --out "$run/ph" --subjects 3 --size 40,36,32
+test -f "$run/ph/PHANTOM-00002-000/PHANTOM-00002-000-t2f.nii.gz" || { echo "FAIL phantom files"; ls -R "$run/ph"; fail=1; }
+check phantom-exists 1 "$EMIM" phantom --out "$run/ph" --subjects 1
+grep -q "already exists" err.$$ || { echo "FAIL phantom-exists message"; cat err.$$; fail=1; }
+check phantom-no-out 2 "$EMIM" phantom
+check pretrain-data 0 "$EMIM" -q -b cpu pretrain --data "$run/ph" --steps 3 --batch 2 --out "$run/d" --flip
+head -1 "$run/d/metrics.tsv" | grep -q "data_wait" && test "$(wc -l < "$run/d/metrics.tsv")" -eq 4 ||
+  { echo "FAIL pretrain-data metrics"; cat "$run/d/metrics.tsv"; fail=1; }
+grep -q "BraTS-layout folder $run/ph, 3 subjects" out.$$ || { echo "FAIL pretrain-data summary"; cat out.$$; fail=1; }
+check pretrain-data-missing 1 "$EMIM" -q -b cpu pretrain --data "$run/none" --out "$run/m"
+grep -q "$run/none" err.$$ || { echo "FAIL pretrain-data-missing message"; cat err.$$; fail=1; }
+test ! -e "$run/m" || { echo "FAIL pretrain-data-missing left a run folder"; fail=1; }
+check pretrain-data-modalities 1 "$EMIM" -q -b cpu pretrain --data "$run/ph" --modalities t1n,flair,t2w,t2f --out "$run/m"
+grep -q "no file for modality flair" err.$$ || { echo "FAIL pretrain-data-modalities message"; cat err.$$; fail=1; }
+printf 'not gzip at all' > "$run/ph/PHANTOM-00001-000/PHANTOM-00001-000-t1c.nii.gz"
+check pretrain-data-corrupt 1 "$EMIM" -q -b cpu pretrain --data "$run/ph" --out "$run/m"
+grep -q "PHANTOM-00001-000-t1c.nii.gz: .*too short" err.$$ || { echo "FAIL pretrain-data-corrupt message"; cat err.$$; fail=1; }
+check pretrain-bad-spacing 2 "$EMIM" pretrain --spacing=1,2 --out "$run/x"
+check pretrain-bad-percentiles 2 "$EMIM" pretrain --percentiles=99,1 --out "$run/x"
 rm -rf "$run"
 check ops-markdown 0 "$EMIM" ops --markdown
 if ! cmp -s out.$$ "$SRC/doc/ops.md"; then
