@@ -287,6 +287,29 @@ START_TEST(bad_input)
     b[nz - 6] ^= 0x01;
     spit(in_dir(path, sizeof path, "crc.nii.gz"), b, nz);
     expect_error(path, "corrupt gzip");
+    /* a CRC error after bytes beyond the image (more than zlib decodes
+     * ahead): only reading on to the end of the stream finds it */
+    emim_volume big = test_volume(0);
+    free(big.data);
+    big.nx = 96; big.ny = 80; big.nz = 40; big.nc = 1;
+    big.data = malloc(96 * 80 * 40 * sizeof(float));
+    for (size_t i = 0; i < 96 * 80 * 40; i++) big.data[i] = (float)(i * 2654435761u % 1000003);
+    ck_assert_int_eq(emim_nifti_write_as(in_dir(path, sizeof path, "big.nii"), &big, 16, 1, 0, 0, err, sizeof err), 0);
+    emim_volume_free(&big);
+    size_t nb, nt;
+    unsigned char *bigf = slurp(path, &nb), *longer = calloc(nb + (1 << 20), 1);
+    memcpy(longer, bigf, nb);
+    spit_gz(in_dir(path, sizeof path, "trailing.nii.gz"), longer, nb + (1 << 20));
+    free(longer);
+    free(bigf);
+    emim_volume t;
+    ck_assert_msg(emim_nifti_read(&t, path, 1, err, sizeof err) == EMIM_OK, "%s", err);
+    emim_volume_free(&t);
+    unsigned char *tz = slurp(path, &nt);
+    tz[nt - 6] ^= 0x01;
+    spit(in_dir(path, sizeof path, "crc_trailing.nii.gz"), tz, nt);
+    free(tz);
+    expect_error(path, "corrupt gzip");
 
     /* headers that lie about the size of the data or its offset */
     memcpy(b, g1, n1);
