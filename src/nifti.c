@@ -119,6 +119,9 @@ static emim_status check_raw_header(const char *path, rawhdr *h, char *err, size
 {
     unsigned char b[540];
     memset(h, 0, sizeof *h);
+    struct stat st;
+    if (stat(path, &st) != 0) return emim_fail(err, errlen, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return emim_fail(err, errlen, EMIM_ERR_IO, "%s: not a regular file", path);
     gzFile g = gzopen(path, "rb");
     if (!g) return emim_fail(err, errlen, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
     int n = gzread(g, b, sizeof b);

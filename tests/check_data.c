@@ -13,18 +13,8 @@
 
 static char dir[4096];
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "%s/check_data.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void make_dir(void) { test_make_dir(dir, sizeof dir, "check_data"); }
+static void remove_dir(void) { test_remove_dir(dir); }
 
 static uint64_t lcg(uint64_t *s)
 {

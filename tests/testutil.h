@@ -27,6 +27,20 @@ static inline emim_ctx *test_ctx(emim_backend_kind b, emim_mode mode, int thread
     return ctx;
 }
 
+/* A new empty folder under $TMPDIR (or /tmp) named after the test, and its removal. */
+static inline void test_make_dir(char *dir, size_t n, const char *name)
+{
+    snprintf(dir, n, "%s/%s.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static inline void test_remove_dir(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 /* Runs a suite; returns the process exit status. fork: 0 runs the tests in
  * this process (needed once OpenCL is initialised: its runtime threads do
  * not survive fork()). */
