@@ -495,7 +495,7 @@ emim_status emim_nifti_write_as(const char *path, const emim_volume *v, int data
     nifti_2_header h2;
     int bad = version == 1 ? nifti_convert_nim2n1hdr(nim, &h1) : nifti_convert_nim2n2hdr(nim, &h2);
     int64_t offset = nim->iname_offset;
-    nifti_image_free(nim); /* frees d too */
+    nifti_image_free(nim); /* its data pointer is NULL: d stays ours */
     nim = NULL;
     if (bad) {
         free(d);

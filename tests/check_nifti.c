@@ -225,6 +225,21 @@ static void expect_error(const char *path, const char *want)
     ck_assert_msg(!strchr(err, '\n'), "not one line: %s", err);
 }
 
+/* writes b (gzipped or not) as name in the test folder; reading it must fail with want */
+static void bad_file(const char *name, const void *b, size_t n, const char *want)
+{
+    char path[4200];
+    spit(in_dir(path, sizeof path, name), b, n);
+    expect_error(path, want);
+}
+
+static void bad_gz_file(const char *name, const void *b, size_t n, const char *want)
+{
+    char path[4200];
+    spit_gz(in_dir(path, sizeof path, name), b, n);
+    expect_error(path, want);
+}
+
 static void put16(unsigned char *b, int off, int16_t v) { memcpy(b + off, &v, 2); }
 static void put32f(unsigned char *b, int off, float v) { memcpy(b + off, &v, 4); }
 static void put64(unsigned char *b, int off, int64_t v) { memcpy(b + off, &v, 8); }
@@ -249,34 +264,26 @@ START_TEST(bad_input)
     spit(in_dir(path, sizeof path, "text.nii"), "hello, I am not an image\n", 25);
     expect_error(path, "too short");
     memset(b, 'x', n1);
-    spit(in_dir(path, sizeof path, "junk.nii"), b, n1);
-    expect_error(path, "not a NIfTI file");
+    bad_file("junk.nii", b, n1, "not a NIfTI file");
     memcpy(b, g1, n1);
     memset(b + 344, 0, 4);
-    spit(in_dir(path, sizeof path, "analyze.nii"), b, n1);
-    expect_error(path, "no NIfTI-1 magic");
+    bad_file("analyze.nii", b, n1, "no NIfTI-1 magic");
 
     /* truncated: data cut short, plain and gzipped; gzip stream cut short */
-    spit(in_dir(path, sizeof path, "short.nii"), g1, n1 - 10);
-    expect_error(path, "file has");
-    spit_gz(in_dir(path, sizeof path, "short.nii.gz"), g1, n1 - 10);
-    expect_error(path, "truncated");
+    bad_file("short.nii", g1, n1 - 10, "file has");
+    bad_gz_file("short.nii.gz", g1, n1 - 10, "truncated");
     spit_gz(in_dir(path, sizeof path, "whole.nii.gz"), g1, n1);
     size_t nz;
     unsigned char *z = slurp(path, &nz);
-    spit(in_dir(path, sizeof path, "cut.nii.gz"), z, nz - 20);
-    expect_error(path, "");
-    spit(in_dir(path, sizeof path, "cut_header.nii.gz"), z, 30);
-    expect_error(path, "");
+    bad_file("cut.nii.gz", z, nz - 20, "");
+    bad_file("cut_header.nii.gz", z, 30, "");
     /* corrupt: a byte of the deflate stream, then the CRC of the trailer */
     memcpy(b, z, nz);
     b[nz / 2] ^= 0x55;
-    spit(in_dir(path, sizeof path, "corrupt.nii.gz"), b, nz);
-    expect_error(path, "");
+    bad_file("corrupt.nii.gz", b, nz, "");
     memcpy(b, z, nz);
     b[nz - 6] ^= 0x01;
-    spit(in_dir(path, sizeof path, "crc.nii.gz"), b, nz);
-    expect_error(path, "corrupt gzip");
+    bad_file("crc.nii.gz", b, nz, "corrupt gzip");
     /* a CRC error after bytes beyond the image (more than zlib decodes
      * ahead): only reading on to the end of the stream finds it */
     emim_volume big = test_volume(0);
@@ -305,80 +312,62 @@ START_TEST(bad_input)
     memcpy(b, g1, n1);
     put16(b, 42, 3000);
     put16(b, 44, 3000);
-    spit(in_dir(path, sizeof path, "big.nii"), b, n1);
-    expect_error(path, "the header claims");
-    spit_gz(in_dir(path, sizeof path, "big.nii.gz"), b, n1);
-    expect_error(path, "compressed bytes can hold");
+    bad_file("big.nii", b, n1, "the header claims");
+    bad_gz_file("big.nii.gz", b, n1, "compressed bytes can hold");
     memcpy(b, g1, n1);
     put16(b, 40, 7);
     for (int i = 1; i <= 7; i++) put16(b, 40 + 2 * i, 32767);
-    spit(in_dir(path, sizeof path, "huge.nii"), b, n1);
-    expect_error(path, "exceed the limit");
+    bad_file("huge.nii", b, n1, "exceed the limit");
     memcpy(b, g1, n1);
     put32f(b, 108, 1e6f);
-    spit(in_dir(path, sizeof path, "offset.nii"), b, n1);
-    expect_error(path, "the header claims");
+    bad_file("offset.nii", b, n1, "the header claims");
     put32f(b, 108, NAN);
-    spit(in_dir(path, sizeof path, "nan_offset.nii"), b, n1);
-    expect_error(path, "vox_offset");
+    bad_file("nan_offset.nii", b, n1, "vox_offset");
     put32f(b, 108, -352);
-    spit(in_dir(path, sizeof path, "neg_offset.nii"), b, n1);
-    expect_error(path, "vox_offset");
+    bad_file("neg_offset.nii", b, n1, "vox_offset");
     put32f(b, 108, 100);
-    spit(in_dir(path, sizeof path, "inside.nii"), b, n1);
-    expect_error(path, "inside");
+    bad_file("inside.nii", b, n1, "inside");
     memcpy(b, g2, n2);
     put64(b, 168, (int64_t)1 << 50);
-    spit(in_dir(path, sizeof path, "offset2.nii"), b, n2);
-    expect_error(path, "vox_offset");
+    bad_file("offset2.nii", b, n2, "vox_offset");
 
     /* absurd or negative dimensions, NIfTI-1 and NIfTI-2 */
     int16_t bad_dim0[] = { 0, 8, -1, 100 };
     for (int i = 0; i < 4; i++) {
         memcpy(b, g1, n1);
         put16(b, 40, bad_dim0[i]);
-        spit(in_dir(path, sizeof path, "dim0.nii"), b, n1);
-        expect_error(path, "dim[0]");
+        bad_file("dim0.nii", b, n1, "dim[0]");
         memcpy(b, g2, n2);
         put64(b, 16, bad_dim0[i]);
-        spit(in_dir(path, sizeof path, "dim0_2.nii"), b, n2);
-        expect_error(path, "dim[0]");
+        bad_file("dim0_2.nii", b, n2, "dim[0]");
     }
     memcpy(b, g1, n1);
     put16(b, 44, -5);
-    spit(in_dir(path, sizeof path, "negdim.nii"), b, n1);
-    expect_error(path, "dim[2] is -5");
+    bad_file("negdim.nii", b, n1, "dim[2] is -5");
     memcpy(b, g1, n1);
     put16(b, 42, 0);
-    spit(in_dir(path, sizeof path, "zerodim.nii"), b, n1);
-    expect_error(path, "dim[1] is 0");
+    bad_file("zerodim.nii", b, n1, "dim[1] is 0");
     memcpy(b, g2, n2);
     put64(b, 24, -((int64_t)1 << 40));
-    spit(in_dir(path, sizeof path, "negdim2.nii"), b, n2);
-    expect_error(path, "dim[1]");
+    bad_file("negdim2.nii", b, n2, "dim[1]");
     memcpy(b, g2, n2);
     put64(b, 24, (int64_t)1 << 62);
     put64(b, 32, (int64_t)1 << 62);
-    spit(in_dir(path, sizeof path, "hugedim2.nii"), b, n2);
-    expect_error(path, "exceed the limit");
+    bad_file("hugedim2.nii", b, n2, "exceed the limit");
     memcpy(b, g1, n1);
     put16(b, 40, 5);
     put16(b, 48, 1);
     put16(b, 50, 2);
-    spit(in_dir(path, sizeof path, "5d.nii"), b, n1);
-    expect_error(path, "more than 4");
+    bad_file("5d.nii", b, n1, "more than 4");
 
     /* datatypes */
     memcpy(b, g1, n1);
     put16(b, 70, 32);
-    spit(in_dir(path, sizeof path, "complex.nii"), b, n1);
-    expect_error(path, "complex64 (32) is not supported");
+    bad_file("complex.nii", b, n1, "complex64 (32) is not supported");
     put16(b, 70, 128);
-    spit(in_dir(path, sizeof path, "rgb.nii"), b, n1);
-    expect_error(path, "rgb24");
+    bad_file("rgb.nii", b, n1, "rgb24");
     put16(b, 70, 9999);
-    spit(in_dir(path, sizeof path, "unknown.nii"), b, n1);
-    expect_error(path, "unknown datatype code 9999");
+    bad_file("unknown.nii", b, n1, "unknown datatype code 9999");
 
     /* NaN and infinite voxels */
     v.data[3 * 5 * 4 + 2 * 4 + 1] = NAN; /* x 3, y 2, z 1, channel 0 */
