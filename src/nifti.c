@@ -125,9 +125,11 @@ static emim_status check_raw_header(const char *path, rawhdr *h, char *err, size
     gzFile g = gzopen(path, "rb");
     if (!g) return emim_fail(err, errlen, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
     int n = gzread(g, b, sizeof b);
-    const char *zm = n < 0 ? gz_message(g) : NULL;
-    if (n < 0) {
-        emim_status s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: corrupt gzip data (zlib: %s)", path, zm ? zm : "read error");
+    /* a short gzip stream says why (zlib: unexpected end of file) */
+    const char *zm = n < (int)sizeof b ? gz_message(g) : NULL;
+    if (n < 0 || (n < 348 && zm)) {
+        emim_status s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: truncated or corrupt gzip data (zlib: %s)", path,
+                                  zm ? zm : "read error");
         gzclose(g);
         return s;
     }

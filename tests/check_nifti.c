@@ -275,12 +275,12 @@ START_TEST(bad_input)
     spit_gz(in_dir(path, sizeof path, "whole.nii.gz"), g1, n1);
     size_t nz;
     unsigned char *z = slurp(path, &nz);
-    bad_file("cut.nii.gz", z, nz - 20, "");
-    bad_file("cut_header.nii.gz", z, 30, "");
+    bad_file("cut.nii.gz", z, nz - 20, "truncated");
+    bad_file("cut_header.nii.gz", z, 30, "truncated or corrupt gzip data");
     /* corrupt: a byte of the deflate stream, then the CRC of the trailer */
     memcpy(b, z, nz);
     b[nz / 2] ^= 0x55;
-    bad_file("corrupt.nii.gz", b, nz, "");
+    bad_file("corrupt.nii.gz", b, nz, "corrupt gzip data");
     memcpy(b, z, nz);
     b[nz - 6] ^= 0x01;
     bad_file("crc.nii.gz", b, nz, "corrupt gzip");
@@ -326,7 +326,7 @@ START_TEST(bad_input)
     put32f(b, 108, -352);
     bad_file("neg_offset.nii", b, n1, "vox_offset");
     put32f(b, 108, 100);
-    bad_file("inside.nii", b, n1, "inside");
+    bad_file("inside.nii", b, n1, "lies inside the 348-byte header");
     memcpy(b, g2, n2);
     put64(b, 168, (int64_t)1 << 50);
     bad_file("offset2.nii", b, n2, "vox_offset");
