@@ -185,19 +185,22 @@ emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, e
 emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n);
 /* dinp += dout * gelu'(inp). */
 emim_status emim_gelu_backward(emim_ctx *ctx, emim_ref dinp, emim_ref inp, emim_ref dout, size_t n);
-/* Image [B, C, H, W, D] (D fastest) -> tokens [B, N, C*P^3] in MONAI's order:
- * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2 over the patch grid, element
- * c*P^3 + a*P^2 + b*P + d of a token = voxel (c, i0*P+a, i1*P+b, i2*P+d).
- * H, W, D must be multiples of P. */
-emim_status emim_patchify(emim_ctx *ctx, emim_ref tok, emim_ref img, int B, int C, int H, int W, int D, int P);
+/* Image [B, C, H, W, D] (D fastest) -> tokens [B, N, C*P0*P1*P2] in MONAI's
+ * order, patches of P[0] x P[1] x P[2] voxels: token n = i0*(W/P1)*(D/P2) +
+ * i1*(D/P2) + i2 over the patch grid, element ((c*P0 + a)*P1 + b)*P2 + d of a
+ * token = voxel (c, i0*P0+a, i1*P1+b, i2*P2+d). H, W, D must be multiples of
+ * P[0], P[1], P[2]. */
+emim_status emim_patchify(emim_ctx *ctx, emim_ref tok, emim_ref img, int B, int C, int H, int W, int D,
+                          const int P[3]);
 /* dimg += unpatchify(dtok) */
 emim_status emim_patchify_backward(emim_ctx *ctx, emim_ref dimg, emim_ref dtok, int B, int C, int H, int W, int D,
-                                   int P);
+                                   const int P[3]);
 /* The inverse: tokens -> image. */
-emim_status emim_unpatchify(emim_ctx *ctx, emim_ref img, emim_ref tok, int B, int C, int H, int W, int D, int P);
+emim_status emim_unpatchify(emim_ctx *ctx, emim_ref img, emim_ref tok, int B, int C, int H, int W, int D,
+                            const int P[3]);
 /* dtok += patchify(dimg) */
 emim_status emim_unpatchify_backward(emim_ctx *ctx, emim_ref dtok, emim_ref dimg, int B, int C, int H, int W, int D,
-                                     int P);
+                                     const int P[3]);
 
 
 /* ---- attention ops ---- */
@@ -255,15 +258,18 @@ emim_status emim_clip_grad_norm(emim_ctx *ctx, emim_ref norm, emim_ref g, size_t
 
 
 /* ---- built-in data ----
- * A multi-modal brain phantom, deterministic by (seed, index): img [4, H, W,
- * D] (T1, T1ce, T2, FLAIR; D fastest), intensities in [0, 1]; labels [H, W,
- * D] (may be NULL) receive the tissue of every voxel. H, W, D >= 4. Returns
- * EMIM_ERR_ARG for bad sizes. Host memory; no context needed. */
+ * A multi-modal brain phantom, deterministic by (seed, index): img [C, H, W,
+ * D] (D fastest) holds the first C of its contrasts T1, T1ce, T2, FLAIR
+ * (C from 1 to 4; a channel's values do not depend on C), intensities in
+ * [0, 1]; labels [H, W, D] (may be NULL) receive the tissue of every voxel.
+ * H, W, D >= 4. Returns EMIM_ERR_ARG for bad sizes. Host memory; no context
+ * needed. */
+#define EMIM_PHANTOM_CONTRASTS 4
 enum {
     EMIM_TISSUE_BACKGROUND = 0, EMIM_TISSUE_SKULL, EMIM_TISSUE_CSF, EMIM_TISSUE_GREY, EMIM_TISSUE_WHITE,
     EMIM_TISSUE_OEDEMA, EMIM_TISSUE_RIM, EMIM_TISSUE_CORE, EMIM_PHANTOM_LABELS
 };
-emim_status emim_phantom(float *img, uint8_t *labels, int H, int W, int D, uint64_t seed, uint64_t index);
+emim_status emim_phantom(float *img, uint8_t *labels, int C, int H, int W, int D, uint64_t seed, uint64_t index);
 
 /* ---- masks on the patch grid ----
  * A mask is [C, N] bytes (modality c, patch position n; 1 = masked), drawn
@@ -285,23 +291,30 @@ void emim_mask_options_default(emim_mask_options *o);
 emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options *o, uint64_t seed, uint64_t step,
                            uint64_t sample);
 /* xm = x with every masked patch zeroed; x, xm: tokens [N, C*P3] (patchify's
- * layout, P3 = P^3); xm may be x. Host memory. */
+ * layout, P3 = P0*P1*P2); xm may be x. Host memory. */
 void emim_mask_tokens(float *xm, const float *x, const uint8_t *mask, int C, int N, int P3);
 
 /* ---- the ViT encoder (MONAI's layout) ---- */
 typedef struct {
     int img[3];        /* H, W, D of the input volume */
-    int patch;         /* P: patches of P^3 voxels */
+    int patch[3];      /* patches of patch[0] x patch[1] x patch[2] voxels */
     int channels;      /* modalities */
     int hidden, mlp, heads, layers;
     float eps;         /* LayerNorm, 1e-5 */
 } emim_vit_config;
-/* "base" (the paper: 96^3, 4 channels, 768/3072/12 heads/12 layers), "small"
- * (384/1536/6/12), "tiny" (64^3, 96/384/3/4). EMIM_ERR_ARG for another name. */
+/* "base" (the paper: 96^3, 768/3072/12 heads/12 layers), "small"
+ * (384/1536/6/12), "tiny" (64^3, 96/384/3/4), all with 16^3 patches and 4
+ * channels (the caller sets the channels of its data). EMIM_ERR_ARG for
+ * another name. */
 emim_status emim_vit_preset(const char *name, emim_vit_config *c);
-/* EMIM_ERR_ARG with a one-line reason when the sizes do not fit together. */
+/* EMIM_ERR_ARG with a one-line reason when the sizes do not fit together:
+ * an axis not a multiple of its patch, hidden not divisible by the heads,
+ * a size below 1 or too large (more than 65536 tokens, 2^20 values per
+ * token, 65536 hidden or MLP units, 1024 layers or channels). */
 emim_status emim_vit_check(const emim_vit_config *c, char *err, size_t errlen);
 int emim_vit_tokens(const emim_vit_config *c);
+/* values per token: channels * patch[0] * patch[1] * patch[2] */
+int emim_vit_token_size(const emim_vit_config *c);
 /* One parameter tensor: MONAI's state_dict name and shape, its offset in
  * the arena (floats). */
 typedef struct {
@@ -334,7 +347,7 @@ void emim_vit_acts_free(emim_vit_acts *A);
 emim_ref emim_vit_acts_output(const emim_vit_acts *A);
 /* the hidden state after block `layer` (0-based), [B, N, hidden] */
 emim_ref emim_vit_acts_hidden(const emim_vit_acts *A, int layer);
-/* The encoder on tokens [B, N, channels*P^3] (emim_patchify's layout; the
+/* The encoder on tokens [B, N, emim_vit_token_size] (emim_patchify's layout; the
  * tokens must stay alive for the backward): embedding (a linear layer with
  * the Conv3d's weights), position embeddings, pre-norm blocks, final norm. */
 emim_status emim_vit_forward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A,
@@ -376,14 +389,22 @@ long emim_trainer_steps_done(const emim_trainer *T);
 emim_buf *emim_trainer_params(emim_trainer *T);
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
 
-/* Checkpoints: the configuration, the step, the weights and AdamW's state,
- * with a CRC-32 verified on load; written to PATH.tmp, flushed and renamed,
- * so PATH always holds a whole checkpoint. */
+/* Checkpoints: the configuration, the run record, the step, the weights and
+ * AdamW's state, with a CRC-32 verified on load; written to PATH.tmp,
+ * flushed and renamed, so PATH always holds a whole checkpoint. */
 emim_status emim_trainer_save(emim_trainer *T, const char *path);
+/* The run record: text (at most 1 MiB) saved in every checkpoint beside the
+ * configuration, for what the caller needs to continue the run (the emim
+ * tool keeps its data and run options there, one "name=value" line each).
+ * NULL: none. The text is copied. */
+emim_status emim_trainer_set_record(emim_trainer *T, const char *text);
 /* Restores weights, optimiser state and step (the model must match). */
 emim_status emim_trainer_load(emim_trainer *T, const char *path);
-/* Reads a checkpoint's configuration and step (to create a trainer for it). */
-emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done);
+/* Reads a checkpoint's configuration, step and (when record is non-NULL) its
+ * run record (*record: malloc'd text, "" when none; free() it), to create a
+ * trainer for it. */
+emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done,
+                                   char **record);
 
 /* ---- NIfTI volumes (host memory; no context needed) ----
  * A volume holds float data [nc, nx, ny, nz]: channel first, then the voxel
@@ -439,7 +460,9 @@ int emim_volume_same_grid(const emim_volume *a, const emim_volume *b);
 typedef struct {
     const char *path;          /* folder or .tsv list; NULL: the built-in phantom */
     const char *modalities;    /* comma-separated suffixes ["t1n,t1c,t2w,t2f"] */
-    int channels;              /* the model's input channels */
+    int channels;              /* the model's input channels; 0: from the data (the
+                                  modalities named, a 4D file's fourth axis, or 4 for
+                                  the phantom) [0] */
     int size[3];               /* the model's input size */
     float p_lo, p_hi;          /* percentiles [0.5, 99.5] */
     int fg_crop;               /* [1] */
@@ -456,6 +479,8 @@ typedef struct emim_data emim_data;
 emim_status emim_data_open(emim_data **out, const emim_data_config *c, char *err, size_t errlen);
 void emim_data_close(emim_data *d);
 int emim_data_subjects(const emim_data *d);
+/* the channels of every sample (the model's input channels) */
+int emim_data_channels(const emim_data *d);
 const char *emim_data_subject(const emim_data *d, int i);
 /* "BraTS-layout folder", "TSV list", "folder of 4D files", "built-in phantom" */
 const char *emim_data_kind(const emim_data *d);

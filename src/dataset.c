@@ -55,8 +55,8 @@ struct emim_data {
 void emim_data_config_default(emim_data_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->modalities = "t1n,t1c,t2w,t2f";
-    c->channels = 4;
+    c->modalities = NULL;
+    c->channels = 0;
     c->size[0] = c->size[1] = c->size[2] = 64;
     c->p_lo = 0.5f;
     c->p_hi = 99.5f;
@@ -277,6 +277,7 @@ static emim_status read_list(emim_data *d, char *err, size_t errlen)
         int nf = 0;
         for (char *p = line, *tok; nf < 64 && (tok = strsep(&p, "\t"));) fields[nf++] = tok;
         if (lineno == 1 && !strcasecmp(fields[0], "subject")) continue; /* a header line */
+        if (!d->c.channels && nf >= 2 && nf < 64) d->c.channels = nf - 1; /* the channels from the first line */
         if (nf != 1 + d->c.channels) {
             s = emim_fail(err, errlen, EMIM_ERR_IO, "%s:%ld: expected a subject and %d tab-separated paths, found "
                           "%d fields", d->path, lineno, d->c.channels, nf);
@@ -312,6 +313,7 @@ static emim_status check_headers(emim_data *d, char *err, size_t errlen)
             emim_volume *h = f ? &v : &first;
             emim_status s = emim_nifti_read(h, sb->files[f], 0, err, errlen);
             if (s) return s;
+            if (!d->c.channels) d->c.channels = sb->nfiles == 1 ? h->nc : sb->nfiles; /* from the data */
             int want = sb->nfiles == 1 ? d->c.channels : 1;
             if (h->nc != want)
                 return emim_fail(err, errlen, EMIM_ERR_IO, "%s: %d channel%s, expected %d%s", sb->files[f], h->nc,
@@ -336,8 +338,9 @@ static emim_status check_headers(emim_data *d, char *err, size_t errlen)
 emim_status emim_data_open(emim_data **out, const emim_data_config *c, char *err, size_t errlen)
 {
     *out = NULL;
-    if (c->channels < 1 || c->size[0] < 1 || c->size[1] < 1 || c->size[2] < 1)
-        return emim_fail(err, errlen, EMIM_ERR_ARG, "data: bad channels or size");
+    if (c->channels < 0 || c->channels > 1024 || c->size[0] < 1 || c->size[1] < 1 || c->size[2] < 1)
+        return emim_fail(err, errlen, EMIM_ERR_ARG, "data: bad channels (%d) or size (%dx%dx%d)", c->channels,
+                         c->size[0], c->size[1], c->size[2]);
     if (!(c->p_lo >= 0 && c->p_lo < c->p_hi && c->p_hi <= 100))
         return emim_fail(err, errlen, EMIM_ERR_ARG, "data: percentiles %g and %g: need 0 <= low < high <= 100",
                          (double)c->p_lo, (double)c->p_hi);
@@ -356,9 +359,10 @@ emim_status emim_data_open(emim_data **out, const emim_data_config *c, char *err
     emim_status s = EMIM_OK;
     if (!c->path) {
         d->kind = "built-in phantom";
-        if (c->channels != 4)
-            s = emim_fail(err, errlen, EMIM_ERR_ARG, "the built-in phantom has 4 modalities; the model takes %d",
-                          c->channels);
+        if (!d->c.channels) d->c.channels = EMIM_PHANTOM_CONTRASTS;
+        if (d->c.channels > EMIM_PHANTOM_CONTRASTS)
+            s = emim_fail(err, errlen, EMIM_ERR_ARG, "the built-in phantom has %d contrasts; the model takes %d",
+                          EMIM_PHANTOM_CONTRASTS, d->c.channels);
         if (!s) {
             *out = d;
             return EMIM_OK;
@@ -382,12 +386,20 @@ emim_status emim_data_open(emim_data **out, const emim_data_config *c, char *err
         s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: %s", d->path, strerror(errno));
     if (!s && S_ISDIR(st.st_mode)) {
         s = scan_folder(d, err, errlen);
-        if (!s && d->n && d->subj[0].nfiles > 1 && d->nmods != c->channels)
-            s = emim_fail(err, errlen, EMIM_ERR_ARG, "--modalities '%s' names %d modalities; the model takes %d "
-                          "channels", mods, d->nmods, c->channels);
+        /* subject folders: one file per modality named */
+        if (!s && d->n && !strcmp(d->kind, "BraTS-layout folder")) {
+            if (!d->c.channels) d->c.channels = d->nmods;
+            if (d->nmods != d->c.channels)
+                s = emim_fail(err, errlen, EMIM_ERR_ARG, "--modalities '%s' names %d modalities; the model takes %d "
+                              "channels", mods, d->nmods, d->c.channels);
+        }
     } else if (!s) {
+        /* a list: the modalities named, else the columns of its first line */
+        if (!d->c.channels && c->modalities) d->c.channels = d->nmods;
         s = read_list(d, err, errlen);
     }
+    if (!s && d->c.channels > 1024)
+        s = emim_fail(err, errlen, EMIM_ERR_ARG, "%s: %d channels, more than 1024", d->path, d->c.channels);
     if (!s && d->n == 0)
         s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: no subjects found", d->path);
     if (!s) s = check_headers(d, err, errlen);
@@ -444,6 +456,7 @@ void emim_data_close(emim_data *d)
 }
 
 int emim_data_subjects(const emim_data *d) { return d->n; }
+int emim_data_channels(const emim_data *d) { return d->c.channels; }
 const char *emim_data_subject(const emim_data *d, int i) { return i >= 0 && i < d->n ? d->subj[i].name : NULL; }
 const char *emim_data_kind(const emim_data *d) { return d->kind; }
 
@@ -595,7 +608,7 @@ static int subject_of(emim_data *d, uint64_t e, uint64_t p)
 emim_status emim_data_sample(emim_data *d, uint64_t i, float *out, char *err, size_t errlen)
 {
     const int *S = d->c.size, C = d->c.channels;
-    if (!d->n) return emim_phantom(out, NULL, S[0], S[1], S[2], d->c.seed, i) == EMIM_OK
+    if (!d->n) return emim_phantom(out, NULL, C, S[0], S[1], S[2], d->c.seed, i) == EMIM_OK
                           ? EMIM_OK
                           : emim_fail(err, errlen, EMIM_ERR_ARG, "the phantom needs sizes of at least 4");
     int k = subject_of(d, i / (uint64_t)d->n, i % (uint64_t)d->n);

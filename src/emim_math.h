@@ -382,17 +382,19 @@ EMIM_INLINE float emim_clip_factor(float norm, float max_norm)
     return c < 1.0f ? c : 1.0f;
 }
 
-/* Patches in MONAI's order: element e of tokens [B, N, C*P^3] comes from
- * voxel (b, c, i0*P + a, i1*P + q, i2*P + d) of the image [B, C, H, W, D],
- * token n = i0*(W/P)*(D/P) + i1*(D/P) + i2, element c*P^3 + a*P^2 + q*P + d.
+/* Patches of P0 x P1 x P2 voxels in MONAI's order: element e of tokens
+ * [B, N, C*P0*P1*P2] comes from voxel (b, c, i0*P0 + a, i1*P1 + q, i2*P2 + d)
+ * of the image [B, C, H, W, D], token n = i0*(W/P1)*(D/P2) + i1*(D/P2) + i2,
+ * element ((c*P0 + a)*P1 + q)*P2 + d (the Conv3d weight's [C, P0, P1, P2]).
  * Returns that voxel's index in the image. */
-EMIM_INLINE emim_u64 emim_patch_voxel(emim_u64 e, emim_u64 C, emim_u64 H, emim_u64 W, emim_u64 D, emim_u64 P)
+EMIM_INLINE emim_u64 emim_patch_voxel(emim_u64 e, emim_u64 C, emim_u64 H, emim_u64 W, emim_u64 D, emim_u64 P0,
+                                      emim_u64 P1, emim_u64 P2)
 {
-    emim_u64 g1 = W / P, g2 = D / P, n = (H / P) * g1 * g2, pd = C * P * P * P;
+    emim_u64 g1 = W / P1, g2 = D / P2, n = (H / P0) * g1 * g2, p3 = P0 * P1 * P2, pd = C * p3;
     emim_u64 b = e / (n * pd), t = (e / pd) % n, k = e % pd;
-    emim_u64 c = k / (P * P * P), a = (k / (P * P)) % P, q = (k / P) % P, d = k % P;
+    emim_u64 c = k / p3, a = (k / (P1 * P2)) % P0, q = (k / P2) % P1, d = k % P2;
     emim_u64 i0 = t / (g1 * g2), i1 = (t / g2) % g1, i2 = t % g2;
-    return (((b * C + c) * H + i0 * P + a) * W + i1 * P + q) * D + i2 * P + d;
+    return (((b * C + c) * H + i0 * P0 + a) * W + i1 * P1 + q) * D + i2 * P2 + d;
 }
 
 /* GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), and its derivative

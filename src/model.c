@@ -14,7 +14,7 @@
 emim_status emim_vit_preset(const char *name, emim_vit_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->patch = 16;
+    c->patch[0] = c->patch[1] = c->patch[2] = 16;
     c->channels = 4;
     c->eps = 1e-5f;
     if (!strcmp(name, "base")) {        /* the paper: ViT-B/16 on 96^3 */
@@ -34,24 +34,64 @@ emim_status emim_vit_preset(const char *name, emim_vit_config *c)
 
 int emim_vit_tokens(const emim_vit_config *c)
 {
-    return (c->img[0] / c->patch) * (c->img[1] / c->patch) * (c->img[2] / c->patch);
+    return (c->img[0] / c->patch[0]) * (c->img[1] / c->patch[1]) * (c->img[2] / c->patch[2]);
 }
+
+int emim_vit_token_size(const emim_vit_config *c)
+{
+    return c->channels * c->patch[0] * c->patch[1] * c->patch[2];
+}
+
+/* Upper bounds keep every size product inside int and every arena of a sane
+ * size, whatever a configuration (or a checkpoint's) says. */
+#define VIT_MAX_TOKENS 65536
+#define VIT_MAX_TOKEN_SIZE (1 << 20)
+#define VIT_MAX_WIDTH 65536
+#define VIT_MAX_LAYERS 1024
+#define VIT_MAX_CHANNELS 30      /* HMP's patch mask draws subsets as bits of a 32-bit word */
+#define VIT_MAX_SIDE 65536
 
 emim_status emim_vit_check(const emim_vit_config *c, char *err, size_t errlen)
 {
     const char *ax = "HWD";
-    if (c->patch < 1 || c->channels < 1 || c->hidden < 1 || c->mlp < 1 || c->heads < 1 || c->layers < 1) {
-        snprintf(err, errlen, "model: patch, channels, hidden, mlp, heads and layers must be >= 1");
+    if (c->channels < 1 || c->hidden < 1 || c->mlp < 1 || c->heads < 1 || c->layers < 1) {
+        snprintf(err, errlen, "model: channels, hidden, mlp, heads and layers must be >= 1 (got %d, %d, %d, %d, %d)",
+                 c->channels, c->hidden, c->mlp, c->heads, c->layers);
         return EMIM_ERR_ARG;
     }
-    for (int k = 0; k < 3; k++)
-        if (c->img[k] < c->patch || c->img[k] % c->patch) {
-            snprintf(err, errlen, "model: image size %c=%d is not a positive multiple of the patch size %d", ax[k],
-                     c->img[k], c->patch);
+    if (c->channels > VIT_MAX_CHANNELS || c->hidden > VIT_MAX_WIDTH || c->mlp > VIT_MAX_WIDTH ||
+        c->layers > VIT_MAX_LAYERS) {
+        snprintf(err, errlen, "model: channels %d (at most %d), hidden %d, mlp %d (at most %d) or layers %d (at most %d) "
+                 "too large", c->channels, VIT_MAX_CHANNELS, c->hidden, c->mlp, VIT_MAX_WIDTH, c->layers, VIT_MAX_LAYERS);
+        return EMIM_ERR_ARG;
+    }
+    int64_t tokens = 1, tsize = c->channels;
+    for (int k = 0; k < 3; k++) {
+        if (c->patch[k] < 1 || c->img[k] < 1 || c->img[k] > VIT_MAX_SIDE || c->patch[k] > VIT_MAX_SIDE) {
+            snprintf(err, errlen, "model: image size %c=%d and patch size %d must be from 1 to %d", ax[k], c->img[k],
+                     c->patch[k], VIT_MAX_SIDE);
             return EMIM_ERR_ARG;
         }
+        if (c->img[k] % c->patch[k]) {
+            snprintf(err, errlen, "model: image size %c=%d is not a multiple of the patch size %d", ax[k], c->img[k],
+                     c->patch[k]);
+            return EMIM_ERR_ARG;
+        }
+        tokens *= c->img[k] / c->patch[k];
+        tsize *= c->patch[k];
+        if (tokens > VIT_MAX_TOKENS || tsize > VIT_MAX_TOKEN_SIZE) {
+            snprintf(err, errlen, "model: more than %d tokens or %d values per token (image %dx%dx%d, patch %dx%dx%d, "
+                     "%d channels)", VIT_MAX_TOKENS, VIT_MAX_TOKEN_SIZE, c->img[0], c->img[1], c->img[2], c->patch[0],
+                     c->patch[1], c->patch[2], c->channels);
+            return EMIM_ERR_ARG;
+        }
+    }
     if (c->hidden % c->heads) {
         snprintf(err, errlen, "model: hidden size %d is not divisible by %d heads", c->hidden, c->heads);
+        return EMIM_ERR_ARG;
+    }
+    if (!(c->eps > 0 && c->eps < 1)) {
+        snprintf(err, errlen, "model: LayerNorm eps %g must lie in (0, 1)", (double)c->eps);
         return EMIM_ERR_ARG;
     }
     return EMIM_OK;
@@ -78,13 +118,13 @@ emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p)
 {
     char err[256];
     if (emim_vit_check(c, err, sizeof err)) return EMIM_ERR_ARG;
-    int P = c->patch, h = c->hidden, m = c->mlp;
+    int h = c->hidden, m = c->mlp, pd = emim_vit_token_size(c);
     int nparams = 3 + 11 * c->layers + 4;
     memset(p, 0, sizeof *p);
     p->t = calloc((size_t)nparams, sizeof *p->t);
     if (!p->t) return EMIM_ERR_NOMEM;
     ADD("patch_embedding.position_embeddings", 1, emim_vit_tokens(c), h);
-    ADD("patch_embedding.patch_embeddings.weight", h, c->channels, P, P, P);
+    ADD("patch_embedding.patch_embeddings.weight", h, c->channels, c->patch[0], c->patch[1], c->patch[2]);
     ADD("patch_embedding.patch_embeddings.bias", h);
     for (int l = 0; l < c->layers; l++) {
         char nm[64];
@@ -105,8 +145,8 @@ emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p)
     ADD("norm.weight", h);
     ADD("norm.bias", h);
     /* E-MIM's reconstruction head g (not part of MONAI's ViT) */
-    ADD("recon.weight", c->channels * P * P * P, h);
-    ADD("recon.bias", c->channels * P * P * P);
+    ADD("recon.weight", pd, h);
+    ADD("recon.bias", pd);
     return EMIM_OK;
 }
 
@@ -245,11 +285,11 @@ emim_status emim_vit_forward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *
                              emim_ref tok)
 {
     const emim_vit_config *c = &A->c;
-    int BN = A->B * A->N, h = c->hidden, m = c->mlp, P3 = c->patch * c->patch * c->patch;
+    int BN = A->B * A->N, h = c->hidden, m = c->mlp, pd = emim_vit_token_size(c);
     float eps = c->eps;
     A->tok = tok;
     EMIM_CHECK(emim_linear(ctx, A->h0, tok, P_(p, params, "patch_embedding.patch_embeddings.weight"),
-                           P_(p, params, "patch_embedding.patch_embeddings.bias"), BN, c->channels * P3, h));
+                           P_(p, params, "patch_embedding.patch_embeddings.bias"), BN, pd, h));
     EMIM_CHECK(emim_bias_add(ctx, A->h0, A->h0, P_(p, params, "patch_embedding.position_embeddings"), A->B, A->N * h));
     emim_ref x = A->h0;
     for (int l = 0; l < c->layers; l++) {
@@ -279,7 +319,7 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
                               emim_vit_acts *A, emim_ref dz, const emim_ref *dhidden)
 {
     const emim_vit_config *c = &A->c;
-    int BN = A->B * A->N, h = c->hidden, m = c->mlp, P3 = c->patch * c->patch * c->patch;
+    int BN = A->B * A->N, h = c->hidden, m = c->mlp, pd = emim_vit_token_size(c);
     size_t nh = (size_t)BN * h, nm = (size_t)BN * m;
     emim_ref none = emim_at(NULL, 0);
     /* scratch: dx (the running gradient of the hidden state), da, and the
@@ -329,7 +369,7 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
     if (!s) s = emim_bias_add_backward(ctx, none, P_(p, grads, "patch_embedding.position_embeddings"), dx, A->B, A->N * h);
     if (!s) s = emim_linear_backward(ctx, none, P_(p, grads, "patch_embedding.patch_embeddings.weight"),
                                      P_(p, grads, "patch_embedding.patch_embeddings.bias"), A->tok,
-                                     P_(p, params, "patch_embedding.patch_embeddings.weight"), dx, BN, c->channels * P3, h);
+                                     P_(p, params, "patch_embedding.patch_embeddings.weight"), dx, BN, pd, h);
     emim_buf_free(S);
     return s;
 }

@@ -1,8 +1,8 @@
 /* The built-in multi-modal brain phantom: a head with skull, CSF (an outer
  * layer and two ventricles), grey matter with folds and white matter, and a
  * lesion (necrotic core, enhancing rim, oedema) of random size and place,
- * rendered into T1, T1ce, T2 and FLAIR contrasts with a smooth bias field and
- * noise, intensities in [0, 1]. Deterministic: every voxel depends only on
+ * rendered into T1, T1ce, T2 and FLAIR contrasts (the first C of them) with a
+ * smooth bias field and noise, intensities in [0, 1]. Deterministic: every voxel depends only on
  * (seed, index, voxel) through Philox, so any machine makes the same volume.
  * It is data, made on the host; it is not a compute op. */
 #include "emim_math.h"
@@ -35,9 +35,9 @@ static double draw(uint64_t seed, uint64_t index, uint32_t k)
 
 static double lerp(double lo, double hi, double u) { return lo + (hi - lo) * u; }
 
-emim_status emim_phantom(float *img, uint8_t *labels, int H, int W, int D, uint64_t seed, uint64_t index)
+emim_status emim_phantom(float *img, uint8_t *labels, int C, int H, int W, int D, uint64_t seed, uint64_t index)
 {
-    if (!img || H < 4 || W < 4 || D < 4 || (size_t)H * W * D > ((size_t)1 << 31))
+    if (!img || C < 1 || C > EMIM_PHANTOM_CONTRASTS || H < 4 || W < 4 || D < 4 || (size_t)H * W * D > ((size_t)1 << 31))
         return EMIM_ERR_ARG;
     /* the head: an ellipsoid with jittered radii */
     double rx = lerp(0.80, 0.92, draw(seed, index, 0)), ry = lerp(0.84, 0.95, draw(seed, index, 1));
@@ -88,7 +88,7 @@ emim_status emim_phantom(float *img, uint8_t *labels, int H, int W, int D, uint6
                 }
                 size_t v = ((size_t)i * W + j) * D + k;
                 if (labels) labels[v] = (uint8_t)t;
-                for (int m = 0; m < 4; m++) {
+                for (int m = 0; m < C; m++) {
                     double val = tissue[t][m];
                     if (t) {
                         double b = 1 + bias[m][0] * x + bias[m][1] * y + bias[m][2] * z + bias[m][3] * x * y;

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CKPT_MAX_RECORD (1u << 20) /* bytes of a run record */
+
 void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
 {
     memset(t, 0, sizeof *t);
@@ -46,6 +48,7 @@ struct emim_trainer {
     emim_ref tok, tokm, g, dg, dzm, mim, pbt, dmim, dpbt, norm, *dh, *dhm, cache;
     float *host_tok;
     uint8_t *mask;
+    char *record;               /* the run record kept in checkpoints, or NULL */
     long step;
 };
 
@@ -64,18 +67,19 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     *out = NULL;
     char err[256];
     if (emim_vit_check(&cfg->vit, err, sizeof err)) return emim_set_error(ctx, EMIM_ERR_ARG, "%s", err);
-    if (cfg->batch < 1 || cfg->levels < 1 || cfg->levels > cfg->vit.layers || cfg->vit.layers % cfg->levels)
-        return emim_set_error(ctx, EMIM_ERR_ARG,
-                              "train: batch %d must be >= 1 and the %d PBT levels must divide the %d layers",
-                              cfg->batch, cfg->levels, cfg->vit.layers);
+    if (cfg->batch < 1 || cfg->batch > 65536)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "train: batch %d must be from 1 to 65536", cfg->batch);
+    if (cfg->levels < 1 || cfg->levels > cfg->vit.layers || cfg->vit.layers % cfg->levels)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "train: %d PBT levels do not divide the %d layers", cfg->levels,
+                              cfg->vit.layers);
     emim_trainer *T = calloc(1, sizeof *T);
     if (!T) return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory");
     T->ctx = ctx;
     T->cfg = *cfg;
     T->levels = cfg->levels;
     T->N = emim_vit_tokens(&cfg->vit);
-    T->P3 = cfg->vit.patch * cfg->vit.patch * cfg->vit.patch;
-    T->PD = cfg->vit.channels * T->P3;
+    T->P3 = cfg->vit.patch[0] * cfg->vit.patch[1] * cfg->vit.patch[2];
+    T->PD = emim_vit_token_size(&cfg->vit);
     int B = cfg->batch, N = T->N, h = cfg->vit.hidden;
     size_t bt = (size_t)B * N * T->PD, bh = (size_t)B * N * h;
     emim_status s = emim_vit_layout(&cfg->vit, &T->lay);
@@ -129,7 +133,19 @@ void emim_trainer_free(emim_trainer *T)
     free(T->dhm);
     free(T->host_tok);
     free(T->mask);
+    free(T->record);
     free(T);
+}
+
+emim_status emim_trainer_set_record(emim_trainer *T, const char *text)
+{
+    if (text && strlen(text) > CKPT_MAX_RECORD)
+        return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: the run record is longer than %u bytes", CKPT_MAX_RECORD);
+    char *copy = NULL;
+    if (text && !(copy = strdup(text))) return emim_set_error(T->ctx, EMIM_ERR_NOMEM, "train: out of host memory");
+    free(T->record);
+    T->record = copy;
+    return EMIM_OK;
 }
 
 long emim_trainer_steps_done(const emim_trainer *T) { return T->step; }
@@ -152,7 +168,8 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
         const float *img = images + (size_t)b * C * c->vit.img[0] * c->vit.img[1] * c->vit.img[2];
         for (size_t e = 0; e < (size_t)N * T->PD; e++)
             t[e] = img[(size_t)emim_patch_voxel(e, (emim_u64)C, (emim_u64)c->vit.img[0], (emim_u64)c->vit.img[1],
-                                                (emim_u64)c->vit.img[2], (emim_u64)c->vit.patch)];
+                                                (emim_u64)c->vit.img[2], (emim_u64)c->vit.patch[0],
+                                                (emim_u64)c->vit.patch[1], (emim_u64)c->vit.patch[2])];
     }
     STEP_CHECK(emim_buf_write(T->tok.buf, T->tok.off, bt, T->host_tok));
     for (int b = 0; b < B; b++) {
@@ -211,10 +228,11 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
 }
 
 /* ---- checkpoints ----
- * Little-endian: "EMIMCKPT", u32 version (1), the configuration as a fixed
- * sequence of int32 / float32 / uint64 fields, i64 steps done, u64 floats per
- * arena, then the parameters, AdamW's m and v as float32, then the CRC-32 of
- * everything before it. Written to PATH.tmp, flushed to disk, renamed over
+ * Little-endian: "EMIMCKPT", u32 version (2), the configuration as a fixed
+ * sequence of int32 / float32 / uint64 fields, u32 length and the bytes of
+ * the run record (text), i64 steps done, u64 floats per arena, then the
+ * parameters, AdamW's m and v as float32, then the CRC-32 of everything
+ * before it. Written to PATH.tmp, flushed to disk, renamed over
  * PATH: a crash never leaves a half-written checkpoint under PATH. */
 #include <errno.h>
 #include <fcntl.h>
@@ -223,7 +241,7 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
 #include <zlib.h>
 
 #define CKPT_MAGIC "EMIMCKPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 
 typedef struct {
     unsigned char *p;
@@ -251,7 +269,8 @@ static void put_u64(wbuf *w, uint64_t v) { put(w, &v, 8); }
 static void put_config(wbuf *w, const emim_train_config *c)
 {
     for (int k = 0; k < 3; k++) put_i32(w, c->vit.img[k]);
-    put_i32(w, c->vit.patch); put_i32(w, c->vit.channels); put_i32(w, c->vit.hidden); put_i32(w, c->vit.mlp);
+    for (int k = 0; k < 3; k++) put_i32(w, c->vit.patch[k]);
+    put_i32(w, c->vit.channels); put_i32(w, c->vit.hidden); put_i32(w, c->vit.mlp);
     put_i32(w, c->vit.heads); put_i32(w, c->vit.layers); put_f32(w, c->vit.eps);
     put_i32(w, c->batch); put_i32(w, c->levels); put_f32(w, c->w_pbt); put_f32(w, c->w_off);
     put_i32(w, (int32_t)c->mask.strategy); put_i32(w, c->mask.modal); put_f32(w, c->mask.r_pos);
@@ -276,11 +295,28 @@ static int32_t get_i32(rbuf *r) { int32_t v; get(r, &v, 4); return v; }
 static float get_f32(rbuf *r) { float v; get(r, &v, 4); return v; }
 static uint64_t get_u64(rbuf *r) { uint64_t v; get(r, &v, 8); return v; }
 
+/* The run record: u32 length, then that many bytes; *text (when wanted) a
+ * NUL-terminated copy. */
+static emim_status get_record(rbuf *r, char **text)
+{
+    uint32_t n = 0;
+    get(r, &n, 4);
+    if (r->fail || n > CKPT_MAX_RECORD || r->at + n > r->n) { r->fail = 1; return EMIM_ERR_IO; }
+    if (text) {
+        if (!(*text = malloc((size_t)n + 1))) return EMIM_ERR_NOMEM;
+        memcpy(*text, r->p + r->at, n);
+        (*text)[n] = 0;
+    }
+    r->at += n;
+    return EMIM_OK;
+}
+
 static void get_config(rbuf *r, emim_train_config *c)
 {
     memset(c, 0, sizeof *c);
     for (int k = 0; k < 3; k++) c->vit.img[k] = get_i32(r);
-    c->vit.patch = get_i32(r); c->vit.channels = get_i32(r); c->vit.hidden = get_i32(r); c->vit.mlp = get_i32(r);
+    for (int k = 0; k < 3; k++) c->vit.patch[k] = get_i32(r);
+    c->vit.channels = get_i32(r); c->vit.hidden = get_i32(r); c->vit.mlp = get_i32(r);
     c->vit.heads = get_i32(r); c->vit.layers = get_i32(r); c->vit.eps = get_f32(r);
     c->batch = get_i32(r); c->levels = get_i32(r); c->w_pbt = get_f32(r); c->w_off = get_f32(r);
     c->mask.strategy = (emim_mask_strategy)get_i32(r); c->mask.modal = get_i32(r); c->mask.r_pos = get_f32(r);
@@ -297,6 +333,9 @@ emim_status emim_trainer_save(emim_trainer *T, const char *path)
     put(&w, CKPT_MAGIC, 8);
     put_i32(&w, (int32_t)CKPT_VERSION);
     put_config(&w, &T->cfg);
+    uint32_t rl = T->record ? (uint32_t)strlen(T->record) : 0;
+    put(&w, &rl, 4);
+    put(&w, T->record ? T->record : "", rl);
     put_u64(&w, (uint64_t)T->step);
     put_u64(&w, (uint64_t)n);
     emim_buf *arenas[3] = { T->params, T->m, T->v };
@@ -395,17 +434,26 @@ static emim_status read_checkpoint(emim_ctx *ctx, const char *path, unsigned cha
     return EMIM_OK;
 }
 
-emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done)
+emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done,
+                                   char **record)
 {
     unsigned char *p;
     size_t n;
+    char *text = NULL;
+    if (record) *record = NULL;
     EMIM_CHECK(read_checkpoint(ctx, path, &p, &n));
     rbuf r = { p, n, 12, 0 };
     get_config(&r, cfg);
+    emim_status s = get_record(&r, record ? &text : NULL);
     long step = (long)get_u64(&r);
     free(p);
-    if (r.fail) return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint's header is truncated", path);
+    if (s == EMIM_ERR_NOMEM) return emim_set_error(ctx, s, "%s: out of memory for the run record", path);
+    if (s || r.fail || step < 0) {
+        free(text);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint's header is truncated or corrupt", path);
+    }
     if (steps_done) *steps_done = step;
+    if (record) *record = text;
     return EMIM_OK;
 }
 
@@ -418,6 +466,7 @@ emim_status emim_trainer_load(emim_trainer *T, const char *path)
     rbuf r = { p, n, 12, 0 };
     emim_train_config c;
     get_config(&r, &c);
+    get_record(&r, NULL);
     long step = (long)get_u64(&r);
     uint64_t floats = get_u64(&r);
     emim_status s = EMIM_OK;

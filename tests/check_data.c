@@ -186,7 +186,7 @@ static emim_volume geometry(int nc, float *data)
 static void subject_image(float *img, int i)
 {
     uint8_t lab[NV];
-    ck_assert_int_eq(emim_phantom(img, lab, SX, SY, SZ, 3, (uint64_t)i), EMIM_OK);
+    ck_assert_int_eq(emim_phantom(img, lab, 4, SX, SY, SZ, 3, (uint64_t)i), EMIM_OK);
     for (int m = 0; m < 4; m++)
         for (int k = 0; k < NV; k++)
             img[m * NV + k] = lab[k] ? roundf(2 * (img[m * NV + k] * (500.0f + 300.0f * m) + 20.0f * i)) / 2 : 0.0f;
@@ -457,6 +457,49 @@ static void replace_with(const char *path, int nx, float value_at_1, int affine_
     free(img);
 }
 
+/* with channels 0 the data sets them: the modalities named, a list's
+ * columns, a 4D file's fourth axis */
+START_TEST(channels_from_data)
+{
+    make_dir();
+    write_datasets();
+    static const struct { const char *sub, *mods; int want; } K[] = {
+        { "brats", NULL, 4 }, { "brats", "t2w", 1 }, { "brats", "t1c,t2f", 2 }, { "brats", "t1n,t2w,t2f", 3 },
+        { "list.tsv", NULL, 4 }, { "4d", NULL, 4 },
+    };
+    char err[1024];
+    for (size_t k = 0; k < sizeof K / sizeof K[0]; k++) {
+        emim_data_config c = config(K[k].sub);
+        c.modalities = K[k].mods;
+        c.random_crop = 0;
+        ck_assert_int_eq(c.channels, 0); /* the default */
+        emim_data *d = open_ok(&c);
+        ck_assert_msg(emim_data_channels(d) == K[k].want, "%s %s: %d channels, expected %d", K[k].sub,
+                      K[k].mods ? K[k].mods : "(default)", emim_data_channels(d), K[k].want);
+        float *x = malloc((size_t)K[k].want * 16 * 12 * 16 * sizeof *x);
+        ck_assert_msg(emim_data_sample(d, 0, x, err, sizeof err) == EMIM_OK, "%s", err);
+        free(x);
+        emim_data_close(d);
+    }
+    /* t1c and t2f alone are channels 1 and 3 of all four */
+    emim_data_config c4 = config("brats"), c2 = config("brats");
+    c4.random_crop = c2.random_crop = 0;
+    c2.modalities = "t1c,t2f";
+    emim_data *d4 = open_ok(&c4), *d2 = open_ok(&c2);
+    enum { NV1 = 16 * 12 * 16 };
+    float *x4 = malloc(4 * NV1 * sizeof *x4), *x2 = malloc(2 * NV1 * sizeof *x2);
+    ck_assert_int_eq(emim_data_sample(d4, 3, x4, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(emim_data_sample(d2, 3, x2, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(memcmp(x2, x4 + NV1, NV1 * sizeof *x2), 0);
+    ck_assert_int_eq(memcmp(x2 + NV1, x4 + 3 * NV1, NV1 * sizeof *x2), 0);
+    free(x4);
+    free(x2);
+    emim_data_close(d4);
+    emim_data_close(d2);
+    remove_dir();
+}
+END_TEST
+
 START_TEST(bad_datasets)
 {
     make_dir();
@@ -470,6 +513,7 @@ START_TEST(bad_datasets)
     open_fails(&c, "empty: no subjects", NULL);
     c = config("brats");
     c.modalities = "t1n,t1c,t2w";
+    c.channels = 4; /* a caller that fixes the channels */
     open_fails(&c, "names 3 modalities; the model takes 4", NULL);
     c.modalities = "t1n,,t2w,t2f";
     open_fails(&c, "empty name", NULL);
@@ -547,15 +591,23 @@ START_TEST(phantom_source)
     float *x = malloc(2 * VOL * sizeof *x), *y = malloc(VOL * sizeof *y);
     ck_assert_int_eq(emim_data_start(d, 2, 5, err, sizeof err), EMIM_OK);
     ck_assert_int_eq(emim_data_next(d, x, NULL, err, sizeof err), EMIM_OK);
-    ck_assert_int_eq(emim_phantom(y, NULL, 16, 12, 16, 4, 11), EMIM_OK); /* batch 5, second sample */
+    ck_assert_int_eq(emim_phantom(y, NULL, 4, 16, 12, 16, 4, 11), EMIM_OK); /* batch 5, second sample */
     ck_assert_int_eq(memcmp(x + VOL, y, VOL * sizeof *y), 0);
+    ck_assert_int_eq(emim_data_channels(d), 4);
+    emim_data_close(d);
+    /* fewer channels: the first contrasts */
+    c.channels = 2;
+    d = open_ok(&c);
+    ck_assert_int_eq(emim_data_channels(d), 2);
+    ck_assert_int_eq(emim_data_sample(d, 11, x, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(memcmp(x, y, (size_t)VOL / 2 * sizeof *y), 0);
+    emim_data_close(d);
     free(x);
     free(y);
-    emim_data_close(d);
-    c.channels = 3;
+    c.channels = 5;
     d = NULL;
     ck_assert_int_ne(emim_data_open(&d, &c, err, sizeof err), EMIM_OK);
-    ck_assert_ptr_nonnull(strstr(err, "4 modalities"));
+    ck_assert_ptr_nonnull(strstr(err, "4 contrasts; the model takes 5"));
 }
 END_TEST
 
@@ -572,6 +624,7 @@ int main(void)
     tcase_add_test(tc, threads_cache_resume);
     tcase_add_test(tc, spacing_and_crop);
     tcase_add_test(tc, bad_datasets);
+    tcase_add_test(tc, channels_from_data);
     tcase_add_test(tc, phantom_source);
     suite_add_tcase(s, tc);
     return run_suite(s, 1);

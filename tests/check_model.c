@@ -55,6 +55,33 @@ START_TEST(config_errors)
     c.heads = 5;
     ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err, "heads"));
+    /* anisotropic: each axis against its own patch */
+    emim_vit_preset("tiny", &c);
+    c.img[2] = 40; c.patch[2] = 8;
+    ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(emim_vit_tokens(&c), 4 * 4 * 5);
+    ck_assert_int_eq(emim_vit_token_size(&c), 4 * 16 * 16 * 8);
+    c.patch[2] = 16;
+    ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_msg(strstr(err, "D=40") && strstr(err, "patch size 16"), "%s", err);
+    /* sizes whose products would overflow or whose arenas would be absurd */
+    static const struct { int field, value; const char *want; } B[] = {
+        { 0, 0, "channels" }, { 0, 31, "channels 31" }, { 1, 1 << 20, "hidden" }, { 2, 1 << 30, "layers" },
+        { 3, 2048, "tokens" }, { 4, 0, "patch size 0" }, { 5, 0, "eps" },
+    };
+    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++) {
+        emim_vit_preset("tiny", &c);
+        switch (B[i].field) {
+        case 0: c.channels = B[i].value; break;
+        case 1: c.hidden = B[i].value; c.heads = 1; break;
+        case 2: c.layers = B[i].value; break;
+        case 3: c.img[0] = c.img[1] = c.img[2] = B[i].value; c.patch[0] = c.patch[1] = c.patch[2] = 1; break;
+        case 4: c.patch[1] = B[i].value; break;
+        default: c.eps = 0; break;
+        }
+        ck_assert_int_eq(emim_vit_check(&c, err, sizeof err), EMIM_ERR_ARG);
+        ck_assert_msg(strstr(err, B[i].want), "case %zu: '%s' not in: %s", i, B[i].want, err);
+    }
 }
 END_TEST
 
@@ -125,11 +152,14 @@ static double loss_of(emim_ctx *ctx, const emim_vit_params *lay, emim_buf *par, 
 START_TEST(backward_directional)
 {
     emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
-    emim_vit_config c = { .img = { 8, 4, 8 }, .patch = 4, .channels = 2, .hidden = 12, .mlp = 20, .heads = 3,
-                          .layers = 2, .eps = 1e-5f };
+    /* two channels, anisotropic patches of 4x2x8 */
+    emim_vit_config c = { .img = { 8, 4, 8 }, .patch = { 4, 2, 8 }, .channels = 2, .hidden = 12, .mlp = 20,
+                          .heads = 3, .layers = 2, .eps = 1e-5f };
     emim_vit_params lay;
     ck_assert_int_eq(emim_vit_layout(&c, &lay), EMIM_OK);
-    int B = 2, N = emim_vit_tokens(&c), PD = 2 * 64;
+    int B = 2, N = emim_vit_tokens(&c), PD = emim_vit_token_size(&c);
+    ck_assert_int_eq(N, 4);
+    ck_assert_int_eq(PD, 2 * 64);
     size_t n = (size_t)B * N * c.hidden;
     emim_buf *par, *grad, *tb, *wb;
     ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &par), EMIM_OK);

@@ -131,7 +131,7 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     emim_ctx *ctx = test_ctx(backend, mode, 2, why, sizeof why);
     ck_assert_msg(ctx != NULL, "%s", why);
     snprintf(label, sizeof label, "%s %s", emim_backend_name(ctx), mode == EMIM_MODE_EXACT ? "exact" : "fast");
-    emim_vit_config cfg = { .img = { H, W, DZ }, .patch = P, .channels = C, .hidden = HID, .mlp = 32, .heads = 2,
+    emim_vit_config cfg = { .img = { H, W, DZ }, .patch = { P, P, P }, .channels = C, .hidden = HID, .mlp = 32, .heads = 2,
                             .layers = 1, .eps = 1e-5f };
     emim_vit_params lay;
     ck_assert_int_eq(emim_vit_layout(&cfg, &lay), EMIM_OK);
@@ -149,7 +149,8 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     emim_ref tok = upload(ctx, "tokens"), xm_tok = upload(ctx, "x_m_tokens");
     /* the tokens of the image are patchify(x): our patch order is PyTorch's reshape */
     emim_ref x = upload(ctx, "x"), tok2 = act(ctx, N * PD);
-    OK(emim_patchify(ctx, tok2, x, 1, C, H, W, DZ, P));
+    const int PP[3] = { P, P, P };
+    OK(emim_patchify(ctx, tok2, x, 1, C, H, W, DZ, PP));
     compare(tok2.buf, tok2.off, "tokens", label);
 
     emim_vit_acts *ax = NULL, *am = NULL;

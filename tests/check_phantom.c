@@ -23,11 +23,11 @@ START_TEST(phantom)
 {
     float *a = malloc(4 * (size_t)NV * sizeof(float)), *b = malloc(4 * (size_t)NV * sizeof(float));
     uint8_t *la = malloc(NV), *lb = malloc(NV);
-    ck_assert_int_eq(emim_phantom(a, la, H, W, D, 7, 0), EMIM_OK);
-    ck_assert_int_eq(emim_phantom(b, lb, H, W, D, 7, 0), EMIM_OK);
+    ck_assert_int_eq(emim_phantom(a, la, 4, H, W, D, 7, 0), EMIM_OK);
+    ck_assert_int_eq(emim_phantom(b, lb, 4, H, W, D, 7, 0), EMIM_OK);
     ck_assert_int_eq(memcmp(a, b, 4 * (size_t)NV * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(la, lb, NV), 0);
-    ck_assert_int_eq(emim_phantom(b, lb, H, W, D, 7, 1), EMIM_OK);
+    ck_assert_int_eq(emim_phantom(b, lb, 4, H, W, D, 7, 1), EMIM_OK);
     ck_assert_int_ne(memcmp(la, lb, NV), 0); /* another subject: another lesion */
     for (size_t e = 0; e < 4 * (size_t)NV; e++) ck_assert(a[e] >= 0.0f && a[e] <= 1.0f);
     size_t count[EMIM_PHANTOM_LABELS] = { 0 };
@@ -42,9 +42,21 @@ START_TEST(phantom)
     ck_assert(mean_of(a, la, FLAIR, EMIM_TISSUE_CSF) < 0.2);
     ck_assert(mean_of(a, la, T1CE, EMIM_TISSUE_RIM) > mean_of(a, la, T1, EMIM_TISSUE_RIM) + 0.3);
     ck_assert(mean_of(a, la, T1, EMIM_TISSUE_BACKGROUND) < 0.05);
-    /* bad sizes */
-    ck_assert_int_eq(emim_phantom(a, NULL, 3, W, D, 7, 0), EMIM_ERR_ARG);
-    ck_assert_int_eq(emim_phantom(NULL, NULL, H, W, D, 7, 0), EMIM_ERR_ARG);
+    /* the first C contrasts: the same values as channels 0 .. C-1 of all four */
+    for (int C = 1; C <= 3; C++) {
+        memset(b, 0xff, 4 * (size_t)NV * sizeof(float));
+        ck_assert_int_eq(emim_phantom(b, lb, C, H, W, D, 7, 0), EMIM_OK);
+        ck_assert_int_eq(memcmp(a, b, (size_t)C * NV * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(la, lb, NV), 0);
+        uint32_t untouched;
+        memcpy(&untouched, b + (size_t)C * NV, sizeof untouched);
+        ck_assert_uint_eq(untouched, 0xffffffffu); /* nothing written past channel C-1 */
+    }
+    /* bad sizes and channel counts */
+    ck_assert_int_eq(emim_phantom(a, NULL, 4, 3, W, D, 7, 0), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_phantom(a, NULL, 0, H, W, D, 7, 0), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_phantom(a, NULL, 5, H, W, D, 7, 0), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_phantom(NULL, NULL, 4, H, W, D, 7, 0), EMIM_ERR_ARG);
     free(a); free(b); free(la); free(lb);
 }
 END_TEST

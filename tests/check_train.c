@@ -1,7 +1,8 @@
 #define _GNU_SOURCE
 /* The E-MIM step on the built-in phantom: the loss falls; in exact mode the
  * CPU twin and OpenCL give identical losses at every step and identical
- * weights, and so do 1 and 2 threads. */
+ * weights, and so do 1 and 2 threads; 1, 2 and 3 channels and anisotropic
+ * grids and patches train; a checkpoint keeps the run record. */
 #include "testutil.h"
 
 #include <math.h>
@@ -10,10 +11,19 @@
 
 enum { S = 16, STEPS = 30 };
 
-static void micro(emim_train_config *t)
+/* the model's input: channels, grid, patch */
+typedef struct {
+    int C, img[3], patch[3];
+} shape;
+static const shape CUBE = { 4, { S, S, S }, { 8, 8, 8 } };
+/* two modalities, an anisotropic grid and patch (16 tokens of 2*8*4*4) */
+static const shape ANISO2 = { 2, { 16, 24, 8 }, { 8, 4, 4 } };
+
+static void micro_shape(emim_train_config *t, const shape *sh)
 {
-    emim_vit_config v = { .img = { S, S, S }, .patch = 8, .channels = 4, .hidden = 24, .mlp = 48, .heads = 2,
-                          .layers = 2, .eps = 1e-5f };
+    emim_vit_config v = { .img = { sh->img[0], sh->img[1], sh->img[2] },
+                          .patch = { sh->patch[0], sh->patch[1], sh->patch[2] }, .channels = sh->C, .hidden = 24,
+                          .mlp = 48, .heads = 2, .layers = 2, .eps = 1e-5f };
     emim_train_config_default(t, &v);
     t->levels = 2;
     t->batch = 2;
@@ -22,23 +32,34 @@ static void micro(emim_train_config *t)
     t->steps = STEPS;
     t->seed = 11;
 }
+static void micro(emim_train_config *t) { micro_shape(t, &CUBE); }
+
+/* batch images of phantoms (subject s*batch + k at step s) */
+static void phantoms(float *img, const emim_train_config *t, int s)
+{
+    const int *g = t->vit.img;
+    size_t vol = (size_t)t->vit.channels * g[0] * g[1] * g[2];
+    for (int k = 0; k < t->batch; k++)
+        ck_assert_int_eq(emim_phantom(img + k * vol, NULL, t->vit.channels, g[0], g[1], g[2], 3,
+                                      (uint64_t)(s * t->batch + k)), EMIM_OK);
+}
 
 /* Runs n steps on phantoms (subject s*batch + b at step s); losses[i] and,
  * if params is non-NULL, the final weights are returned. */
-static int run(emim_backend_kind b, int threads, int n, float *losses, float **params, size_t *np)
+static int run_shape(emim_backend_kind b, int threads, int n, float *losses, float **params, size_t *np,
+                     const shape *sh)
 {
     char why[4096];
     emim_ctx *ctx = test_ctx(b, EMIM_MODE_EXACT, threads, why, sizeof why);
     if (!ctx) return -1;
     emim_train_config t;
-    micro(&t);
+    micro_shape(&t, sh);
     emim_trainer *T = NULL;
     ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
-    size_t vol = (size_t)4 * S * S * S;
+    size_t vol = (size_t)sh->C * sh->img[0] * sh->img[1] * sh->img[2];
     float *img = malloc(vol * t.batch * sizeof *img);
     for (int s = 0; s < n; s++) {
-        for (int k = 0; k < t.batch; k++)
-            ck_assert_int_eq(emim_phantom(img + k * vol, NULL, S, S, S, 3, (uint64_t)(s * t.batch + k)), EMIM_OK);
+        phantoms(img, &t, s);
         emim_step_stats st;
         ck_assert_msg(emim_trainer_step(T, img, &st) == EMIM_OK, "%s", emim_error(ctx));
         ck_assert(isfinite(st.loss));
@@ -53,6 +74,10 @@ static int run(emim_backend_kind b, int threads, int n, float *losses, float **p
     emim_trainer_free(T);
     emim_ctx_free(ctx);
     return 0;
+}
+static int run(emim_backend_kind b, int threads, int n, float *losses, float **params, size_t *np)
+{
+    return run_shape(b, threads, n, losses, params, np, &CUBE);
 }
 
 START_TEST(loss_falls)
@@ -90,6 +115,7 @@ START_TEST(resume)
     micro(&t);
     size_t vol = (size_t)4 * S * S * S;
     float *img = malloc(vol * t.batch * sizeof *img);
+    const char *record = "data=/some/where\nflip=1\n";
     char path[] = "/tmp/emim-ckpt-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -100,15 +126,18 @@ START_TEST(resume)
         if (half) {
             emim_train_config c2;
             long done = -1;
-            ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c2, &done), EMIM_OK);
+            char *rec = NULL;
+            ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c2, &done, &rec), EMIM_OK);
             ck_assert_int_eq(done, 2);
             ck_assert_int_eq(memcmp(&c2.vit, &t.vit, sizeof t.vit), 0);
+            ck_assert_str_eq(rec, record);
+            free(rec);
         }
         ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_OK);
         if (half) ck_assert_msg(emim_trainer_load(T, path) == EMIM_OK, "%s", emim_error(ctx));
+        else ck_assert_int_eq(emim_trainer_set_record(T, record), EMIM_OK);
         for (int s = 2 * half; s < 2 * half + 2; s++) {
-            for (int k = 0; k < t.batch; k++)
-                ck_assert_int_eq(emim_phantom(img + k * vol, NULL, S, S, S, 3, (uint64_t)(s * t.batch + k)), EMIM_OK);
+            phantoms(img, &t, s);
             emim_step_stats st;
             ck_assert_int_eq(emim_trainer_step(T, img, &st), EMIM_OK);
             resumed[s] = st.loss;
@@ -132,13 +161,13 @@ START_TEST(resume)
     fclose(f);
     ck_assert_int_eq(truncate(path, len / 2), 0);
     emim_train_config c3;
-    ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c3, NULL), EMIM_ERR_IO);
+    ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c3, NULL, NULL), EMIM_ERR_IO);
     ck_assert_msg(strstr(emim_error(ctx), path) && strstr(emim_error(ctx), "corrupt"), "%s", emim_error(ctx));
     /* not a checkpoint at all */
     f = fopen(path, "wb");
     fputs("this is not a checkpoint, just text", f);
     fclose(f);
-    ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c3, NULL), EMIM_ERR_IO);
+    ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c3, NULL, NULL), EMIM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(emim_error(ctx), "not a libemim checkpoint"));
     unlink(path);
     free(img);
@@ -148,17 +177,51 @@ START_TEST(resume)
 }
 END_TEST
 
-START_TEST(exact_twins)
+/* 1, 2 and 3 channels, anisotropic grids and patches: the layout follows
+ * (the patch embedding is [hidden, C, P0, P1, P2], the head C*P0*P1*P2
+ * wide), the steps run and the loss is finite. */
+START_TEST(channels_and_grids)
+{
+    static const shape SH[] = {
+        { 1, { 16, 16, 16 }, { 8, 8, 8 } }, { 2, { 16, 24, 8 }, { 8, 4, 4 } }, { 3, { 24, 8, 16 }, { 8, 8, 4 } },
+    };
+    for (size_t i = 0; i < sizeof SH / sizeof SH[0]; i++) {
+        emim_train_config t;
+        micro_shape(&t, &SH[i]);
+        emim_vit_params p;
+        ck_assert_int_eq(emim_vit_layout(&t.vit, &p), EMIM_OK);
+        const emim_param *w = emim_vit_param(&p, "patch_embedding.patch_embeddings.weight");
+        ck_assert_int_eq(w->ndim, 5);
+        ck_assert_int_eq(w->shape[1], SH[i].C);
+        for (int k = 0; k < 3; k++) ck_assert_int_eq(w->shape[2 + k], SH[i].patch[k]);
+        int tokens = 1;
+        for (int k = 0; k < 3; k++) tokens *= SH[i].img[k] / SH[i].patch[k];
+        ck_assert_int_eq(emim_vit_param(&p, "patch_embedding.position_embeddings")->shape[1], tokens);
+        ck_assert_int_eq(emim_vit_param(&p, "recon.bias")->shape[0],
+                         SH[i].C * SH[i].patch[0] * SH[i].patch[1] * SH[i].patch[2]);
+        emim_vit_layout_free(&p);
+        float l[3];
+        ck_assert_int_eq(run_shape(EMIM_BACKEND_CPU, 2, 3, l, NULL, NULL, &SH[i]), 0);
+        for (int s = 0; s < 3; s++) ck_assert(isfinite(l[s]) && l[s] > 0);
+    }
+}
+END_TEST
+
+/* the CPU twin and OpenCL in exact mode: the same losses and weights */
+static void twins(const shape *sh)
 {
     float a[4], b[4], *pa, *pb;
     size_t na, nb;
-    ck_assert_int_eq(run(EMIM_BACKEND_CPU, 2, 4, a, &pa, &na), 0);
-    ck_assert_int_eq(run(EMIM_BACKEND_OPENCL, 2, 4, b, &pb, &nb), 0);
+    ck_assert_int_eq(run_shape(EMIM_BACKEND_CPU, 2, 4, a, &pa, &na, sh), 0);
+    ck_assert_int_eq(run_shape(EMIM_BACKEND_OPENCL, 2, 4, b, &pb, &nb, sh), 0);
     for (int s = 0; s < 4; s++) ck_assert_msg(a[s] == b[s], "step %d: cpu %.9g, opencl %.9g", s, a[s], b[s]);
     ck_assert_int_eq(memcmp(pa, pb, na * sizeof(float)), 0);
     free(pa);
     free(pb);
 }
+START_TEST(exact_twins) { twins(&CUBE); }
+END_TEST
+START_TEST(exact_twins_aniso2) { twins(&ANISO2); }
 END_TEST
 
 int main(void)
@@ -169,11 +232,13 @@ int main(void)
     tcase_add_test(tc, loss_falls);
     tcase_add_test(tc, exact_threads);
     tcase_add_test(tc, resume);
+    tcase_add_test(tc, channels_and_grids);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {
         emim_ctx_free(probe);
         tcase_add_test(tc, exact_twins);
+        tcase_add_test(tc, exact_twins_aniso2);
     } else {
         printf("no OpenCL device: the CPU/OpenCL comparison does not run\n");
     }

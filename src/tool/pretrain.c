@@ -1,0 +1,613 @@
+/* emim pretrain: E-MIM pretraining on the built-in phantom or on NIfTI data.
+ *
+ * A run is its folder: the checkpoint holds the model and training
+ * configuration (the library's) and a run record (this command's: the
+ * preset, the mode, the step to stop at and the data options, one
+ * "name=value" line each), so `--resume --out DIR` needs nothing else.
+ * Every option that changes the result is in one of the two; an option
+ * given again on resume must agree with the run, or it is refused. */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Where an option's value lives: the library's training configuration (in
+ * every checkpoint), the run record, or nowhere (how this process runs:
+ * threads, caching, the folder). */
+enum { K_CONFIG, K_RECORD, K_RUNTIME };
+
+/* The options, in the order of --help; O_ID - OPT_BASE indexes OPTS. */
+#define OPT_BASE 256
+enum {
+    O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
+    O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP,
+    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_SEED, O_EXACT,
+    O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
+    O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE,
+    O_END
+};
+#define NOPT (O_END - OPT_BASE)
+
+static const struct {
+    const char *name;   /* the long option, and the record's key */
+    int has_arg, kind;
+} OPTS[NOPT] = {
+    { "preset", 1, K_RECORD },      { "img-size", 1, K_CONFIG },     { "patch", 1, K_CONFIG },
+    { "hidden", 1, K_CONFIG },      { "layers", 1, K_CONFIG },       { "heads", 1, K_CONFIG },
+    { "mlp", 1, K_CONFIG },         { "steps", 1, K_RECORD },        { "schedule-steps", 1, K_CONFIG },
+    { "batch", 1, K_CONFIG },       { "lr", 1, K_CONFIG },           { "warmup", 1, K_CONFIG },
+    { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },        { "mask", 1, K_CONFIG },
+    { "r-pos", 1, K_CONFIG },       { "r-patch", 1, K_CONFIG },      { "no-modal-mask", 0, K_CONFIG },
+    { "ratio", 1, K_CONFIG },       { "levels", 1, K_CONFIG },       { "w-pbt", 1, K_CONFIG },
+    { "w-off", 1, K_CONFIG },       { "seed", 1, K_CONFIG },         { "exact", 0, K_RECORD },
+    { "data", 1, K_RECORD },        { "modalities", 1, K_RECORD },   { "percentiles", 1, K_RECORD },
+    { "spacing", 1, K_RECORD },     { "no-fg-crop", 0, K_RECORD },   { "centre-crop", 0, K_RECORD },
+    { "flip", 0, K_RECORD },        { "out", 1, K_RUNTIME },         { "checkpoint-every", 1, K_RUNTIME },
+    { "resume", 0, K_RUNTIME },     { "data-threads", 1, K_RUNTIME }, { "prefetch", 1, K_RUNTIME },
+    { "cache-mb", 1, K_RUNTIME },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: %s [GLOBAL OPTIONS] pretrain [OPTIONS]\n"
+            "E-MIM pretraining (default: the tiny model on the built-in phantom). Writes DIR/metrics.tsv and\n"
+            "DIR/checkpoint.emim; --resume --out DIR continues the run from its folder alone.\n"
+            "\n"
+            "model (a preset gives the widths and depth; the data gives the input channels):\n"
+            "  --preset=tiny|small|base   [tiny]: 64^3, hidden 96, 4 layers, 3 heads, mlp 384; small and base:\n"
+            "                             96^3, 384/12/6/1536 and 768/12/12/3072; all with 16^3 patches\n"
+            "  --img-size=X[,Y,Z]         the input grid in voxels (each axis a multiple of its patch)\n"
+            "  --patch=P[,P,P]            patch size per axis\n"
+            "  --hidden=N --layers=N --heads=N --mlp=N   override the preset's widths and depth\n"
+            "\n"
+            "training (defaults in brackets):\n"
+            "  --steps=N                  stop after N optimiser steps in all [200]\n"
+            "  --schedule-steps=N         length of the warm-up + cosine schedule [--steps]; a run split\n"
+            "                             over several jobs gives the final length here\n"
+            "  --batch=N                  volumes per step [2]\n"
+            "  --lr=X --warmup=N          peak learning rate [1e-3], linear warm-up steps [20]\n"
+            "  --weight-decay=X --clip=X  AdamW weight decay [0.05], gradient-norm clipping [1]; 0: off\n"
+            "  --mask=hmp|random          masking strategy [hmp]\n"
+            "  --r-pos=X --r-patch=X      HMP position / patch mask ratios [0.4, 0.3]; --no-modal-mask\n"
+            "  --ratio=X                  random masking ratio [0.6]\n"
+            "  --levels=N                 PBT levels, dividing the layers [4, or the largest of 3, 2, 1 that does]\n"
+            "  --w-pbt=X --w-off=X        PBT weight [1], off-diagonal weight [1]\n"
+            "  --seed=N                   initialisation, masks and data order [1]\n"
+            "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
+            "\n"
+            "data (default: the built-in phantom, a new subject per sample):\n"
+            "  --data=PATH                a BraTS-layout folder (one subfolder per subject), a folder of\n"
+            "                             4D NIfTI files, or a TSV list (subject, then one path per modality)\n"
+            "  --modalities=LIST          file-name suffixes of the modalities; their number sets the input\n"
+            "                             channels [t1n,t1c,t2w,t2f; a list's columns; a 4D file's channels]\n"
+            "  --percentiles=LO,HI        intensity clipping percentiles of the foreground [0.5,99.5]\n"
+            "  --spacing=X[,Y,Z]          resample to this voxel size first [keep]\n"
+            "  --no-fg-crop               do not crop to the foreground's bounding box first\n"
+            "  --centre-crop              crop the centre instead of a random window\n"
+            "  --flip                     random flips along each axis\n"
+            "\n"
+            "the run:\n"
+            "  --out=DIR                  the run folder [emim-run]\n"
+            "  --resume                   continue DIR's run; options given again must agree with it;\n"
+            "                             --steps raises the total\n"
+            "  --checkpoint-every=N       [50]\n"
+            "  --data-threads=N           background loading threads; 0: none [1]\n"
+            "  --prefetch=N               batches loaded ahead [2]\n"
+            "  --cache-mb=N               memory for prepared subjects [half the RAM]\n"
+            "\n"
+            "See emim(1) and doc/method.md.\n",
+            prog);
+}
+
+/* Everything a run is made of. */
+typedef struct {
+    emim_train_config t;         /* t.vit.channels comes from the data */
+    emim_data_config d;
+    char preset[16];
+    int exact;
+    long stop;                   /* --steps */
+    int levels_given;
+    /* owned copies of the data path and modalities */
+    char path[4096], mods[1024];
+    int have_path, have_mods;
+} run_opts;
+
+/* The raw values of the options given, by option. */
+typedef struct {
+    int given[NOPT];
+    const char *arg[NOPT];
+} opt_args;
+
+static void set_arg(opt_args *a, int id, const char *arg)
+{
+    a->given[id - OPT_BASE] = 1;
+    a->arg[id - OPT_BASE] = arg;
+}
+static int given(const opt_args *a, int id) { return a->given[id - OPT_BASE]; }
+static const char *opt_name(int id) { return OPTS[id - OPT_BASE].name; }
+
+/* one option onto r (the preset is applied before, in build) */
+static void apply(run_opts *r, int id, const char *v)
+{
+    emim_train_config *t = &r->t;
+    char what[64];
+    snprintf(what, sizeof what, "--%s", opt_name(id));
+    switch (id) {
+    case O_PRESET: break;
+    case O_IMG: parse_ints(v, what, t->vit.img, 3, 1, 1, 65536); break;
+    case O_PATCH: parse_ints(v, what, t->vit.patch, 3, 1, 1, 65536); break;
+    case O_HIDDEN: t->vit.hidden = parse_int(v, what, 1, 65536); break;
+    case O_LAYERS: t->vit.layers = parse_int(v, what, 1, 1024); break;
+    case O_HEADS: t->vit.heads = parse_int(v, what, 1, 65536); break;
+    case O_MLP: t->vit.mlp = parse_int(v, what, 1, 65536); break;
+    case O_STEPS: r->stop = parse_int(v, what, 1, INT_MAX); break;
+    case O_SCHED: t->steps = parse_int(v, what, 1, INT_MAX); break;
+    case O_BATCH: t->batch = parse_int(v, what, 1, 65536); break;
+    case O_LR: t->lr = parse_float(v, what, 0, 10); break;
+    case O_WARMUP: t->warmup = parse_int(v, what, 0, INT_MAX); break;
+    case O_WD: t->weight_decay = parse_float(v, what, 0, 10); break;
+    case O_CLIP: t->clip = parse_float(v, what, 0, 1e30); break;
+    case O_MASK:
+        if (!strcmp(v, "hmp")) t->mask.strategy = EMIM_MASK_HMP;
+        else if (!strcmp(v, "random")) t->mask.strategy = EMIM_MASK_RANDOM;
+        else die_usage("--mask '%s': expected hmp or random", v);
+        break;
+    case O_RPOS: t->mask.r_pos = parse_float(v, what, 0, 1); break;
+    case O_RPATCH: t->mask.r_patch = parse_float(v, what, 0, 1); break;
+    case O_NOMODAL: t->mask.modal = 0; break;
+    case O_RATIO: t->mask.ratio = parse_float(v, what, 0, 1); break;
+    case O_LEVELS: t->levels = parse_int(v, what, 1, 1024); r->levels_given = 1; break;
+    case O_WPBT: t->w_pbt = parse_float(v, what, 0, 1e6); break;
+    case O_WOFF: t->w_off = parse_float(v, what, 0, 1e6); break;
+    case O_SEED: t->seed = parse_u64(v, what); break;
+    case O_EXACT: r->exact = 1; break;
+    case O_DATA:
+        if (!*v) { r->have_path = 0; break; }
+        /* the absolute path, so that a resume from elsewhere finds it */
+        if (!realpath(v, r->path)) snprintf(r->path, sizeof r->path, "%s", v);
+        r->have_path = 1;
+        break;
+    case O_MODS:
+        if (!*v) { r->have_mods = 0; break; }
+        if (strlen(v) >= sizeof r->mods) die_usage("--modalities '%s': too long", v);
+        snprintf(r->mods, sizeof r->mods, "%s", v);
+        r->have_mods = 1;
+        break;
+    case O_PCT: {
+        float p[2];
+        parse_floats(v, what, p, 2, 0, 0, 100);
+        if (!(p[0] < p[1])) die_usage("--percentiles '%s': the low one must be below the high one", v);
+        r->d.p_lo = p[0];
+        r->d.p_hi = p[1];
+        break;
+    }
+    case O_SPACING: parse_floats(v, what, r->d.spacing, 3, 1, 0, 100); break;
+    case O_NOFG: r->d.fg_crop = 0; break;
+    case O_CENTRE: r->d.random_crop = 0; break;
+    case O_FLIP: r->d.flip = 1; break;
+    case O_DTHREADS: r->d.threads = parse_int(v, what, 0, 64); break;
+    case O_PREFETCH: r->d.depth = parse_int(v, what, 1, 64); break;
+    case O_CACHE: r->d.cache_bytes = (size_t)parse_int(v, what, 0, 1 << 30) << 20; break;
+    default: break;
+    }
+}
+
+/* A float in the fewest digits that read back to the same bits. */
+static const char *shortest(char *b, size_t n, float x)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(b, n, "%.*g", digits, (double)x);
+        if (strtof(b, NULL) == x) break;
+    }
+    return b;
+}
+
+/* The value of a recorded or configured option, canonically: equal values
+ * give equal strings (floats in the fewest digits that read back to the
+ * same bits). */
+static void fmt(const run_opts *r, int id, char *b, size_t n)
+{
+    const emim_train_config *t = &r->t;
+    switch (id) {
+    case O_PRESET: snprintf(b, n, "%s", r->preset); break;
+    case O_IMG: snprintf(b, n, "%d,%d,%d", t->vit.img[0], t->vit.img[1], t->vit.img[2]); break;
+    case O_PATCH: snprintf(b, n, "%d,%d,%d", t->vit.patch[0], t->vit.patch[1], t->vit.patch[2]); break;
+    case O_HIDDEN: snprintf(b, n, "%d", t->vit.hidden); break;
+    case O_LAYERS: snprintf(b, n, "%d", t->vit.layers); break;
+    case O_HEADS: snprintf(b, n, "%d", t->vit.heads); break;
+    case O_MLP: snprintf(b, n, "%d", t->vit.mlp); break;
+    case O_STEPS: snprintf(b, n, "%ld", r->stop); break;
+    case O_SCHED: snprintf(b, n, "%d", t->steps); break;
+    case O_BATCH: snprintf(b, n, "%d", t->batch); break;
+    case O_LR: shortest(b, n, t->lr); break;
+    case O_WARMUP: snprintf(b, n, "%d", t->warmup); break;
+    case O_WD: shortest(b, n, t->weight_decay); break;
+    case O_CLIP: shortest(b, n, t->clip); break;
+    case O_MASK: snprintf(b, n, "%s", t->mask.strategy == EMIM_MASK_RANDOM ? "random" : "hmp"); break;
+    case O_RPOS: shortest(b, n, t->mask.r_pos); break;
+    case O_RPATCH: shortest(b, n, t->mask.r_patch); break;
+    case O_NOMODAL: snprintf(b, n, "%d", !t->mask.modal); break;
+    case O_RATIO: shortest(b, n, t->mask.ratio); break;
+    case O_LEVELS: snprintf(b, n, "%d", t->levels); break;
+    case O_WPBT: shortest(b, n, t->w_pbt); break;
+    case O_WOFF: shortest(b, n, t->w_off); break;
+    case O_SEED: snprintf(b, n, "%llu", (unsigned long long)t->seed); break;
+    case O_EXACT: snprintf(b, n, "%d", r->exact); break;
+    case O_DATA: snprintf(b, n, "%s", r->have_path ? r->path : ""); break;
+    case O_MODS: snprintf(b, n, "%s", r->have_mods ? r->mods : ""); break;
+    case O_PCT: {
+        char x[32], y[32];
+        snprintf(b, n, "%s,%s", shortest(x, sizeof x, r->d.p_lo), shortest(y, sizeof y, r->d.p_hi));
+        break;
+    }
+    case O_SPACING: {
+        char x[32], y[32], z[32];
+        snprintf(b, n, "%s,%s,%s", shortest(x, sizeof x, r->d.spacing[0]), shortest(y, sizeof y, r->d.spacing[1]),
+                 shortest(z, sizeof z, r->d.spacing[2]));
+        break;
+    }
+    case O_NOFG: snprintf(b, n, "%d", !r->d.fg_crop); break;
+    case O_CENTRE: snprintf(b, n, "%d", !r->d.random_crop); break;
+    case O_FLIP: snprintf(b, n, "%d", r->d.flip); break;
+    default: snprintf(b, n, "?"); break;
+    }
+}
+
+/* The defaults, the preset, then every option given (in the table's order,
+ * so that --hidden overrides the preset wherever it stands). */
+static void build(run_opts *r, const opt_args *a)
+{
+    memset(r, 0, sizeof *r);
+    const char *preset = given(a, O_PRESET) ? a->arg[O_PRESET - OPT_BASE] : "tiny";
+    emim_vit_config v;
+    if (emim_vit_preset(preset, &v)) die_usage("--preset '%s': expected tiny, small or base", preset);
+    snprintf(r->preset, sizeof r->preset, "%s", preset);
+    emim_train_config_default(&r->t, &v);
+    r->t.lr = 1e-3f;
+    r->t.warmup = 20;
+    r->stop = 200;
+    emim_data_config_default(&r->d);
+    for (int id = OPT_BASE; id < O_END; id++)
+        if (given(a, id)) {
+            const char *arg = a->arg[id - OPT_BASE];
+            /* a flag in the record reads "1" (given) or "0" */
+            if (!OPTS[id - OPT_BASE].has_arg && arg && !strcmp(arg, "0")) continue;
+            apply(r, id, arg ? arg : "");
+        }
+    if (!given(a, O_SCHED)) r->t.steps = (int)r->stop;
+    if (!r->levels_given) {
+        int L = r->t.vit.layers;
+        r->t.levels = L % 4 == 0 ? 4 : L % 3 == 0 ? 3 : L % 2 == 0 ? 2 : 1;
+    }
+    r->d.path = r->have_path ? r->path : NULL;
+    r->d.modalities = r->have_mods ? r->mods : NULL;
+    r->d.seed = r->t.seed;
+}
+
+/* The shape options agree with each other: a one-line error naming them. */
+static void check_shape(const run_opts *r)
+{
+    const emim_vit_config *v = &r->t.vit;
+    const char *ax = "XYZ";
+    for (int k = 0; k < 3; k++)
+        if (v->img[k] % v->patch[k] || v->img[k] < v->patch[k]) {
+            fprintf(stderr, "%s: --img-size %d,%d,%d and --patch %d,%d,%d: axis %c (%d) is not a multiple of its "
+                    "patch (%d)\n", prog, v->img[0], v->img[1], v->img[2], v->patch[0], v->patch[1], v->patch[2],
+                    ax[k], v->img[k], v->patch[k]);
+            exit(2);
+        }
+    if (v->hidden % v->heads) {
+        fprintf(stderr, "%s: --hidden %d is not divisible by --heads %d\n", prog, v->hidden, v->heads);
+        exit(2);
+    }
+    if (r->t.levels > v->layers || v->layers % r->t.levels) {
+        fprintf(stderr, "%s: --levels %d does not divide --layers %d (PBT takes one level every layers/levels "
+                "blocks)\n", prog, r->t.levels, v->layers);
+        exit(2);
+    }
+}
+
+/* The run record: one "name=value" line per K_RECORD option. */
+static char *make_record(const run_opts *r)
+{
+    size_t cap = 8192 + 2 * sizeof r->path + 2 * sizeof r->mods, n = 0;
+    char *s = malloc(cap), v[8192];
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int id = OPT_BASE; id < O_END; id++)
+        if (OPTS[id - OPT_BASE].kind == K_RECORD) {
+            fmt(r, id, v, sizeof v);
+            n += (size_t)snprintf(s + n, cap - n, "%s=%s\n", opt_name(id), v);
+        }
+    return s;
+}
+
+/* Reads a record into a (pointing into rec, which it edits); 0 or a message. */
+static const char *read_record(char *rec, opt_args *a, char *bad, size_t badlen)
+{
+    for (char *line = rec, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char *eq = strchr(line, '=');
+        int id = O_END;
+        if (eq) {
+            *eq = 0;
+            for (id = OPT_BASE; id < O_END; id++)
+                if (OPTS[id - OPT_BASE].kind == K_RECORD && !strcmp(opt_name(id), line)) break;
+        }
+        if (id == O_END) {
+            snprintf(bad, badlen, "the run record has an entry this emim does not know: '%.100s'", line);
+            return bad;
+        }
+        set_arg(a, id, eq + 1);
+    }
+    return NULL;
+}
+
+/* On resume: every option given must agree with the run; --steps may move
+ * the end (not below the steps done). */
+static int check_resume(const run_opts *ck, const run_opts *cli, const opt_args *a, long done, const char *ckpt)
+{
+    for (int id = OPT_BASE; id < O_END; id++) {
+        if (!given(a, id) || OPTS[id - OPT_BASE].kind == K_RUNTIME || id == O_STEPS) continue;
+        char x[8192], y[8192];
+        fmt(cli, id, x, sizeof x);
+        fmt(ck, id, y, sizeof y);
+        if (strcmp(x, y)) {
+            if (!OPTS[id - OPT_BASE].has_arg)
+                fprintf(stderr, "%s: --resume: --%s is given, but the run in %s was started without it\n", prog,
+                        opt_name(id), ckpt);
+            else
+                fprintf(stderr, "%s: --resume: --%s %s differs from the run's %s (%s); a run keeps its options\n",
+                        prog, opt_name(id), x[0] ? x : "''", y[0] ? y : "(none)", ckpt);
+            return 1;
+        }
+    }
+    if (given(a, O_STEPS) && cli->stop < done) {
+        fprintf(stderr, "%s: --resume: --steps %ld is below the %ld steps the run has done (%s)\n", prog, cli->stop,
+                done, ckpt);
+        return 1;
+    }
+    return 0;
+}
+
+static int fail_ctx(emim_ctx *ctx)
+{
+    fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
+    return 1;
+}
+
+int cmd_pretrain(emim_options *o, int argc, char **argv)
+{
+    struct option lo[NOPT + 2];
+    for (int i = 0; i < NOPT; i++) {
+        lo[i].name = OPTS[i].name;
+        lo[i].has_arg = OPTS[i].has_arg ? required_argument : no_argument;
+        lo[i].flag = NULL;
+        lo[i].val = OPT_BASE + i;
+    }
+    lo[NOPT] = (struct option){ "help", no_argument, NULL, 'h' };
+    lo[NOPT + 1] = (struct option){ 0, 0, 0, 0 };
+    opt_args a;
+    memset(&a, 0, sizeof a);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (c == 'h') { usage(stdout); return 0; }
+        if (c < OPT_BASE || c >= O_END) { fprintf(stderr, "Try '%s pretrain --help'.\n", prog); return 2; }
+        set_arg(&a, c, optarg);
+    }
+    if (optind < argc) die_usage("pretrain: unexpected argument '%s'", argv[optind]);
+    static run_opts cli, ck;
+    build(&cli, &a);          /* every value is checked here, on resume too */
+    const char *out = given(&a, O_OUT) ? a.arg[O_OUT - OPT_BASE] : "emim-run";
+    int every = given(&a, O_EVERY) ? parse_int(a.arg[O_EVERY - OPT_BASE], "--checkpoint-every", 1, INT_MAX) : 50;
+    int resume = given(&a, O_RESUME);
+
+    char ckpt[4096], metrics[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.emim", out);
+    snprintf(metrics, sizeof metrics, "%s/metrics.tsv", out);
+    if (!resume && (file_exists(ckpt) || file_exists(metrics))) {
+        fprintf(stderr, "%s: %s already holds a run; use --resume to continue it or --out for a new folder\n", prog, out);
+        return 1;
+    }
+    if (resume && !file_exists(ckpt)) {
+        fprintf(stderr, "%s: --resume: %s: no checkpoint there\n", prog, ckpt);
+        return 1;
+    }
+    run_opts *r = &cli;
+    long done = 0;
+    emim_ctx *ctx = NULL;
+    if (resume) {
+        /* the run's options: the configuration and the record */
+        emim_options q = *o;
+        q.verbose = 0;
+        q.backend = EMIM_BACKEND_CPU;
+        emim_ctx *probe = make_ctx(&q, EMIM_MODE_FAST);
+        emim_train_config t;
+        char *rec = NULL, bad[256];
+        if (emim_checkpoint_config(probe, ckpt, &t, &done, &rec)) {
+            int rc = fail_ctx(probe);
+            emim_ctx_free(probe);
+            return rc;
+        }
+        emim_ctx_free(probe);
+        opt_args ra;
+        memset(&ra, 0, sizeof ra);
+        if (read_record(rec, &ra, bad, sizeof bad)) {
+            fprintf(stderr, "%s: %s: %s\n", prog, ckpt, bad);
+            free(rec);
+            return 1;
+        }
+        build(&ck, &ra);
+        free(rec);
+        ck.t = t; /* the model and training options: the configuration's */
+        ck.d.seed = t.seed;
+        /* compare with the channels as the run has them: they are not an option */
+        cli.t.vit.channels = t.vit.channels;
+        if (check_resume(&ck, &cli, &a, done, ckpt)) return 1;
+        if (given(&a, O_STEPS)) ck.stop = cli.stop;
+        /* how this process runs is this invocation's */
+        ck.d.threads = cli.d.threads;
+        ck.d.depth = cli.d.depth;
+        ck.d.cache_bytes = cli.d.cache_bytes;
+        r = &ck;
+        r->d.path = r->have_path ? r->path : NULL;
+        r->d.modalities = r->have_mods ? r->mods : NULL;
+    } else {
+        check_shape(r);
+        if (o->mode == EMIM_MODE_EXACT) r->exact = 1; /* EMIM_EXACT=1: the run is exact */
+    }
+    emim_train_config *t = &r->t;
+    /* after the cosine's end the learning rate is 0 (unless the warm-up
+     * outlasts the schedule: then it stays at its peak) */
+    if (r->stop > t->steps && emim_lr_at(t, t->steps) == 0) {
+        fprintf(stderr, "%s: --steps %ld runs past the end of the learning-rate schedule (%d steps, "
+                "--schedule-steps): the steps after it would not change the weights\n", prog, r->stop, t->steps);
+        return resume ? 1 : 2;
+    }
+    ctx = make_ctx(o, r->exact ? EMIM_MODE_EXACT : o->mode);
+    /* the data first: it sets the channels, and a bad dataset leaves no run folder behind */
+    r->d.channels = 0;
+    for (int k = 0; k < 3; k++) r->d.size[k] = t->vit.img[k];
+    emim_data *data = NULL;
+    char derr[2048];
+    if (emim_data_open(&data, &r->d, derr, sizeof derr)) {
+        fprintf(stderr, "%s: %s\n", prog, derr);
+        emim_ctx_free(ctx);
+        return 1;
+    }
+    int C = emim_data_channels(data);
+    if (resume && C != t->vit.channels) {
+        fprintf(stderr, "%s: --resume: the run's model takes %d channels, but its data (%s) now gives %d\n", prog,
+                t->vit.channels, r->have_path ? r->path : "the built-in phantom", C);
+        emim_data_close(data);
+        emim_ctx_free(ctx);
+        return 1;
+    }
+    t->vit.channels = C;
+    char verr[512];
+    if (emim_vit_check(&t->vit, verr, sizeof verr)) {
+        fprintf(stderr, "%s: %s\n", prog, verr);
+        emim_data_close(data);
+        emim_ctx_free(ctx);
+        return 2;
+    }
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: cannot create the folder: %s\n", prog, out, strerror(errno));
+        emim_data_close(data);
+        emim_ctx_free(ctx);
+        return 1;
+    }
+    emim_trainer *T = NULL;
+    char *record = make_record(r);
+    int rc = 0;
+    if (!record) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
+    else if (emim_trainer_create(ctx, t, &T) || emim_trainer_set_record(T, record) ||
+             (resume && emim_trainer_load(T, ckpt)))
+        rc = fail_ctx(ctx);
+    free(record);
+    long start = rc ? 0 : emim_trainer_steps_done(T);
+    if (!rc && emim_data_start(data, t->batch, (uint64_t)start, derr, sizeof derr)) {
+        fprintf(stderr, "%s: %s\n", prog, derr);
+        rc = 1;
+    }
+    FILE *mf = NULL;
+    if (!rc && !(mf = fopen(metrics, resume ? "a" : "w"))) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
+        rc = 1;
+    }
+    const int H = t->vit.img[0], W = t->vit.img[1], D = t->vit.img[2];
+    size_t vol = (size_t)C * H * W * D;
+    float *img = rc ? NULL : malloc(vol * (size_t)t->batch * sizeof *img);
+    if (!rc && !img) { fprintf(stderr, "%s: out of memory for a batch\n", prog); rc = 1; }
+    if (rc) {
+        if (mf) fclose(mf);
+        emim_data_close(data);
+        emim_trainer_free(T);
+        emim_ctx_free(ctx);
+        return rc;
+    }
+    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\tdata_wait\tseconds\n");
+    int tty = isatty(2);
+    const emim_vit_config *v = &t->vit;
+    printf("pretrain: %s%s model: %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, %d layers, "
+           "%d heads, mlp %d; batch %d, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
+           resume ? "resumed, " : "", r->preset, C, C == 1 ? "" : "s", H, W, D, v->patch[0], v->patch[1], v->patch[2],
+           emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, r->stop, t->steps,
+           emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast", emim_backend_name(ctx), emim_device_name(ctx));
+    if (r->d.path)
+        printf("data: %s %s, %d subjects, %d modalities to %dx%dx%d; %d loading thread%s, %d batches ahead\n",
+               emim_data_kind(data), r->d.path, emim_data_subjects(data), C, H, W, D, r->d.threads,
+               r->d.threads == 1 ? "" : "s", r->d.depth);
+    else
+        printf("data: the built-in phantom (%d contrast%s), %dx%dx%d, a new subject per sample\n", C,
+               C == 1 ? "" : "s", H, W, D);
+    fflush(stdout);
+    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
+    int last_n = 0;
+    for (long s = start; s < r->stop; s++) {
+        double wait = 0;
+        if (emim_data_next(data, img, &wait, derr, sizeof derr)) {
+            fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, derr);
+            rc = 1;
+            break;
+        }
+        waited += wait;
+        emim_step_stats st;
+        if (emim_trainer_step(T, img, &st)) {
+            fprintf(stderr, "\n%s: step %ld: %s\n", prog, s + 1, emim_error(ctx));
+            rc = 1;
+            break;
+        }
+        double el = now_s() - t0;
+        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.4f\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr,
+                st.grad_norm, wait, el);
+        fflush(mf);
+        if (isnan(first)) first = st.loss;
+        if (s >= r->stop - 10) { last_sum += st.loss; last_n++; }
+        long k = s - start + 1, total = r->stop - start;
+        if (tty) {
+            int w = (int)(30 * k / total);
+            fprintf(stderr, "\r[%.*s%.*s] step %ld/%ld  loss %.5f  %.2f steps/s ", w, "##############################",
+                    30 - w, "..............................", s + 1, r->stop, st.loss, k / el);
+        } else if (k == 1 || k == total || k % (total / 20 > 0 ? total / 20 : 1) == 0) {
+            printf("step %ld/%ld  loss %.6f  mim %.6f  pbt %.6f  lr %.3g  %.1f s\n", s + 1, r->stop, st.loss, st.mim,
+                   st.pbt, st.lr, el);
+            fflush(stdout);
+        }
+        if ((s + 1) % every == 0 || s + 1 == r->stop) {
+            if (emim_trainer_save(T, ckpt)) {
+                fprintf(stderr, "\n%s: %s\n", prog, emim_error(ctx));
+                rc = 1;
+                break;
+            }
+        }
+    }
+    if (tty) fprintf(stderr, "\n");
+    double el = now_s() - t0;
+    long ran = emim_trainer_steps_done(T) - start;
+    fclose(mf);
+    if (!rc && ran > 0)
+        printf("done: loss %.6f at the first step, %.6f over the last %d; %.2f steps/s (%.2f volumes/s); "
+               "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
+               last_n ? last_sum / last_n : first, last_n, ran / el, ran * t->batch / el, waited, 100 * waited / el,
+               ckpt, metrics);
+    else if (!rc) {
+        /* nothing to run: the record may still have moved (--steps) */
+        if (emim_trainer_save(T, ckpt)) rc = fail_ctx(ctx);
+        else printf("done: the run is at step %ld of %ld\n", emim_trainer_steps_done(T), r->stop);
+    }
+    free(img);
+    emim_data_close(data);
+    emim_trainer_free(T);
+    emim_ctx_free(ctx);
+    return rc;
+}
