@@ -49,8 +49,9 @@ int main(int argc, char **argv)
     c.cache_bytes = 0;
     emim_data *d = open_or_die(&c);
     int n = emim_data_subjects(d), k = n < 4 ? n : 4;
-    printf("%s: %s, %d subjects; window %d^3\n", c.path, emim_data_kind(d), n, S);
-    size_t vol = (size_t)c.channels * S * S * S;
+    printf("%s: %s, %d subjects of %d channels; window %d^3\n", c.path, emim_data_kind(d), n, emim_data_channels(d),
+           S);
+    size_t vol = (size_t)emim_data_channels(d) * S * S * S;
     float *x = malloc(2 * vol * sizeof *x);
     char err[2048];
 

@@ -52,6 +52,45 @@ START_TEST(hmp)
 }
 END_TEST
 
+/* 1, 2 and 3 modalities on an anisotropic grid's 18 positions: with one
+ * modality there is no modal or patch mask (either would hide everything or
+ * nothing), only round(0.4 N) positions; with 2 or 3 one modality is
+ * hidden entirely and the counts hold as with 4 */
+START_TEST(hmp_channels)
+{
+    enum { N2 = 18 };
+    emim_mask_options o;
+    emim_mask_options_default(&o);
+    const int kp = (int)(0.4f * N2 + 0.5f), kq = (int)(0.3f * N2 + 0.5f);
+    for (int c = 1; c <= 3; c++)
+        for (uint64_t sample = 0; sample < 32; sample++) {
+            uint8_t m[3 * N2];
+            ck_assert_int_eq(emim_mask_make(m, c, N2, &o, 5, 2, sample), EMIM_OK);
+            int full = 0, all = 0, none = 0;
+            for (int k = 0; k < c; k++) {
+                int t = 0;
+                for (int n = 0; n < N2; n++) t += m[k * N2 + n];
+                full += t == N2;
+            }
+            for (int n = 0; n < N2; n++) {
+                int t = 0;
+                for (int k = 0; k < c; k++) t += m[k * N2 + n];
+                all += t == c;
+                none += t == 0;
+            }
+            if (c == 1) {
+                ck_assert_int_eq(all, kp);
+                ck_assert_int_eq(none, N2 - kp);
+            } else {
+                ck_assert_int_eq(full, 1);
+                ck_assert_int_eq(none, 0);
+                ck_assert_int_ge(all, kp);
+                ck_assert_int_le(all, kp + kq);
+            }
+        }
+}
+END_TEST
+
 START_TEST(hmp_steps_alone)
 {
     emim_mask_options o;
@@ -122,6 +161,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, hmp);
     tcase_add_test(tc, hmp_steps_alone);
+    tcase_add_test(tc, hmp_channels);
     tcase_add_test(tc, random_and_tokens);
     suite_add_tcase(s, tc);
     return run_suite(s, 1);

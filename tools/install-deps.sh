@@ -1,8 +1,14 @@
 #!/bin/sh
-# Installs what libemim needs to build and test on Debian 12 (run as root or
-# with sudo). PoCL gives an OpenCL device on the CPU, so the OpenCL twin
-# tests run on machines without a GPU.
+# Installs what libemim needs to build and test on Debian 12, with apt-get:
+# as root, or through sudo when run by another user. PoCL gives an OpenCL
+# device on the CPU, so the OpenCL twin tests run on machines without a GPU.
 set -e
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then exec sudo "$0" "$@"; fi
+  echo "install-deps: apt-get needs root: run this as root or install sudo; or install the packages" \
+    "it lists (libclblast-dev, libopenblas-openmp-dev, libnifti2-dev, check, ...) another way" >&2
+  exit 1
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \

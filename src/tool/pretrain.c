@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -378,6 +379,30 @@ static int check_resume(const run_opts *ck, const run_opts *cli, const opt_args 
     return 0;
 }
 
+/* SIGTERM (a SLURM time limit or preemption), SIGINT and SIGUSR1 (SLURM's
+ * --signal=USR1@SECONDS) end the run after the current step, with a
+ * checkpoint; a second one ends it at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+    signal(sig, SIG_DFL);
+}
+
+static void catch_signals(void)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 static int fail_ctx(emim_ctx *ctx)
 {
     fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
@@ -553,6 +578,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     fflush(stdout);
     double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
     int last_n = 0;
+    catch_signals();
     for (long s = start; s < r->stop; s++) {
         double wait = 0;
         if (emim_data_next(data, img, &wait, derr, sizeof derr)) {
@@ -583,12 +609,19 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
                    st.pbt, st.lr, el);
             fflush(stdout);
         }
-        if ((s + 1) % every == 0 || s + 1 == r->stop) {
+        int sig = stop_signal;
+        if ((s + 1) % every == 0 || s + 1 == r->stop || sig) {
             if (emim_trainer_save(T, ckpt)) {
                 fprintf(stderr, "\n%s: %s\n", prog, emim_error(ctx));
                 rc = 1;
                 break;
             }
+        }
+        if (sig && s + 1 < r->stop) {
+            fprintf(stderr, "%s%s: %s: stopped after step %ld of %ld with a checkpoint; '%s pretrain --resume --out "
+                    "%s' continues the run\n", tty ? "\n" : "", prog, strsignal(sig), s + 1, r->stop, prog, out);
+            rc = 128 + sig;
+            break;
         }
     }
     if (tty) fprintf(stderr, "\n");
