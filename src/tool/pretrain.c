@@ -313,6 +313,15 @@ static void check_shape(const run_opts *r)
                 "blocks)\n", prog, r->t.levels, v->layers);
         exit(2);
     }
+    /* the library's limits (tokens, widths), before the data is opened;
+     * the channels are checked once the data has given them */
+    emim_vit_config one = *v;
+    one.channels = 1;
+    char err[512];
+    if (emim_vit_check(&one, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        exit(2);
+    }
 }
 
 /* The run record: one "name=value" line per K_RECORD option. */
@@ -325,7 +334,9 @@ static char *make_record(const run_opts *r)
     for (int id = OPT_BASE; id < O_END; id++)
         if (OPTS[id - OPT_BASE].kind == K_RECORD) {
             fmt(r, id, v, sizeof v);
-            n += (size_t)snprintf(s + n, cap - n, "%s=%s\n", opt_name(id), v);
+            int k = snprintf(s + n, cap - n, "%s=%s\n", opt_name(id), v);
+            if (k < 0 || (size_t)k >= cap - n) { free(s); return NULL; }
+            n += (size_t)k;
         }
     return s;
 }
@@ -475,8 +486,6 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         free(rec);
         ck.t = t; /* the model and training options: the configuration's */
         ck.d.seed = t.seed;
-        /* compare with the channels as the run has them: they are not an option */
-        cli.t.vit.channels = t.vit.channels;
         if (check_resume(&ck, &cli, &a, done, ckpt)) return 1;
         if (given(&a, O_STEPS)) ck.stop = cli.stop;
         /* how this process runs is this invocation's */
@@ -563,8 +572,8 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\tdata_wait\tseconds\n");
     int tty = isatty(2);
     const emim_vit_config *v = &t->vit;
-    printf("pretrain: %s%s model: %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, %d layers, "
-           "%d heads, mlp %d; batch %d, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
+    printf("pretrain: %smodel (preset %s): %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, "
+           "%d layers, %d heads, mlp %d; batch %d, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
            resume ? "resumed, " : "", r->preset, C, C == 1 ? "" : "s", H, W, D, v->patch[0], v->patch[1], v->patch[2],
            emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, r->stop, t->steps,
            emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast", emim_backend_name(ctx), emim_device_name(ctx));
