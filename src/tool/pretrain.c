@@ -171,13 +171,14 @@ static void apply(run_opts *r, int id, const char *v)
     case O_EXACT: r->exact = 1; break;
     case O_DATA:
         if (!*v) { r->have_path = 0; break; }
+        if (strchr(v, '\n') || strlen(v) >= sizeof r->path) die_usage("--data '%s': a line break, or too long", v);
         /* the absolute path, so that a resume from elsewhere finds it */
         if (!realpath(v, r->path)) snprintf(r->path, sizeof r->path, "%s", v);
         r->have_path = 1;
         break;
     case O_MODS:
         if (!*v) { r->have_mods = 0; break; }
-        if (strlen(v) >= sizeof r->mods) die_usage("--modalities '%s': too long", v);
+        if (strchr(v, '\n') || strlen(v) >= sizeof r->mods) die_usage("--modalities '%s': a line break, or too long", v);
         snprintf(r->mods, sizeof r->mods, "%s", v);
         r->have_mods = 1;
         break;
