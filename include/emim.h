@@ -360,11 +360,16 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
                               emim_vit_acts *A, emim_ref dz, const emim_ref *dhidden);
 
 /* ---- E-MIM training ---- */
+/* How a PBT level's term is normalised: EMIM_PBT_SUM, the sum over the n^2
+ * entries of the correlation matrix (eq. 7 as printed); EMIM_PBT_MEAN, that
+ * sum divided by n^2 (a mean, as L_MIM is). See doc/method.md. */
+typedef enum { EMIM_PBT_SUM = 0, EMIM_PBT_MEAN } emim_pbt_norm;
 typedef struct {
     emim_vit_config vit;
     int batch;
     int levels;                 /* PBT levels: after blocks layers/levels * (l+1) */
     float w_pbt, w_off;         /* weight of L_PBT; off-diagonal weight */
+    emim_pbt_norm pbt_norm;
     emim_mask_options mask;
     float lr, weight_decay, beta1, beta2, adam_eps;
     float clip;                 /* global gradient-norm clipping; 0: off */
@@ -375,7 +380,8 @@ void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
 /* The learning rate of step (0-based) under the schedule. */
 float emim_lr_at(const emim_train_config *t, long step);
 typedef struct {
-    float loss, mim, pbt;       /* pbt: summed over levels, mean over the batch */
+    float loss, mim, pbt;       /* pbt: summed over levels, mean over the batch, normalised
+                                   by pbt_norm: loss = mim + w_pbt pbt */
     float lr, grad_norm;        /* grad_norm before clipping */
 } emim_step_stats;
 typedef struct emim_trainer emim_trainer;
@@ -386,6 +392,16 @@ void emim_trainer_free(emim_trainer *T);
 /* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]). */
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st);
 long emim_trainer_steps_done(const emim_trainer *T);
+/* The encoder's token features [batch * tokens, hidden] of the unmasked
+ * pass of the last step (with the weights before that step's update), at
+ * `layer`: -1 the output (after the final LayerNorm), 0 .. layers-1 the
+ * hidden state after that block. Host memory. */
+emim_status emim_trainer_last_features(emim_trainer *T, int layer, float *out);
+/* The same for images [batch, channels, H, W, D] (host, in [0, 1]), with the
+ * current weights or, when init is 1, with a fresh initialisation from the
+ * configuration's seed (the weights the run started from). Overwrites the
+ * activations of the last step. */
+emim_status emim_trainer_features(emim_trainer *T, const float *images, int layer, int init, float *out);
 emim_buf *emim_trainer_params(emim_trainer *T);
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
 
@@ -495,6 +511,34 @@ emim_status emim_data_start(emim_data *d, int batch, uint64_t first, char *err, 
 emim_status emim_data_next(emim_data *d, float *out, double *wait_s, char *err, size_t errlen);
 /* bytes held by the cache, subjects cached */
 void emim_data_cache_stats(const emim_data *d, size_t *bytes, int *subjects);
+
+/* ---- collapse diagnostics (host memory) ----
+ * The singular values s [d] (descending) of the covariance of features x
+ * [rows, d] (each feature centred over the rows; divided by rows - 1), and
+ * their effective rank (Roy & Vetterli 2007: p_k = s_k / sum s, erank =
+ * exp(-sum p_k ln p_k); from 1 for a single direction to d for an isotropic
+ * spread). erank may be NULL. Double precision, LAPACK's dsyev. */
+emim_status emim_spectrum(const float *x, long rows, int d, double *s, double *erank, char *err, size_t errlen);
+double emim_effective_rank(const double *s, int d);
+
+/* The collapsed loss of masking strategies (E-MIM eq. 3, Fig. 2), by Monte
+ * Carlo over samples 0 .. samples-1 of d, on the model's grid (img, patch;
+ * the channels are the data's): the per-voxel mean of the samples is what
+ * a completely collapsed model outputs where it is masked. Per strategy k
+ * (mask options m[k], the mask of sample i drawn as emim_mask_make(seed,
+ * step i, sample 0)): the masked fraction of the voxels; Var(x_m), the mean
+ * over the masked voxels of their variance around the per-voxel mean (the
+ * paper's collapsed loss); and the collapsed model's loss as libemim's
+ * training computes L_MIM (the mean over every voxel; the visible ones are
+ * reproduced, so it is Var(x_m) times the masked fraction). Each with its
+ * standard error over the samples; variances use the unbiased M/(M-1). */
+typedef struct {
+    double masked, masked_se;
+    double var_xm, var_xm_se;
+    double collapsed, collapsed_se;
+} emim_maskvar_result;
+emim_status emim_maskvar(emim_data *d, const emim_vit_config *grid, int samples, const emim_mask_options *m, int nm,
+                         uint64_t seed, emim_maskvar_result *out, char *err, size_t errlen);
 
 /* ---- the op table, for tools and tests ---- */
 typedef struct {

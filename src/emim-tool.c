@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "  ops           list the op table (--markdown: as doc/ops.md)\n"
             "  pretrain      E-MIM pretraining (default: the tiny model on the built-in phantom)\n"
             "  phantom       write the built-in phantom as a BraTS-layout folder of NIfTI files\n"
+            "  maskvar       the collapsed loss of masking strategies, by Monte Carlo (Fig. 2)\n"
             "\n"
             "Global options (also from the environment):\n"
             "  -b, --backend=cpu|opencl|auto   compute backend (EMIM_BACKEND; default auto:\n"
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "ops")) return cmd_ops(cargc, cargv);
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&o, cargc, cargv);
     if (!strcmp(cmd, "phantom")) return cmd_phantom(cargc, cargv);
+    if (!strcmp(cmd, "maskvar")) return cmd_maskvar(cargc, cargv);
     if (!strcmp(cmd, "help")) { usage(stdout); return 0; }
     die_usage("unknown command '%s'", cmd);
     return 2;

@@ -26,6 +26,7 @@ void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
     t->levels = 4;
     t->w_pbt = 1.0f;
     t->w_off = 1.0f;
+    t->pbt_norm = EMIM_PBT_SUM;
     emim_mask_options_default(&t->mask);
     t->lr = 1e-4f;
     t->weight_decay = 0.05f;
@@ -72,6 +73,8 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (cfg->levels < 1 || cfg->levels > cfg->vit.layers || cfg->vit.layers % cfg->levels)
         return emim_set_error(ctx, EMIM_ERR_ARG, "train: %d PBT levels do not divide the %d layers", cfg->levels,
                               cfg->vit.layers);
+    if (cfg->pbt_norm != EMIM_PBT_SUM && cfg->pbt_norm != EMIM_PBT_MEAN)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "train: unknown PBT normalisation %d", (int)cfg->pbt_norm);
     emim_trainer *T = calloc(1, sizeof *T);
     if (!T) return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory");
     T->ctx = ctx;
@@ -154,6 +157,49 @@ const emim_vit_params *emim_trainer_layout(const emim_trainer *T) { return &T->l
 
 #define STEP_CHECK(expr) do { s = (expr); if (s) return s; } while (0)
 
+/* The tokens of a batch of images into host_tok and onto the device (tok). */
+static emim_status upload_tokens(emim_trainer *T, const float *images)
+{
+    const emim_train_config *c = &T->cfg;
+    int B = c->batch, N = T->N, C = c->vit.channels;
+    for (int b = 0; b < B; b++) {
+        float *t = T->host_tok + (size_t)b * N * T->PD;
+        const float *img = images + (size_t)b * C * c->vit.img[0] * c->vit.img[1] * c->vit.img[2];
+        for (size_t e = 0; e < (size_t)N * T->PD; e++)
+            t[e] = img[(size_t)emim_patch_voxel(e, (emim_u64)C, (emim_u64)c->vit.img[0], (emim_u64)c->vit.img[1],
+                                                (emim_u64)c->vit.img[2], (emim_u64)c->vit.patch[0],
+                                                (emim_u64)c->vit.patch[1], (emim_u64)c->vit.patch[2])];
+    }
+    return emim_buf_write(T->tok.buf, T->tok.off, (size_t)B * N * T->PD, T->host_tok);
+}
+
+static emim_status read_features(emim_trainer *T, int layer, float *out)
+{
+    if (layer < -1 || layer >= T->cfg.vit.layers)
+        return emim_set_error(T->ctx, EMIM_ERR_ARG, "features: layer %d: the encoder has layers 0 to %d (-1: the "
+                              "output)", layer, T->cfg.vit.layers - 1);
+    emim_ref r = layer < 0 ? emim_vit_acts_output(T->ax) : emim_vit_acts_hidden(T->ax, layer);
+    return emim_buf_read(r.buf, r.off, (size_t)T->cfg.batch * T->N * T->cfg.vit.hidden, out);
+}
+
+emim_status emim_trainer_last_features(emim_trainer *T, int layer, float *out)
+{
+    if (T->step == 0) return emim_set_error(T->ctx, EMIM_ERR_ARG, "features: no step has run yet");
+    return read_features(T, layer, out);
+}
+
+emim_status emim_trainer_features(emim_trainer *T, const float *images, int layer, int init, float *out)
+{
+    emim_status s;
+    if (layer < -1 || layer >= T->cfg.vit.layers) return read_features(T, layer, out);
+    STEP_CHECK(upload_tokens(T, images));
+    /* a fresh initialisation goes into the gradient arena (same layout), which
+     * every step zeroes before use */
+    if (init) STEP_CHECK(emim_vit_init(T->ctx, &T->lay, T->grads, T->cfg.seed));
+    STEP_CHECK(emim_vit_forward(T->ctx, &T->lay, init ? T->grads : T->params, T->ax, T->tok));
+    return read_features(T, layer, out);
+}
+
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st)
 {
     emim_ctx *ctx = T->ctx;
@@ -163,15 +209,7 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
     emim_ref none = emim_at(NULL, 0);
     emim_status s;
     /* tokens of the batch, and their masked copies (masks drawn on the host) */
-    for (int b = 0; b < B; b++) {
-        float *t = T->host_tok + (size_t)b * N * T->PD;
-        const float *img = images + (size_t)b * C * c->vit.img[0] * c->vit.img[1] * c->vit.img[2];
-        for (size_t e = 0; e < (size_t)N * T->PD; e++)
-            t[e] = img[(size_t)emim_patch_voxel(e, (emim_u64)C, (emim_u64)c->vit.img[0], (emim_u64)c->vit.img[1],
-                                                (emim_u64)c->vit.img[2], (emim_u64)c->vit.patch[0],
-                                                (emim_u64)c->vit.patch[1], (emim_u64)c->vit.patch[2])];
-    }
-    STEP_CHECK(emim_buf_write(T->tok.buf, T->tok.off, bt, T->host_tok));
+    STEP_CHECK(upload_tokens(T, images));
     for (int b = 0; b < B; b++) {
         float *t = T->host_tok + (size_t)b * N * T->PD;
         if (emim_mask_make(T->mask, C, N, &c->mask, c->seed, (uint64_t)T->step, (uint64_t)b))
@@ -186,7 +224,9 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
     STEP_CHECK(emim_linear(ctx, T->g, emim_vit_acts_output(T->am), emim_at(T->params, rw->off), emim_at(T->params, rb->off),
                            B * N, h, T->PD));
     STEP_CHECK(emim_mse(ctx, T->mim, T->g, T->tok, none, bt));
-    float mim, pbt_sum = 0, one = 1.0f, dp = c->w_pbt / (float)B;
+    /* a level's term is a sum over n^2 entries, or their mean */
+    float norm_pbt = c->pbt_norm == EMIM_PBT_MEAN ? 1.0f / ((float)N * (float)N) : 1.0f;
+    float mim, pbt_sum = 0, one = 1.0f, dp = c->w_pbt * norm_pbt / (float)B;
     STEP_CHECK(emim_buf_read(T->mim.buf, T->mim.off, 1, &mim));
     /* backward of the reconstruction */
     STEP_CHECK(emim_buf_zero(T->grads, 0, T->lay.total));
@@ -219,7 +259,7 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
     T->step++;
     if (st) {
         st->mim = mim;
-        st->pbt = pbt_sum / (float)B;
+        st->pbt = pbt_sum * norm_pbt / (float)B;
         st->loss = mim + c->w_pbt * st->pbt;
         st->lr = lr;
         st->grad_norm = norm;
@@ -273,6 +313,7 @@ static void put_config(wbuf *w, const emim_train_config *c)
     put_i32(w, c->vit.channels); put_i32(w, c->vit.hidden); put_i32(w, c->vit.mlp);
     put_i32(w, c->vit.heads); put_i32(w, c->vit.layers); put_f32(w, c->vit.eps);
     put_i32(w, c->batch); put_i32(w, c->levels); put_f32(w, c->w_pbt); put_f32(w, c->w_off);
+    put_i32(w, (int32_t)c->pbt_norm);
     put_i32(w, (int32_t)c->mask.strategy); put_i32(w, c->mask.modal); put_f32(w, c->mask.r_pos);
     put_f32(w, c->mask.r_patch); put_f32(w, c->mask.ratio);
     put_f32(w, c->lr); put_f32(w, c->weight_decay); put_f32(w, c->beta1); put_f32(w, c->beta2); put_f32(w, c->adam_eps);
@@ -319,6 +360,7 @@ static void get_config(rbuf *r, emim_train_config *c)
     c->vit.channels = get_i32(r); c->vit.hidden = get_i32(r); c->vit.mlp = get_i32(r);
     c->vit.heads = get_i32(r); c->vit.layers = get_i32(r); c->vit.eps = get_f32(r);
     c->batch = get_i32(r); c->levels = get_i32(r); c->w_pbt = get_f32(r); c->w_off = get_f32(r);
+    c->pbt_norm = (emim_pbt_norm)get_i32(r);
     c->mask.strategy = (emim_mask_strategy)get_i32(r); c->mask.modal = get_i32(r); c->mask.r_pos = get_f32(r);
     c->mask.r_patch = get_f32(r); c->mask.ratio = get_f32(r);
     c->lr = get_f32(r); c->weight_decay = get_f32(r); c->beta1 = get_f32(r); c->beta2 = get_f32(r);

@@ -207,6 +207,50 @@ START_TEST(channels_and_grids)
 }
 END_TEST
 
+/* The features of the last step's unmasked pass are those of a fresh
+ * initialisation on the same images (step 1 runs before the update); after
+ * the update they differ. PBT's mean normalisation divides each level's
+ * sum by n^2 and leaves L_MIM alone. */
+START_TEST(features_and_pbt_norm)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    emim_train_config t;
+    micro_shape(&t, &ANISO2);
+    size_t vol = (size_t)ANISO2.C * ANISO2.img[0] * ANISO2.img[1] * ANISO2.img[2];
+    float *img = malloc(vol * t.batch * sizeof *img);
+    phantoms(img, &t, 0);
+    int N = emim_vit_tokens(&t.vit);
+    size_t nf = (size_t)t.batch * N * t.vit.hidden;
+    float *a = malloc(nf * sizeof *a), *b = malloc(nf * sizeof *b);
+    emim_step_stats st[2];
+    for (int norm = 0; norm < 2; norm++) {
+        t.pbt_norm = norm ? EMIM_PBT_MEAN : EMIM_PBT_SUM;
+        emim_trainer *T = NULL;
+        ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_OK);
+        ck_assert_int_eq(emim_trainer_last_features(T, -1, a), EMIM_ERR_ARG); /* no step yet */
+        ck_assert_int_eq(emim_trainer_step(T, img, &st[norm]), EMIM_OK);
+        for (int layer = -1; layer < t.vit.layers; layer++) {
+            ck_assert_int_eq(emim_trainer_last_features(T, layer, a), EMIM_OK);
+            ck_assert_int_eq(emim_trainer_features(T, img, layer, 1, b), EMIM_OK);
+            ck_assert_int_eq(memcmp(a, b, nf * sizeof *a), 0);
+        }
+        ck_assert_int_eq(emim_trainer_features(T, img, -1, 0, b), EMIM_OK); /* the updated weights */
+        ck_assert_int_ne(memcmp(a, b, nf * sizeof *a), 0);
+        ck_assert_int_eq(emim_trainer_features(T, img, t.vit.layers, 0, b), EMIM_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(emim_error(ctx), "layer 2"));
+        emim_trainer_free(T);
+    }
+    ck_assert(st[0].mim == st[1].mim); /* the first forward is the same */
+    ck_assert_msg(fabs(st[1].pbt * (double)N * N - st[0].pbt) < 1e-5 * st[0].pbt, "mean %g * %d^2 != sum %g",
+                  st[1].pbt, N, st[0].pbt);
+    ck_assert(fabs(st[1].loss - (st[1].mim + st[1].pbt)) < 1e-5 * st[1].loss);
+    free(a);
+    free(b);
+    free(img);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 /* the CPU twin and OpenCL in exact mode: the same losses and weights */
 static void twins(const shape *sh)
 {
@@ -233,6 +277,7 @@ int main(void)
     tcase_add_test(tc, exact_threads);
     tcase_add_test(tc, resume);
     tcase_add_test(tc, channels_and_grids);
+    tcase_add_test(tc, features_and_pbt_norm);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {

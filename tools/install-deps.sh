@@ -14,6 +14,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo \
-  libopenblas-openmp-dev check libnifti2-dev zlib1g-dev librandom123-dev \
+  libopenblas-openmp-dev liblapacke-dev check libnifti2-dev zlib1g-dev librandom123-dev \
+  libjansson-dev libcairo2-dev \
   >/dev/null
 echo "install-deps: done"

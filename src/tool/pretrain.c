@@ -28,9 +28,9 @@ enum { K_CONFIG, K_RECORD, K_RUNTIME };
 enum {
     O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
     O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP,
-    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_SEED, O_EXACT,
+    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_SEED, O_EXACT,
     O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
-    O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE,
+    O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE, O_ERANK, O_CHECKN,
     O_END
 };
 #define NOPT (O_END - OPT_BASE)
@@ -46,12 +46,13 @@ static const struct {
     { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },        { "mask", 1, K_CONFIG },
     { "r-pos", 1, K_CONFIG },       { "r-patch", 1, K_CONFIG },      { "no-modal-mask", 0, K_CONFIG },
     { "ratio", 1, K_CONFIG },       { "levels", 1, K_CONFIG },       { "w-pbt", 1, K_CONFIG },
-    { "w-off", 1, K_CONFIG },       { "seed", 1, K_CONFIG },         { "exact", 0, K_RECORD },
+    { "w-off", 1, K_CONFIG },       { "pbt-norm", 1, K_CONFIG },     { "seed", 1, K_CONFIG },
+    { "exact", 0, K_RECORD },
     { "data", 1, K_RECORD },        { "modalities", 1, K_RECORD },   { "percentiles", 1, K_RECORD },
     { "spacing", 1, K_RECORD },     { "no-fg-crop", 0, K_RECORD },   { "centre-crop", 0, K_RECORD },
     { "flip", 0, K_RECORD },        { "out", 1, K_RUNTIME },         { "checkpoint-every", 1, K_RUNTIME },
     { "resume", 0, K_RUNTIME },     { "data-threads", 1, K_RUNTIME }, { "prefetch", 1, K_RUNTIME },
-    { "cache-mb", 1, K_RUNTIME },
+    { "cache-mb", 1, K_RUNTIME },   { "erank-every", 1, K_RUNTIME }, { "check-samples", 1, K_RUNTIME },
 };
 
 static void usage(FILE *f)
@@ -80,6 +81,7 @@ static void usage(FILE *f)
             "  --ratio=X                  random masking ratio [0.6]\n"
             "  --levels=N                 PBT levels, dividing the layers [4, or the largest of 3, 2, 1 that does]\n"
             "  --w-pbt=X --w-off=X        PBT weight [1], off-diagonal weight [1]\n"
+            "  --pbt-norm=sum|mean        a PBT level's term: the sum over the n^2 token pairs, or its mean [sum]\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
             "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
             "\n"
@@ -102,6 +104,10 @@ static void usage(FILE *f)
             "  --data-threads=N           background loading threads; 0: none [1]\n"
             "  --prefetch=N               batches loaded ahead [2]\n"
             "  --cache-mb=N               memory for prepared subjects [half the RAM]\n"
+            "  --erank-every=N            the effective rank of a batch's features in metrics.tsv every N\n"
+            "                             steps (and at the first); 0: never [10]\n"
+            "  --check-samples=N          the collapse check at the end: samples for the collapsed loss;\n"
+            "                             0: no check [32]\n"
             "\n"
             "See emim(1) and doc/method.md.\n",
             prog);
@@ -167,6 +173,11 @@ static void apply(run_opts *r, int id, const char *v)
     case O_LEVELS: t->levels = parse_int(v, what, 1, 1024); r->levels_given = 1; break;
     case O_WPBT: t->w_pbt = parse_float(v, what, 0, 1e6); break;
     case O_WOFF: t->w_off = parse_float(v, what, 0, 1e6); break;
+    case O_PBTNORM:
+        if (!strcmp(v, "sum")) t->pbt_norm = EMIM_PBT_SUM;
+        else if (!strcmp(v, "mean")) t->pbt_norm = EMIM_PBT_MEAN;
+        else die_usage("--pbt-norm '%s': expected sum or mean", v);
+        break;
     case O_SEED: t->seed = parse_u64(v, what); break;
     case O_EXACT: r->exact = 1; break;
     case O_DATA:
@@ -240,6 +251,7 @@ static void fmt(const run_opts *r, int id, char *b, size_t n)
     case O_LEVELS: snprintf(b, n, "%d", t->levels); break;
     case O_WPBT: shortest(b, n, t->w_pbt); break;
     case O_WOFF: shortest(b, n, t->w_off); break;
+    case O_PBTNORM: snprintf(b, n, "%s", t->pbt_norm == EMIM_PBT_MEAN ? "mean" : "sum"); break;
     case O_SEED: snprintf(b, n, "%llu", (unsigned long long)t->seed); break;
     case O_EXACT: snprintf(b, n, "%d", r->exact); break;
     case O_DATA: snprintf(b, n, "%s", r->have_path ? r->path : ""); break;
@@ -421,6 +433,58 @@ static int fail_ctx(emim_ctx *ctx)
     return 1;
 }
 
+/* A run's options from its checkpoint: the configuration and the record. */
+static int load_run(const char *ckpt, run_opts *r, long *done)
+{
+    emim_options q;
+    emim_options_init(&q, NULL, 0);
+    q.backend = EMIM_BACKEND_CPU;
+    q.verbose = 0;
+    emim_ctx *ctx = make_ctx(&q, EMIM_MODE_FAST);
+    emim_train_config t;
+    char *rec = NULL, bad[256];
+    if (emim_checkpoint_config(ctx, ckpt, &t, done, &rec)) {
+        int rc = fail_ctx(ctx);
+        emim_ctx_free(ctx);
+        return rc;
+    }
+    emim_ctx_free(ctx);
+    opt_args ra;
+    memset(&ra, 0, sizeof ra);
+    if (read_record(rec, &ra, bad, sizeof bad)) {
+        fprintf(stderr, "%s: %s: %s\n", prog, ckpt, bad);
+        free(rec);
+        return 1;
+    }
+    build(r, &ra);
+    free(rec);
+    r->t = t; /* the model and training options: the configuration's */
+    r->d.seed = t.seed;
+    return 0;
+}
+
+int read_run(const char *dir, run_info *ri)
+{
+    memset(ri, 0, sizeof *ri);
+    snprintf(ri->ckpt, sizeof ri->ckpt, "%s/checkpoint.emim", dir);
+    if (!file_exists(ri->ckpt)) {
+        fprintf(stderr, "%s: %s: no checkpoint there (not a run folder)\n", prog, ri->ckpt);
+        return 1;
+    }
+    static run_opts r;
+    if (load_run(ri->ckpt, &r, &ri->done)) return 1;
+    ri->t = r.t;
+    ri->d = r.d;
+    ri->exact = r.exact;
+    ri->stop = r.stop;
+    snprintf(ri->preset, sizeof ri->preset, "%s", r.preset);
+    snprintf(ri->path, sizeof ri->path, "%s", r.path);
+    snprintf(ri->mods, sizeof ri->mods, "%s", r.mods);
+    ri->d.path = r.have_path ? ri->path : NULL;
+    ri->d.modalities = r.have_mods ? ri->mods : NULL;
+    return 0;
+}
+
 int cmd_pretrain(emim_options *o, int argc, char **argv)
 {
     struct option lo[NOPT + 2];
@@ -446,6 +510,9 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     build(&cli, &a);          /* every value is checked here, on resume too */
     const char *out = given(&a, O_OUT) ? a.arg[O_OUT - OPT_BASE] : "emim-run";
     int every = given(&a, O_EVERY) ? parse_int(a.arg[O_EVERY - OPT_BASE], "--checkpoint-every", 1, INT_MAX) : 50;
+    int erank_every = given(&a, O_ERANK) ? parse_int(a.arg[O_ERANK - OPT_BASE], "--erank-every", 0, INT_MAX) : 10;
+    int check_n = given(&a, O_CHECKN) ? parse_int(a.arg[O_CHECKN - OPT_BASE], "--check-samples", 0, 100000) : 32;
+    if (check_n == 1) die_usage("--check-samples '%s': 0 (no check) or at least 2", "1");
     int resume = given(&a, O_RESUME);
 
     char ckpt[4096], metrics[4096];
@@ -463,30 +530,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     long done = 0;
     emim_ctx *ctx = NULL;
     if (resume) {
-        /* the run's options: the configuration and the record */
-        emim_options q = *o;
-        q.verbose = 0;
-        q.backend = EMIM_BACKEND_CPU;
-        emim_ctx *probe = make_ctx(&q, EMIM_MODE_FAST);
-        emim_train_config t;
-        char *rec = NULL, bad[256];
-        if (emim_checkpoint_config(probe, ckpt, &t, &done, &rec)) {
-            int rc = fail_ctx(probe);
-            emim_ctx_free(probe);
-            return rc;
-        }
-        emim_ctx_free(probe);
-        opt_args ra;
-        memset(&ra, 0, sizeof ra);
-        if (read_record(rec, &ra, bad, sizeof bad)) {
-            fprintf(stderr, "%s: %s: %s\n", prog, ckpt, bad);
-            free(rec);
-            return 1;
-        }
-        build(&ck, &ra);
-        free(rec);
-        ck.t = t; /* the model and training options: the configuration's */
-        ck.d.seed = t.seed;
+        if (load_run(ckpt, &ck, &done)) return 1;
         if (check_resume(&ck, &cli, &a, done, ckpt)) return 1;
         if (given(&a, O_STEPS)) ck.stop = cli.stop;
         /* how this process runs is this invocation's */
@@ -570,7 +614,11 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         emim_ctx_free(ctx);
         return rc;
     }
-    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\tdata_wait\tseconds\n");
+    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
+    size_t nfeat = (size_t)t->batch * emim_vit_tokens(&t->vit) * t->vit.hidden;
+    float *feat = erank_every ? malloc(nfeat * sizeof *feat) : NULL;
+    double *sv = erank_every ? malloc((size_t)t->vit.hidden * sizeof *sv) : NULL;
+    if (erank_every && (!feat || !sv)) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
     int tty = isatty(2);
     const emim_vit_config *v = &t->vit;
     printf("pretrain: %smodel (preset %s): %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, "
@@ -586,10 +634,10 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         printf("data: the built-in phantom (%d contrast%s), %dx%dx%d, a new subject per sample\n", C,
                C == 1 ? "" : "s", H, W, D);
     fflush(stdout);
-    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
+    double t0 = now_s(), first = NAN, last_sum = 0, last_mim = 0, waited = 0;
     int last_n = 0;
     catch_signals();
-    for (long s = start; s < r->stop; s++) {
+    for (long s = start; s < r->stop && !rc; s++) {
         double wait = 0;
         if (emim_data_next(data, img, &wait, derr, sizeof derr)) {
             fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, derr);
@@ -603,12 +651,20 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
             rc = 1;
             break;
         }
+        /* the effective rank of this step's unmasked features (before its update) */
+        double erank = NAN;
+        if (erank_every && (s == 0 || (s + 1) % erank_every == 0)) {
+            char serr[256];
+            if (emim_trainer_last_features(T, -1, feat) ||
+                emim_spectrum(feat, (long)(nfeat / (size_t)t->vit.hidden), t->vit.hidden, sv, &erank, serr, sizeof serr))
+                erank = NAN;
+        }
         double el = now_s() - t0;
-        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.4f\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr,
-                st.grad_norm, wait, el);
+        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr,
+                st.grad_norm, erank, wait, el);
         fflush(mf);
         if (isnan(first)) first = st.loss;
-        if (s >= r->stop - 10) { last_sum += st.loss; last_n++; }
+        if (s >= r->stop - 10) { last_sum += st.loss; last_mim += st.mim; last_n++; }
         long k = s - start + 1, total = r->stop - start;
         if (tty) {
             int w = (int)(30 * k / total);
@@ -638,17 +694,21 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     double el = now_s() - t0;
     long ran = emim_trainer_steps_done(T) - start;
     fclose(mf);
-    if (!rc && ran > 0)
+    if (!rc && ran > 0) {
         printf("done: loss %.6f at the first step, %.6f over the last %d; %.2f steps/s (%.2f volumes/s); "
                "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
                last_n ? last_sum / last_n : first, last_n, ran / el, ran * t->batch / el, waited, 100 * waited / el,
                ckpt, metrics);
+        if (check_n && last_n) rc = collapse_check(T, data, t, check_n, last_mim / last_n, last_n, out);
+    }
     else if (!rc) {
         /* nothing to run: the record may still have moved (--steps) */
         if (emim_trainer_save(T, ckpt)) rc = fail_ctx(ctx);
         else printf("done: the run is at step %ld of %ld\n", emim_trainer_steps_done(T), r->stop);
     }
     free(img);
+    free(feat);
+    free(sv);
     emim_data_close(data);
     emim_trainer_free(T);
     emim_ctx_free(ctx);

@@ -28,11 +28,56 @@ emim_ctx *make_ctx(emim_options *o, emim_mode mode);
 double now_s(void);
 int file_exists(const char *path);
 
+/* A run folder's options (src/tool/pretrain.c): the checkpoint's
+ * configuration and run record. d.path and d.modalities point into the
+ * struct: do not copy it. 0, or 1 after printing why not. */
+typedef struct {
+    emim_train_config t;
+    emim_data_config d;
+    int exact;
+    long done, stop;
+    char preset[16], path[4096], mods[1024], ckpt[4200];
+} run_info;
+int read_run(const char *dir, run_info *ri);
+
+/* The collapse check at the end of a run (src/tool/check.c): the final MIM
+ * loss (the mean of the last steps') against the collapsed loss of the run's
+ * own masking on its own data, and the effective rank of the features of
+ * the first batch against a fresh initialisation's; printed and written to
+ * DIR/summary.json. 0, or 1 after an error. */
+int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t, int samples, double final_mim,
+                   int mim_steps, const char *dir);
+/* Writes text to PATH through PATH.tmp and a rename; 0 or -1 (errno set). */
+int write_file_atomic(const char *path, const char *text);
+
+/* PNG output (src/tool/plot.c, through cairo; without it these return -1
+ * and say so in err). */
+typedef struct {
+    const char *label;
+    const double *x, *y;
+    int n;
+    int lines, markers;        /* join the points; draw a marker at each */
+} plot_series;
+typedef struct {
+    const char *title, *xlabel, *ylabel;
+    int logx, logy;
+    int nhlines;               /* horizontal reference lines */
+    double hline[4];
+    const char *hline_label[4];
+    int legend_left;
+} plot_spec;
+int plot_png(const char *path, const plot_spec *p, const plot_series *s, int ns, char *err, size_t errlen);
+/* tiles [rows * cols] of tw x th values in [0, 1] (row-major), shown grey */
+int montage_png(const char *path, const float *const *tiles, const int *tw, const int *th, int rows, int cols,
+                const char *const *row_labels, const char *const *col_labels, const char *title, char *err,
+                size_t errlen);
+
 /* the commands; argv[0] is the command's name */
 int cmd_info(emim_options *o, int argc, char **argv);
 int cmd_validate(emim_options *o, int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_pretrain(emim_options *o, int argc, char **argv);
 int cmd_phantom(int argc, char **argv);
+int cmd_maskvar(int argc, char **argv);
 
 #endif
