@@ -333,10 +333,17 @@ typedef struct {
 emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p);
 void emim_vit_layout_free(emim_vit_params *p);
 const emim_param *emim_vit_param(const emim_vit_params *p, const char *name);
-/* MONAI's initialisation, from Philox (the same on every backend): position
- * embeddings and linear weights trunc_normal(0, 0.02, -2, 2), biases 0,
- * LayerNorm weights 1, the patch embedding (a Conv3d) uniform(+-1/sqrt(fan_in)). */
-emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed);
+/* Initialisation schemes, from Philox (the same on every backend):
+ * EMIM_INIT_MONAI, what MONAI's ViT does: position embeddings
+ * trunc_normal(0, 0.02, -2, 2); the patch embedding (a Conv3d) and every
+ * Linear layer of the blocks keep PyTorch's defaults, weights and biases
+ * uniform(+-1/sqrt(fan_in)); LayerNorm weights 1, biases 0; E-MIM's
+ * reconstruction head as a PyTorch nn.Linear. EMIM_INIT_TRUNC_NORMAL, the
+ * timm / MAE recipe: every Linear weight trunc_normal(0, 0.02, -2, 2) and
+ * its bias 0 (position embeddings, patch embedding and LayerNorm as above). */
+typedef enum { EMIM_INIT_MONAI = 0, EMIM_INIT_TRUNC_NORMAL } emim_init_scheme;
+emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed,
+                          emim_init_scheme scheme);
 
 /* Activations of one pass of the encoder over a batch of B samples (one
  * arena of the context). */
@@ -370,6 +377,7 @@ typedef struct {
     int levels;                 /* PBT levels: after blocks layers/levels * (l+1) */
     float w_pbt, w_off;         /* weight of L_PBT; off-diagonal weight */
     emim_pbt_norm pbt_norm;
+    emim_init_scheme init;      /* the weights' initialisation */
     emim_mask_options mask;
     float lr, weight_decay, beta1, beta2, adam_eps;
     float clip;                 /* global gradient-norm clipping; 0: off */
@@ -402,6 +410,13 @@ emim_status emim_trainer_last_features(emim_trainer *T, int layer, float *out);
  * configuration's seed (the weights the run started from). Overwrites the
  * activations of the last step. */
 emim_status emim_trainer_features(emim_trainer *T, const float *images, int layer, int init, float *out);
+/* The reconstruction of the E-MIM step: images [batch, channels, H, W, D]
+ * (host), masks [batch, channels, tokens] (emim_mask_make's layout, 1 =
+ * masked); xm receives the masked images and recon the reconstruction head's
+ * output g(f(x_m)) as images (both [batch, channels, H, W, D]; either may be
+ * NULL). Overwrites the activations of the last step. */
+emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
+                                     float *recon);
 emim_buf *emim_trainer_params(emim_trainer *T);
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
 
@@ -502,6 +517,13 @@ const char *emim_data_subject(const emim_data *d, int i);
 const char *emim_data_kind(const emim_data *d);
 /* Sample i into out [channels, size] (in the caller's thread). */
 emim_status emim_data_sample(emim_data *d, uint64_t i, float *out, char *err, size_t errlen);
+/* Subject k's centre window (no flips) into out [channels, size], and its
+ * voxel-to-world affine (the files' affine through the resampling, the
+ * foreground crop and the window; affine may be NULL). Not for the phantom. */
+emim_status emim_data_subject_window(emim_data *d, int k, float *out, double affine[4][4], char *err,
+                                     size_t errlen);
+/* The per-voxel mean of samples 0 .. samples-1: mean [channels, size]. */
+emim_status emim_data_mean(emim_data *d, int samples, float *mean, char *err, size_t errlen);
 /* Batches of `batch` samples: batch s holds samples s*batch .. s*batch +
  * batch - 1. emim_data_start makes `first` the next batch and starts the
  * loading threads; emim_data_next copies the next batch into out and says

@@ -28,6 +28,8 @@ typedef struct {
     int state;                 /* CACHE_* */
     float *data;               /* the prepared subject when cached */
     int dim[3];
+    double map[3][2];          /* prepared voxel i along axis a <- file voxel map[a][0] i + map[a][1] */
+    double affine[4][4];       /* the files' voxel-to-world affine */
 } subject;
 
 struct emim_data {
@@ -331,6 +333,7 @@ static emim_status check_headers(emim_data *d, char *err, size_t errlen)
         sb->dim[0] = first.nx;
         sb->dim[1] = first.ny;
         sb->dim[2] = first.nz;
+        memcpy(sb->affine, first.affine, sizeof sb->affine);
     }
     return EMIM_OK;
 }
@@ -471,8 +474,10 @@ void emim_data_cache_stats(const emim_data *d, size_t *bytes, int *subjects)
 
 /* ---- preparing a subject ---- */
 
-static emim_status prepare(emim_data *d, const subject *sb, float **out, int od[3], char *err, size_t errlen)
+static emim_status prepare(emim_data *d, const subject *sb, float **out, int od[3], double map[3][2], char *err,
+                           size_t errlen)
 {
+    for (int a = 0; a < 3; a++) { map[a][0] = 1; map[a][1] = 0; }
     const int C = d->c.channels;
     int dim[3] = { sb->dim[0], sb->dim[1], sb->dim[2] };
     size_t nv = (size_t)dim[0] * dim[1] * dim[2];
@@ -512,6 +517,11 @@ static emim_status prepare(emim_data *d, const subject *sb, float **out, int od[
         if (g) fg = g;
         if (!s && (!y || !g)) s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "subject %s: out of memory", sb->name);
         if (!s) {
+            /* emim_resample aligns the outer edges: (i + 0.5) / nd = (i' + 0.5) / dim */
+            for (int a = 0; a < 3; a++) {
+                map[a][0] = (double)dim[a] / nd[a];
+                map[a][1] = 0.5 * map[a][0] - 0.5;
+            }
             emim_resample(y, nd, x, dim, C);
             free(x);
             x = y;
@@ -530,6 +540,7 @@ static emim_status prepare(emim_data *d, const subject *sb, float **out, int od[
             if (!y) s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "subject %s: out of memory", sb->name);
             else {
                 emim_crop_pad(y, nd, x, dim, C, lo);
+                for (int a = 0; a < 3; a++) map[a][1] += map[a][0] * lo[a];
                 free(x);
                 x = y;
                 memcpy(dim, nd, sizeof dim);
@@ -549,7 +560,8 @@ static emim_status prepare(emim_data *d, const subject *sb, float **out, int od[
 
 /* the subject's prepared volume: from the cache, or prepared now (and
  * cached when there is room; *owned then says the caller must free it) */
-static emim_status get_subject(emim_data *d, int i, float **x, int dim[3], int *owned, char *err, size_t errlen)
+static emim_status get_subject(emim_data *d, int i, float **x, int dim[3], double map[3][2], int *owned, char *err,
+                               size_t errlen)
 {
     subject *sb = &d->subj[i];
     pthread_mutex_lock(&d->mu);
@@ -557,6 +569,7 @@ static emim_status get_subject(emim_data *d, int i, float **x, int dim[3], int *
     if (sb->state == CACHE_READY) {
         *x = sb->data;
         memcpy(dim, sb->dim, 3 * sizeof *dim);
+        memcpy(map, sb->map, sizeof sb->map);
         *owned = 0;
         pthread_mutex_unlock(&d->mu);
         return EMIM_OK;
@@ -564,7 +577,7 @@ static emim_status get_subject(emim_data *d, int i, float **x, int dim[3], int *
     sb->state = CACHE_LOADING;
     pthread_mutex_unlock(&d->mu);
     int pd[3];
-    emim_status s = prepare(d, sb, x, pd, err, errlen);
+    emim_status s = prepare(d, sb, x, pd, map, err, errlen);
     pthread_mutex_lock(&d->mu);
     sb->state = CACHE_EMPTY;
     *owned = 1;
@@ -573,6 +586,7 @@ static emim_status get_subject(emim_data *d, int i, float **x, int dim[3], int *
         if (d->cache_used + bytes <= d->c.cache_bytes) {
             sb->data = *x;
             memcpy(sb->dim, pd, sizeof pd);
+            memcpy(sb->map, map, sizeof sb->map);
             sb->state = CACHE_READY;
             d->cache_used += bytes;
             d->cache_subjects++;
@@ -605,6 +619,51 @@ static int subject_of(emim_data *d, uint64_t e, uint64_t p)
     return s;
 }
 
+static size_t sample_floats(const emim_data *d)
+{
+    return (size_t)d->c.channels * d->c.size[0] * d->c.size[1] * d->c.size[2];
+}
+
+/* Subject k's window into out: the centre (centre 1), or a window and flips
+ * drawn for sample i; affine (when non-NULL) its voxel-to-world map. */
+static emim_status window(emim_data *d, int k, uint64_t i, int centre, float *out, double affine[4][4], char *err,
+                          size_t errlen)
+{
+    const int *S = d->c.size, C = d->c.channels;
+    float *x;
+    int dim[3], owned;
+    double map[3][2];
+    emim_status s = get_subject(d, k, &x, dim, map, &owned, err, errlen);
+    if (s) return s;
+    int start[3];
+    for (int a = 0; a < 3; a++) {
+        if (dim[a] > S[a])
+            start[a] = d->c.random_crop && !centre
+                           ? (int)(rnd(d->c.seed, 0x63726f70, i, (uint64_t)a) % (uint64_t)(dim[a] - S[a] + 1))
+                           : (dim[a] - S[a]) / 2;
+        else
+            start[a] = -((S[a] - dim[a]) / 2);
+    }
+    emim_crop_pad(out, S, x, dim, C, start);
+    if (d->c.flip && !centre)
+        for (int a = 0; a < 3; a++)
+            if (rnd(d->c.seed, 0x666c6970, i, (uint64_t)a) & 1) emim_flip(out, C, S, a);
+    if (owned) free(x);
+    if (affine) {
+        /* window voxel w <- file voxel map[a][0] (w + start) + map[a][1], then the file's affine */
+        const double (*A)[4] = (const double (*)[4])d->subj[k].affine;
+        for (int r = 0; r < 4; r++) {
+            double t = A[r][3];
+            for (int a = 0; a < 3; a++) {
+                affine[r][a] = A[r][a] * map[a][0];
+                t += A[r][a] * (map[a][0] * start[a] + map[a][1]);
+            }
+            affine[r][3] = t;
+        }
+    }
+    return EMIM_OK;
+}
+
 emim_status emim_data_sample(emim_data *d, uint64_t i, float *out, char *err, size_t errlen)
 {
     const int *S = d->c.size, C = d->c.channels;
@@ -612,32 +671,36 @@ emim_status emim_data_sample(emim_data *d, uint64_t i, float *out, char *err, si
                           ? EMIM_OK
                           : emim_fail(err, errlen, EMIM_ERR_ARG, "the phantom needs sizes of at least 4");
     int k = subject_of(d, i / (uint64_t)d->n, i % (uint64_t)d->n);
-    float *x;
-    int dim[3], owned;
-    emim_status s = get_subject(d, k, &x, dim, &owned, err, errlen);
-    if (s) return s;
-    int start[3];
-    for (int a = 0; a < 3; a++) {
-        if (dim[a] > S[a])
-            start[a] = d->c.random_crop ? (int)(rnd(d->c.seed, 0x63726f70, i, (uint64_t)a) % (uint64_t)(dim[a] - S[a] + 1))
-                                        : (dim[a] - S[a]) / 2;
-        else
-            start[a] = -((S[a] - dim[a]) / 2);
+    return window(d, k, i, 0, out, NULL, err, errlen);
+}
+
+emim_status emim_data_subject_window(emim_data *d, int k, float *out, double affine[4][4], char *err, size_t errlen)
+{
+    if (!d->n) return emim_fail(err, errlen, EMIM_ERR_ARG, "the built-in phantom has no subjects: name a sample");
+    if (k < 0 || k >= d->n)
+        return emim_fail(err, errlen, EMIM_ERR_ARG, "subject %d: the dataset has subjects 0 to %d", k, d->n - 1);
+    return window(d, k, 0, 1, out, affine, err, errlen);
+}
+
+emim_status emim_data_mean(emim_data *d, int samples, float *mean, char *err, size_t errlen)
+{
+    if (samples < 1) return emim_fail(err, errlen, EMIM_ERR_ARG, "data mean: %d samples", samples);
+    size_t n = sample_floats(d);
+    double *acc = calloc(n, sizeof *acc);
+    float *x = malloc(n * sizeof *x);
+    emim_status s = acc && x ? EMIM_OK : emim_fail(err, errlen, EMIM_ERR_NOMEM, "data mean: out of memory");
+    for (int i = 0; i < samples && !s; i++) {
+        s = emim_data_sample(d, (uint64_t)i, x, err, errlen);
+        for (size_t e = 0; e < n && !s; e++) acc[e] += x[e];
     }
-    emim_crop_pad(out, S, x, dim, C, start);
-    if (d->c.flip)
-        for (int a = 0; a < 3; a++)
-            if (rnd(d->c.seed, 0x666c6970, i, (uint64_t)a) & 1) emim_flip(out, C, S, a);
-    if (owned) free(x);
-    return EMIM_OK;
+    for (size_t e = 0; e < n && !s; e++) mean[e] = (float)(acc[e] / samples);
+    free(acc);
+    free(x);
+    return s;
 }
 
 /* ---- background loading ---- */
 
-static size_t sample_floats(const emim_data *d)
-{
-    return (size_t)d->c.channels * d->c.size[0] * d->c.size[1] * d->c.size[2];
-}
 
 static void *worker(void *arg)
 {

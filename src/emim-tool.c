@@ -20,6 +20,8 @@ static void usage(FILE *f)
             "  pretrain      E-MIM pretraining (default: the tiny model on the built-in phantom)\n"
             "  phantom       write the built-in phantom as a BraTS-layout folder of NIfTI files\n"
             "  maskvar       the collapsed loss of masking strategies, by Monte Carlo (Fig. 2)\n"
+            "  spectrum      singular values and effective rank of encoders' features (dimensional collapse)\n"
+            "  reconstruct   one sample: original, masked, reconstruction, collapsed output (NIfTI, PNG)\n"
             "\n"
             "Global options (also from the environment):\n"
             "  -b, --backend=cpu|opencl|auto   compute backend (EMIM_BACKEND; default auto:\n"
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&o, cargc, cargv);
     if (!strcmp(cmd, "phantom")) return cmd_phantom(cargc, cargv);
     if (!strcmp(cmd, "maskvar")) return cmd_maskvar(cargc, cargv);
+    if (!strcmp(cmd, "spectrum")) return cmd_spectrum(&o, cargc, cargv);
+    if (!strcmp(cmd, "reconstruct")) return cmd_reconstruct(&o, cargc, cargv);
     if (!strcmp(cmd, "help")) { usage(stdout); return 0; }
     die_usage("unknown command '%s'", cmd);
     return 2;

@@ -169,32 +169,41 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed)
+emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed,
+                          emim_init_scheme scheme)
 {
     if (emim_buf_size(arena) < p->total)
         return emim_set_error(ctx, EMIM_ERR_ARG, "model init: the arena holds %zu floats, the model needs %zu",
                               emim_buf_size(arena), p->total);
+    if (scheme != EMIM_INIT_MONAI && scheme != EMIM_INIT_TRUNC_NORMAL)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "model init: unknown scheme %d", (int)scheme);
     for (int i = 0; i < p->n; i++) {
         const emim_param *t = &p->t[i];
         emim_ref r = emim_at(arena, t->off);
+        int bias = ends_with(t->name, ".bias");
+        /* the weight this tensor belongs to: a bias follows its weight */
+        const emim_param *w = &p->t[i - (bias ? 1 : 0)];
         emim_status s;
-        if (strstr(t->name, "patch_embeddings.")) {
-            /* a Conv3d keeps PyTorch's default: uniform(-1/sqrt(fan_in), +) */
-            const emim_param *w = &p->t[i - (ends_with(t->name, ".bias") ? 1 : 0)];
-            double fan_in = (double)w->size / w->shape[0];
-            float b = (float)(1.0 / sqrt(fan_in));
-            s = emim_rand(ctx, r, t->size, EMIM_RAND_UNIFORM, seed, (uint64_t)i, -b, b, 0, 0);
-        } else if (ends_with(t->name, "norm1.weight") || ends_with(t->name, "norm2.weight") ||
-                   !strcmp(t->name, "norm.weight")) {
+        if (ends_with(t->name, "norm1.weight") || ends_with(t->name, "norm2.weight") ||
+            !strcmp(t->name, "norm.weight")) {
             float *ones = malloc(t->size * sizeof *ones);
             if (!ones) return emim_set_error(ctx, EMIM_ERR_NOMEM, "model init: out of host memory");
             for (size_t e = 0; e < t->size; e++) ones[e] = 1.0f;
             s = emim_buf_write(arena, t->off, t->size, ones);
             free(ones);
-        } else if (ends_with(t->name, ".bias")) {
+        } else if (ends_with(t->name, "norm1.bias") || ends_with(t->name, "norm2.bias") ||
+                   !strcmp(t->name, "norm.bias")) {
+            s = emim_buf_zero(arena, t->off, t->size);
+        } else if (!strcmp(t->name, "patch_embedding.position_embeddings")) {
+            s = emim_rand(ctx, r, t->size, EMIM_RAND_TRUNC_NORMAL, seed, (uint64_t)i, 0.0f, 0.02f, -2.0f, 2.0f);
+        } else if (strstr(t->name, "patch_embeddings.") || scheme == EMIM_INIT_MONAI) {
+            /* PyTorch's Conv3d and Linear defaults: uniform(-1/sqrt(fan_in), +) */
+            double fan_in = (double)w->size / w->shape[0];
+            float b = (float)(1.0 / sqrt(fan_in));
+            s = emim_rand(ctx, r, t->size, EMIM_RAND_UNIFORM, seed, (uint64_t)i, -b, b, 0, 0);
+        } else if (bias) {
             s = emim_buf_zero(arena, t->off, t->size);
         } else {
-            /* position embeddings and linear weights: trunc_normal(0, 0.02, -2, 2) */
             s = emim_rand(ctx, r, t->size, EMIM_RAND_TRUNC_NORMAL, seed, (uint64_t)i, 0.0f, 0.02f, -2.0f, 2.0f);
         }
         if (s) return s;

@@ -27,6 +27,7 @@ void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
     t->w_pbt = 1.0f;
     t->w_off = 1.0f;
     t->pbt_norm = EMIM_PBT_SUM;
+    t->init = EMIM_INIT_MONAI;
     emim_mask_options_default(&t->mask);
     t->lr = 1e-4f;
     t->weight_decay = 0.05f;
@@ -73,6 +74,8 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (cfg->levels < 1 || cfg->levels > cfg->vit.layers || cfg->vit.layers % cfg->levels)
         return emim_set_error(ctx, EMIM_ERR_ARG, "train: %d PBT levels do not divide the %d layers", cfg->levels,
                               cfg->vit.layers);
+    if (cfg->init != EMIM_INIT_MONAI && cfg->init != EMIM_INIT_TRUNC_NORMAL)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "train: unknown initialisation scheme %d", (int)cfg->init);
     if (cfg->pbt_norm != EMIM_PBT_SUM && cfg->pbt_norm != EMIM_PBT_MEAN)
         return emim_set_error(ctx, EMIM_ERR_ARG, "train: unknown PBT normalisation %d", (int)cfg->pbt_norm);
     emim_trainer *T = calloc(1, sizeof *T);
@@ -101,7 +104,7 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (!s) s = emim_buf_alloc(ctx, work, &T->work);
     if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->ax);
     if (!s) s = emim_vit_acts_create(ctx, &cfg->vit, B, &T->am);
-    if (!s) s = emim_vit_init(ctx, &T->lay, T->params, cfg->seed);
+    if (!s) s = emim_vit_init(ctx, &T->lay, T->params, cfg->seed, cfg->init);
     if (!s) s = emim_buf_zero(T->m, 0, P);
     if (!s) s = emim_buf_zero(T->v, 0, P);
     if (s) { emim_trainer_free(T); return s; }
@@ -195,9 +198,46 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
     STEP_CHECK(upload_tokens(T, images));
     /* a fresh initialisation goes into the gradient arena (same layout), which
      * every step zeroes before use */
-    if (init) STEP_CHECK(emim_vit_init(T->ctx, &T->lay, T->grads, T->cfg.seed));
+    if (init) STEP_CHECK(emim_vit_init(T->ctx, &T->lay, T->grads, T->cfg.seed, T->cfg.init));
     STEP_CHECK(emim_vit_forward(T->ctx, &T->lay, init ? T->grads : T->params, T->ax, T->tok));
     return read_features(T, layer, out);
+}
+
+/* tokens [batch, N, PD] (host) -> images [batch, C, H, W, D] */
+static void host_unpatchify(const emim_trainer *T, float *img, const float *tok)
+{
+    const emim_train_config *c = &T->cfg;
+    size_t per = (size_t)T->N * T->PD;
+    for (int b = 0; b < c->batch; b++)
+        for (size_t e = 0; e < per; e++)
+            img[(size_t)b * per + (size_t)emim_patch_voxel(e, (emim_u64)c->vit.channels, (emim_u64)c->vit.img[0],
+                                                         (emim_u64)c->vit.img[1], (emim_u64)c->vit.img[2],
+                                                         (emim_u64)c->vit.patch[0], (emim_u64)c->vit.patch[1],
+                                                         (emim_u64)c->vit.patch[2])] = tok[(size_t)b * per + e];
+}
+
+emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
+                                     float *recon)
+{
+    emim_status s;
+    const emim_train_config *c = &T->cfg;
+    int B = c->batch, N = T->N, C = c->vit.channels;
+    size_t bt = (size_t)B * N * T->PD;
+    STEP_CHECK(upload_tokens(T, images));
+    for (int b = 0; b < B; b++) {
+        float *t = T->host_tok + (size_t)b * N * T->PD;
+        emim_mask_tokens(t, t, masks + (size_t)b * C * N, C, N, T->P3);
+    }
+    if (xm) host_unpatchify(T, xm, T->host_tok);
+    if (!recon) return EMIM_OK;
+    STEP_CHECK(emim_buf_write(T->tokm.buf, T->tokm.off, bt, T->host_tok));
+    STEP_CHECK(emim_vit_forward(T->ctx, &T->lay, T->params, T->am, T->tokm));
+    const emim_param *rw = emim_vit_param(&T->lay, "recon.weight"), *rb = emim_vit_param(&T->lay, "recon.bias");
+    STEP_CHECK(emim_linear(T->ctx, T->g, emim_vit_acts_output(T->am), emim_at(T->params, rw->off),
+                           emim_at(T->params, rb->off), B * N, c->vit.hidden, T->PD));
+    STEP_CHECK(emim_buf_read(T->g.buf, T->g.off, bt, T->host_tok));
+    host_unpatchify(T, recon, T->host_tok);
+    return EMIM_OK;
 }
 
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st)
@@ -313,7 +353,7 @@ static void put_config(wbuf *w, const emim_train_config *c)
     put_i32(w, c->vit.channels); put_i32(w, c->vit.hidden); put_i32(w, c->vit.mlp);
     put_i32(w, c->vit.heads); put_i32(w, c->vit.layers); put_f32(w, c->vit.eps);
     put_i32(w, c->batch); put_i32(w, c->levels); put_f32(w, c->w_pbt); put_f32(w, c->w_off);
-    put_i32(w, (int32_t)c->pbt_norm);
+    put_i32(w, (int32_t)c->pbt_norm); put_i32(w, (int32_t)c->init);
     put_i32(w, (int32_t)c->mask.strategy); put_i32(w, c->mask.modal); put_f32(w, c->mask.r_pos);
     put_f32(w, c->mask.r_patch); put_f32(w, c->mask.ratio);
     put_f32(w, c->lr); put_f32(w, c->weight_decay); put_f32(w, c->beta1); put_f32(w, c->beta2); put_f32(w, c->adam_eps);
@@ -360,7 +400,7 @@ static void get_config(rbuf *r, emim_train_config *c)
     c->vit.channels = get_i32(r); c->vit.hidden = get_i32(r); c->vit.mlp = get_i32(r);
     c->vit.heads = get_i32(r); c->vit.layers = get_i32(r); c->vit.eps = get_f32(r);
     c->batch = get_i32(r); c->levels = get_i32(r); c->w_pbt = get_f32(r); c->w_off = get_f32(r);
-    c->pbt_norm = (emim_pbt_norm)get_i32(r);
+    c->pbt_norm = (emim_pbt_norm)get_i32(r); c->init = (emim_init_scheme)get_i32(r);
     c->mask.strategy = (emim_mask_strategy)get_i32(r); c->mask.modal = get_i32(r); c->mask.r_pos = get_f32(r);
     c->mask.r_patch = get_f32(r); c->mask.ratio = get_f32(r);
     c->lr = get_f32(r); c->weight_decay = get_f32(r); c->beta1 = get_f32(r); c->beta2 = get_f32(r);

@@ -440,6 +440,32 @@ START_TEST(spacing_and_crop)
     for (int a = 0; a < 3; a++) ck_assert_msg(abs(lo[a] - (S[a] - 1 - hi[a])) <= 1, "axis %d: %d..%d", a, lo[a], hi[a]);
     free(x);
     emim_data_close(d);
+    /* a subject's centre window and its affine (the files' is the identity):
+     * cropped at (4, 4, 0) from 24x20x16; resampled to 2 mm (12x10x8, voxel
+     * i at file voxel 2i + 0.5) and padded by (2, 1, 4) */
+    static const struct { float spacing; double diag, off[3]; } W[] = {
+        { 0, 1, { 4, 4, 0 } }, { 2, 2, { -3.5, -1.5, -7.5 } },
+    };
+    char err[512];
+    x = malloc(VOL * sizeof *x);
+    for (int w = 0; w < 2; w++) {
+        c = config("brats");
+        c.fg_crop = 0;
+        c.spacing[0] = c.spacing[1] = c.spacing[2] = W[w].spacing;
+        d = open_ok(&c);
+        double A[4][4];
+        ck_assert_msg(emim_data_subject_window(d, 1, x, A, err, sizeof err) == EMIM_OK, "%s", err);
+        for (int r = 0; r < 4; r++)
+            for (int a = 0; a < 4; a++) {
+                double want = r == 3 ? (a == 3) : a == r ? W[w].diag : a == 3 ? W[w].off[r] : 0;
+                ck_assert_msg(fabs(A[r][a] - want) < 1e-9, "spacing %g: affine[%d][%d] = %g, expected %g",
+                              (double)W[w].spacing, r, a, A[r][a], want);
+            }
+        ck_assert_int_eq(emim_data_subject_window(d, NS, x, A, err, sizeof err), EMIM_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(err, "subjects 0 to 4"));
+        emim_data_close(d);
+    }
+    free(x);
     remove_dir();
 }
 END_TEST

@@ -85,48 +85,62 @@ START_TEST(config_errors)
 }
 END_TEST
 
-static float *init_on(emim_backend_kind b, const emim_vit_params *p)
+static float *init_on(emim_backend_kind b, const emim_vit_params *p, emim_init_scheme scheme)
 {
     emim_ctx *ctx = test_ctx(b, EMIM_MODE_EXACT, 2, NULL, 0);
     if (!ctx) return NULL;
     emim_buf *arena = NULL;
     ck_assert_int_eq(emim_buf_alloc(ctx, p->total, &arena), EMIM_OK);
-    ck_assert_msg(emim_vit_init(ctx, p, arena, 42) == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert_msg(emim_vit_init(ctx, p, arena, 42, scheme) == EMIM_OK, "%s", emim_error(ctx));
     float *h = malloc(p->total * sizeof *h);
     ck_assert_int_eq(emim_buf_read(arena, 0, p->total, h), EMIM_OK);
     emim_ctx_free(ctx);
     return h;
 }
 
+/* Both schemes: each tensor's distribution (uniform bounds 1/sqrt(fan_in),
+ * trunc_normal's std 0.02, ones and zeros), and the same bits on OpenCL. */
 START_TEST(init_tiny)
 {
     emim_vit_config c;
     emim_vit_preset("tiny", &c);
     emim_vit_params p;
     ck_assert_int_eq(emim_vit_layout(&c, &p), EMIM_OK);
-    float *h = init_on(EMIM_BACKEND_CPU, &p);
-    for (int i = 0; i < p.n; i++) {
-        const emim_param *t = &p.t[i];
-        const float *v = h + t->off;
-        double s = 0, s2 = 0, mx = 0;
-        for (size_t e = 0; e < t->size; e++) { s += v[e]; s2 += (double)v[e] * v[e]; mx = fmax(mx, fabs(v[e])); }
-        double mean = s / t->size, sd = sqrt(s2 / t->size - mean * mean);
-        if (strstr(t->name, "patch_embeddings.")) {
-            ck_assert_double_le(mx, 1.0 / sqrt(4.0 * 16 * 16 * 16));
-        } else if (strstr(t->name, "norm") && strstr(t->name, ".weight")) {
-            ck_assert_msg(mean == 1.0 && sd == 0.0, "%s must be ones", t->name);
-        } else if (strstr(t->name, ".bias")) {
-            ck_assert_msg(mx == 0.0, "%s must be zeros", t->name);
-        } else {
-            ck_assert_msg(fabs(sd - 0.02) < 0.002 && mx <= 2.0, "%s: std %g", t->name, sd);
+    for (int scheme = 0; scheme < 2; scheme++) {
+        float *h = init_on(EMIM_BACKEND_CPU, &p, (emim_init_scheme)scheme);
+        for (int i = 0; i < p.n; i++) {
+            const emim_param *t = &p.t[i];
+            const emim_param *w = strstr(t->name, ".bias") ? &p.t[i - 1] : t;
+            double bound = 1.0 / sqrt((double)w->size / w->shape[0]);
+            const float *v = h + t->off;
+            double s = 0, s2 = 0, mx = 0;
+            for (size_t e = 0; e < t->size; e++) { s += v[e]; s2 += (double)v[e] * v[e]; mx = fmax(mx, fabs(v[e])); }
+            double mean = s / t->size, sd = sqrt(s2 / t->size - mean * mean);
+            int uniform = strstr(t->name, "patch_embeddings.") ||
+                          (scheme == EMIM_INIT_MONAI && !strstr(t->name, "norm") && !strstr(t->name, "position"));
+            if (strstr(t->name, "norm") && strstr(t->name, ".weight")) {
+                ck_assert_msg(mean == 1.0 && sd == 0.0, "%s must be ones", t->name);
+            } else if (strstr(t->name, "norm") && strstr(t->name, ".bias")) {
+                ck_assert_msg(mx == 0.0, "%s must be zeros", t->name);
+            } else if (uniform) {
+                /* uniform(+-bound): std bound / sqrt(3), and no value beyond the bound */
+                ck_assert_msg(mx <= bound, "%s: %g beyond %g", t->name, mx, bound);
+                if (t->size >= 96)
+                    ck_assert_msg(fabs(sd - bound / sqrt(3.0)) < 0.15 * bound / sqrt(3.0), "%s: std %g, expected %g",
+                                  t->name, sd, bound / sqrt(3.0));
+            } else if (strstr(t->name, ".bias")) {
+                ck_assert_msg(mx == 0.0, "%s must be zeros", t->name);
+            } else {
+                ck_assert_msg(fabs(sd - 0.02) < 0.002 && mx <= 2.0, "%s: std %g", t->name, sd);
+            }
         }
+        float *g = emim_have_opencl() ? init_on(EMIM_BACKEND_OPENCL, &p, (emim_init_scheme)scheme) : NULL;
+        if (g) {
+            ck_assert_int_eq(memcmp(h, g, p.total * sizeof *h), 0);
+            free(g);
+        }
+        free(h);
     }
-    float *g = emim_have_opencl() ? init_on(EMIM_BACKEND_OPENCL, &p) : NULL;
-    if (g) {
-        ck_assert_int_eq(memcmp(h, g, p.total * sizeof *h), 0);
-        free(g);
-    }
-    free(h);
     emim_vit_layout_free(&p);
 }
 END_TEST

@@ -1,5 +1,9 @@
 /* emim info: the version, backends, OpenCL platforms and devices, BLAS, threads. */
+#include "config.h"
 #include "tool.h"
+#ifdef HAVE_CAIRO
+#include <cairo.h>
+#endif
 
 #include <omp.h>
 #include <string.h>
@@ -27,6 +31,11 @@ int cmd_info(emim_options *o, int argc, char **argv)
     printf("BLAS: %s\n", emim_blas_info());
     printf("CPU threads: %d (OpenMP max %d)\n", o->threads ? o->threads : omp_get_max_threads(),
            omp_get_max_threads());
+#ifdef HAVE_CAIRO
+    printf("PNG: cairo %s (plots and montages)\n", CAIRO_VERSION_STRING);
+#else
+    printf("PNG: none (built without cairo; TSV and NIfTI outputs only)\n");
+#endif
     printf("numerics: no fast-math, no FMA contraction; exact mode uses a fixed-order fma GEMM\n");
     printf("OpenCL:\n");
     emim_opencl_report(print_line, NULL);

@@ -83,7 +83,7 @@ int cmd_maskvar(int argc, char **argv)
         { "seed", required_argument, NULL, O_SEED }, { "converged", required_argument, NULL, O_CONV },
         { "out", required_argument, NULL, O_OUT }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
-    optind = 1;
+    optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {

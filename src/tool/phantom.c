@@ -37,7 +37,7 @@ int cmd_phantom(int argc, char **argv)
         { "size", required_argument, NULL, O_SIZE }, { "seed", required_argument, NULL, O_SEED },
         { "no-gzip", no_argument, NULL, O_NOGZ }, { "modalities", required_argument, NULL, O_MODS }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
-    optind = 1;
+    optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {

@@ -28,7 +28,7 @@ enum { K_CONFIG, K_RECORD, K_RUNTIME };
 enum {
     O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
     O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP,
-    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_SEED, O_EXACT,
+    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_WINIT, O_SEED, O_EXACT,
     O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
     O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE, O_ERANK, O_CHECKN,
     O_END
@@ -46,7 +46,8 @@ static const struct {
     { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },        { "mask", 1, K_CONFIG },
     { "r-pos", 1, K_CONFIG },       { "r-patch", 1, K_CONFIG },      { "no-modal-mask", 0, K_CONFIG },
     { "ratio", 1, K_CONFIG },       { "levels", 1, K_CONFIG },       { "w-pbt", 1, K_CONFIG },
-    { "w-off", 1, K_CONFIG },       { "pbt-norm", 1, K_CONFIG },     { "seed", 1, K_CONFIG },
+    { "w-off", 1, K_CONFIG },       { "pbt-norm", 1, K_CONFIG },     { "weight-init", 1, K_CONFIG },
+    { "seed", 1, K_CONFIG },
     { "exact", 0, K_RECORD },
     { "data", 1, K_RECORD },        { "modalities", 1, K_RECORD },   { "percentiles", 1, K_RECORD },
     { "spacing", 1, K_RECORD },     { "no-fg-crop", 0, K_RECORD },   { "centre-crop", 0, K_RECORD },
@@ -82,6 +83,8 @@ static void usage(FILE *f)
             "  --levels=N                 PBT levels, dividing the layers [4, or the largest of 3, 2, 1 that does]\n"
             "  --w-pbt=X --w-off=X        PBT weight [1], off-diagonal weight [1]\n"
             "  --pbt-norm=sum|mean        a PBT level's term: the sum over the n^2 token pairs, or its mean [sum]\n"
+            "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
+            "                             timm's trunc_normal(0.02) Linear weights with zero biases [monai]\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
             "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
             "\n"
@@ -178,6 +181,11 @@ static void apply(run_opts *r, int id, const char *v)
         else if (!strcmp(v, "mean")) t->pbt_norm = EMIM_PBT_MEAN;
         else die_usage("--pbt-norm '%s': expected sum or mean", v);
         break;
+    case O_WINIT:
+        if (!strcmp(v, "monai")) t->init = EMIM_INIT_MONAI;
+        else if (!strcmp(v, "trunc-normal")) t->init = EMIM_INIT_TRUNC_NORMAL;
+        else die_usage("--weight-init '%s': expected monai or trunc-normal", v);
+        break;
     case O_SEED: t->seed = parse_u64(v, what); break;
     case O_EXACT: r->exact = 1; break;
     case O_DATA:
@@ -252,6 +260,7 @@ static void fmt(const run_opts *r, int id, char *b, size_t n)
     case O_WPBT: shortest(b, n, t->w_pbt); break;
     case O_WOFF: shortest(b, n, t->w_off); break;
     case O_PBTNORM: snprintf(b, n, "%s", t->pbt_norm == EMIM_PBT_MEAN ? "mean" : "sum"); break;
+    case O_WINIT: snprintf(b, n, "%s", t->init == EMIM_INIT_TRUNC_NORMAL ? "trunc-normal" : "monai"); break;
     case O_SEED: snprintf(b, n, "%llu", (unsigned long long)t->seed); break;
     case O_EXACT: snprintf(b, n, "%d", r->exact); break;
     case O_DATA: snprintf(b, n, "%s", r->have_path ? r->path : ""); break;
@@ -466,7 +475,9 @@ static int load_run(const char *ckpt, run_opts *r, long *done)
 int read_run(const char *dir, run_info *ri)
 {
     memset(ri, 0, sizeof *ri);
-    snprintf(ri->ckpt, sizeof ri->ckpt, "%s/checkpoint.emim", dir);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) snprintf(ri->ckpt, sizeof ri->ckpt, "%s", dir);
+    else snprintf(ri->ckpt, sizeof ri->ckpt, "%s/checkpoint.emim", dir);
     if (!file_exists(ri->ckpt)) {
         fprintf(stderr, "%s: %s: no checkpoint there (not a run folder)\n", prog, ri->ckpt);
         return 1;
@@ -498,7 +509,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     lo[NOPT + 1] = (struct option){ 0, 0, 0, 0 };
     opt_args a;
     memset(&a, 0, sizeof a);
-    optind = 1;
+    optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == 'h') { usage(stdout); return 0; }

@@ -29,8 +29,9 @@ double now_s(void);
 int file_exists(const char *path);
 
 /* A run folder's options (src/tool/pretrain.c): the checkpoint's
- * configuration and run record. d.path and d.modalities point into the
- * struct: do not copy it. 0, or 1 after printing why not. */
+ * configuration and run record; dir may also name a checkpoint file.
+ * d.path and d.modalities point into the struct: do not copy it. 0, or 1
+ * after printing why not. */
 typedef struct {
     emim_train_config t;
     emim_data_config d;
@@ -79,5 +80,7 @@ int cmd_ops(int argc, char **argv);
 int cmd_pretrain(emim_options *o, int argc, char **argv);
 int cmd_phantom(int argc, char **argv);
 int cmd_maskvar(int argc, char **argv);
+int cmd_spectrum(emim_options *o, int argc, char **argv);
+int cmd_reconstruct(emim_options *o, int argc, char **argv);
 
 #endif

@@ -56,7 +56,7 @@ int cmd_validate(emim_options *o, int argc, char **argv)
         { "ops", required_argument, NULL, 'o' }, { "seed", required_argument, NULL, 's' },
         { "failures", no_argument, NULL, 'F' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
-    optind = 1;
+    optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
