@@ -368,8 +368,9 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
 
 /* ---- E-MIM training ---- */
 /* How a PBT level's term is normalised: EMIM_PBT_SUM, the sum over the n^2
- * entries of the correlation matrix (eq. 7 as printed); EMIM_PBT_MEAN, that
- * sum divided by n^2 (a mean, as L_MIM is). See doc/method.md. */
+ * entries of the correlation matrix (eq. 7 as printed); EMIM_PBT_MEAN (the
+ * default), that sum divided by n^2 (a mean, as L_MIM is). See
+ * doc/method.md for the measurement behind the default. */
 typedef enum { EMIM_PBT_SUM = 0, EMIM_PBT_MEAN } emim_pbt_norm;
 typedef struct {
     emim_vit_config vit;
@@ -377,7 +378,7 @@ typedef struct {
     int levels;                 /* PBT levels: after blocks layers/levels * (l+1) */
     float w_pbt, w_off;         /* weight of L_PBT; off-diagonal weight */
     emim_pbt_norm pbt_norm;
-    emim_init_scheme init;      /* the weights' initialisation */
+    emim_init_scheme init;      /* the weights' initialisation [EMIM_INIT_TRUNC_NORMAL] */
     emim_mask_options mask;
     float lr, weight_decay, beta1, beta2, adam_eps;
     float clip;                 /* global gradient-norm clipping; 0: off */

@@ -26,8 +26,8 @@ void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit)
     t->levels = 4;
     t->w_pbt = 1.0f;
     t->w_off = 1.0f;
-    t->pbt_norm = EMIM_PBT_SUM;
-    t->init = EMIM_INIT_MONAI;
+    t->pbt_norm = EMIM_PBT_MEAN;          /* measured: doc/method.md */
+    t->init = EMIM_INIT_TRUNC_NORMAL;
     emim_mask_options_default(&t->mask);
     t->lr = 1e-4f;
     t->weight_decay = 0.05f;

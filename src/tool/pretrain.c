@@ -71,7 +71,7 @@ static void usage(FILE *f)
             "  --hidden=N --layers=N --heads=N --mlp=N   override the preset's widths and depth\n"
             "\n"
             "training (defaults in brackets):\n"
-            "  --steps=N                  stop after N optimiser steps in all [200]\n"
+            "  --steps=N                  stop after N optimiser steps in all [1000]\n"
             "  --schedule-steps=N         length of the warm-up + cosine schedule [--steps]; a run split\n"
             "                             over several jobs gives the final length here\n"
             "  --batch=N                  volumes per step [2]\n"
@@ -82,9 +82,9 @@ static void usage(FILE *f)
             "  --ratio=X                  random masking ratio [0.6]\n"
             "  --levels=N                 PBT levels, dividing the layers [4, or the largest of 3, 2, 1 that does]\n"
             "  --w-pbt=X --w-off=X        PBT weight [1], off-diagonal weight [1]\n"
-            "  --pbt-norm=sum|mean        a PBT level's term: the sum over the n^2 token pairs, or its mean [sum]\n"
+            "  --pbt-norm=sum|mean        a PBT level's term: the sum over the n^2 token pairs, or its mean [mean]\n"
             "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
-            "                             timm's trunc_normal(0.02) Linear weights with zero biases [monai]\n"
+            "                             timm's trunc_normal(0.02) Linear weights with zero biases [trunc-normal]\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
             "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
             "\n"
@@ -295,7 +295,7 @@ static void build(run_opts *r, const opt_args *a)
     emim_train_config_default(&r->t, &v);
     r->t.lr = 1e-3f;
     r->t.warmup = 20;
-    r->stop = 200;
+    r->stop = 1000;
     emim_data_config_default(&r->d);
     for (int id = OPT_BASE; id < O_END; id++)
         if (given(a, id)) {
