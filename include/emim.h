@@ -400,6 +400,13 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
 void emim_trainer_free(emim_trainer *T);
 /* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]). */
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st);
+/* The same with the caller's masks [batch, channels, tokens] (1 = masked)
+ * instead of the configuration's (for tests and experiments). */
+emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const uint8_t *masks,
+                                    emim_step_stats *st);
+/* The gradients of the last step (laid out as the parameters; after
+ * clipping, before the update). */
+emim_buf *emim_trainer_grads(emim_trainer *T);
 long emim_trainer_steps_done(const emim_trainer *T);
 /* The encoder's token features [batch * tokens, hidden] of the unmasked
  * pass of the last step (with the weights before that step's update), at

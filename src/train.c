@@ -242,6 +242,13 @@ emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const
 
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st)
 {
+    return emim_trainer_step_masks(T, images, NULL, st);
+}
+
+emim_buf *emim_trainer_grads(emim_trainer *T) { return T->grads; }
+
+emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const uint8_t *masks, emim_step_stats *st)
+{
     emim_ctx *ctx = T->ctx;
     const emim_train_config *c = &T->cfg;
     int B = c->batch, N = T->N, h = c->vit.hidden, C = c->vit.channels;
@@ -252,9 +259,10 @@ emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_st
     STEP_CHECK(upload_tokens(T, images));
     for (int b = 0; b < B; b++) {
         float *t = T->host_tok + (size_t)b * N * T->PD;
-        if (emim_mask_make(T->mask, C, N, &c->mask, c->seed, (uint64_t)T->step, (uint64_t)b))
+        const uint8_t *m = masks ? masks + (size_t)b * C * N : T->mask;
+        if (!masks && emim_mask_make(T->mask, C, N, &c->mask, c->seed, (uint64_t)T->step, (uint64_t)b))
             return emim_set_error(ctx, EMIM_ERR_ARG, "train: bad mask options (ratios must lie in [0, 1])");
-        emim_mask_tokens(t, t, T->mask, C, N, T->P3);
+        emim_mask_tokens(t, t, m, C, N, T->P3);
     }
     STEP_CHECK(emim_buf_write(T->tokm.buf, T->tokm.off, bt, T->host_tok));
     /* forward */

@@ -1,11 +1,13 @@
-/* The golden oracle: a tiny E-MIM step (the library's ViT encoder with one
+/* The golden oracles. First a tiny E-MIM step (the library's ViT encoder with one
  * pre-norm block, MONAI's layout and names, on an image and its masked copy;
  * reconstruction MSE + Pyramid Barlow Twins from the ops), against PyTorch's double-
  * precision result in tests/data/oracle.bin (made by tools/make_oracle.py,
  * whose docstring defines the step). Every output and every parameter
  * gradient must agree to a relative error of 1e-5 (|diff| <= 1e-5 * the
  * tensor's largest magnitude), on the CPU twin and, when there is a device,
- * on OpenCL, in fast and exact mode. */
+ * on OpenCL, in fast and exact mode. Then the trainer's own step (PBT on the
+ * hidden states before the final norm, as means; 2 blocks, anisotropic
+ * patches) against tests/data/oracle-step.bin (tools/make_oracle_step.py). */
 #include "testutil.h"
 
 #include <math.h>
@@ -20,10 +22,13 @@ typedef struct {
     float *v;
 } otensor;
 
-static otensor ot[128];
-static int not;
+typedef struct {
+    otensor t[128];
+    int n;
+} oracle;
+static oracle ops_oracle, step_oracle, *cur = &ops_oracle;
 
-static int load_oracle(const char *path, char *why, size_t whylen)
+static int load_oracle(oracle *o, const char *path, char *why, size_t whylen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(why, whylen, "%s: cannot open", path); return -1; }
@@ -36,7 +41,7 @@ static int load_oracle(const char *path, char *why, size_t whylen)
         return -1;
     }
     for (uint32_t i = 0; i < count; i++) {
-        otensor *t = &ot[not++];
+        otensor *t = &o->t[o->n++];
         uint32_t len, nd;
         if (fread(&len, 4, 1, f) != 1 || len >= sizeof t->name || fread(t->name, 1, len, f) != len ||
             fread(&nd, 4, 1, f) != 1 || nd > 8) {
@@ -64,10 +69,11 @@ static int load_oracle(const char *path, char *why, size_t whylen)
     return 0;
 }
 
+/* a tensor of the current oracle */
 static const otensor *get(const char *name)
 {
-    for (int i = 0; i < not; i++)
-        if (!strcmp(ot[i].name, name)) return &ot[i];
+    for (int i = 0; i < cur->n; i++)
+        if (!strcmp(cur->t[i].name, name)) return &cur->t[i];
     ck_abort_msg("oracle has no tensor %s", name);
     return NULL;
 }
@@ -201,6 +207,76 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     emim_ctx_free(ctx); /* frees the remaining buffers */
 }
 
+/* ---- the trainer's own step (emim_trainer_step_masks) against
+ * tests/data/oracle-step.bin (tools/make_oracle_step.py): 2 blocks,
+ * anisotropic patches, PBT on the hidden states before the final norm as
+ * means; lr 0 and no clipping, so the gradients are the step's */
+static void run_trainer(emim_backend_kind backend, emim_mode mode)
+{
+    char why[4096], label[64];
+    emim_ctx *ctx = test_ctx(backend, mode, 2, why, sizeof why);
+    ck_assert_msg(ctx != NULL, "%s", why);
+    cur = &step_oracle;
+    snprintf(label, sizeof label, "trainer %s %s", emim_backend_name(ctx), mode == EMIM_MODE_EXACT ? "exact" : "fast");
+    emim_vit_config v = { .img = { 8, 8, 4 }, .patch = { 4, 4, 2 }, .channels = 2, .hidden = 16, .mlp = 32,
+                          .heads = 2, .layers = 2, .eps = 1e-5f };
+    emim_train_config t;
+    emim_train_config_default(&t, &v);
+    t.batch = 1;
+    t.levels = 2;
+    t.pbt_norm = EMIM_PBT_MEAN;
+    t.w_pbt = get("w_pbt")->v[0];
+    t.w_off = get("w_off")->v[0];
+    t.lr = 0;
+    t.weight_decay = 0;
+    t.clip = 0;
+    t.warmup = 0;
+    t.steps = 1;
+    emim_trainer *T = NULL;
+    OK(emim_trainer_create(ctx, &t, &T));
+    const emim_vit_params *lay = emim_trainer_layout(T);
+    for (int i = 0; i < lay->n; i++) {
+        const otensor *o = get(lay->t[i].name);
+        ck_assert_uint_eq(o->n, lay->t[i].size);
+        OK(emim_buf_write(emim_trainer_params(T), lay->t[i].off, o->n, o->v));
+    }
+    const otensor *m = get("mask");
+    uint8_t mask[2 * 8];
+    for (int k = 0; k < 16; k++) mask[k] = m->v[k] != 0;
+    emim_step_stats st;
+    OK(emim_trainer_step_masks(T, get("x")->v, mask, &st));
+    const double want[3] = { get("mim")->v[0], get("pbt")->v[0], get("loss")->v[0] }, got[3] = { st.mim, st.pbt, st.loss };
+    static const char *what[3] = { "mim", "pbt", "loss" };
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(fabs(got[k] - want[k]) <= 1e-5 * fabs(want[k]), "%s: %s %.9g, oracle %.9g", label, what[k], got[k],
+                      want[k]);
+    /* the output features of the unmasked pass, and every gradient */
+    float z[8 * 16];
+    OK(emim_trainer_last_features(T, -1, z));
+    emim_buf *zb = NULL;
+    OK(emim_buf_alloc(ctx, 8 * 16, &zb));
+    OK(emim_buf_write(zb, 0, 8 * 16, z));
+    compare(zb, 0, "z", label);
+    double worst = 0;
+    for (int i = 0; i < lay->n; i++) {
+        char gname[96];
+        snprintf(gname, sizeof gname, "grad/%s", lay->t[i].name);
+        worst = fmax(worst, compare(emim_trainer_grads(T), lay->t[i].off, gname, label));
+    }
+    printf("%s: loss %.9g (oracle %.9g); every gradient within %.2g of its largest magnitude\n", label, st.loss,
+           want[2], worst);
+    emim_trainer_free(T);
+    emim_ctx_free(ctx);
+    cur = &ops_oracle;
+}
+
+START_TEST(trainer_cpu_fast) { run_trainer(EMIM_BACKEND_CPU, EMIM_MODE_FAST); }
+END_TEST
+START_TEST(trainer_cpu_exact) { run_trainer(EMIM_BACKEND_CPU, EMIM_MODE_EXACT); }
+END_TEST
+START_TEST(trainer_opencl_exact) { run_trainer(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT); }
+END_TEST
+
 START_TEST(oracle_cpu_fast) { run_step(EMIM_BACKEND_CPU, EMIM_MODE_FAST); }
 END_TEST
 START_TEST(oracle_cpu_exact) { run_step(EMIM_BACKEND_CPU, EMIM_MODE_EXACT); }
@@ -215,7 +291,12 @@ int main(void)
     char why[4096], path[4096];
     const char *src = getenv("EMIM_SRCDIR");
     snprintf(path, sizeof path, "%s/tests/data/oracle.bin", src ? src : ".");
-    if (load_oracle(path, why, sizeof why)) {
+    if (load_oracle(&ops_oracle, path, why, sizeof why)) {
+        fprintf(stderr, "check_oracle: %s\n", why);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/tests/data/oracle-step.bin", src ? src : ".");
+    if (load_oracle(&step_oracle, path, why, sizeof why)) {
         fprintf(stderr, "check_oracle: %s\n", why);
         return 1;
     }
@@ -224,11 +305,14 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, oracle_cpu_fast);
     tcase_add_test(tc, oracle_cpu_exact);
+    tcase_add_test(tc, trainer_cpu_fast);
+    tcase_add_test(tc, trainer_cpu_exact);
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_FAST, 0, why, sizeof why) : NULL;
     if (probe) {
         emim_ctx_free(probe);
         tcase_add_test(tc, oracle_opencl_fast);
         tcase_add_test(tc, oracle_opencl_exact);
+        tcase_add_test(tc, trainer_opencl_exact);
     } else {
         printf("no OpenCL device: the oracle runs on the CPU twin only\n");
     }
