@@ -21,10 +21,15 @@ and the gradient of loss with respect to every parameter. File format as
 tools/make_oracle.py's (version 1), tensors named as libemim's parameters,
 their gradients as "grad/NAME".
 """
+import os
 import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_oracle  # noqa: E402  (its LayerNorm, attention and GELU: the same hidden size and heads)
+from make_oracle import attention, gelu, layernorm  # noqa: E402
 
 torch.manual_seed(20261202)
 D = torch.float64
@@ -36,6 +41,7 @@ N = G[0] * G[1] * G[2]                      # 8 tokens
 PD = C * P[0] * P[1] * P[2]                 # 64
 HID, HEADS, MLP, LAYERS = 16, 2, 32, 2
 EPS = 1e-5
+assert (make_oracle.HID, make_oracle.HEADS, make_oracle.EPS) == (HID, HEADS, EPS)
 W_PBT, W_OFF = 0.5, 1.0
 
 
@@ -46,28 +52,6 @@ def f32(t):
 def patchify(img):
     t = img.reshape(C, G[0], P[0], G[1], P[1], G[2], P[2]).permute(1, 3, 5, 0, 2, 4, 6)
     return t.reshape(N, PD)
-
-
-def layernorm(x, w, b):
-    mu = x.mean(-1, keepdim=True)
-    var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + EPS) * w + b
-
-
-def attention(x, wqkv):
-    qkv = x @ wqkv.T
-    dh = HID // HEADS
-    q, k, v = qkv[:, :HID], qkv[:, HID:2 * HID], qkv[:, 2 * HID:]
-    outs = []
-    for hh in range(HEADS):
-        sl = slice(hh * dh, (hh + 1) * dh)
-        s = q[:, sl] @ k[:, sl].T * dh ** -0.5
-        outs.append(torch.softmax(s, dim=-1) @ v[:, sl])
-    return torch.cat(outs, dim=1)
-
-
-def gelu(x):
-    return 0.5 * x * (1 + torch.erf(x / 2 ** 0.5))
 
 
 def encoder(tok, p):

@@ -27,6 +27,19 @@ static double nice_step(double range)
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
+/* writes the surface to PATH and frees both */
+static int finish_png(cairo_t *cr, cairo_surface_t *sf, const char *path, char *err, size_t errlen)
+{
+    cairo_destroy(cr);
+    cairo_status_t st = cairo_surface_write_to_png(sf, path);
+    cairo_surface_destroy(sf);
+    if (st != CAIRO_STATUS_SUCCESS) {
+        snprintf(err, errlen, "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
+        return -1;
+    }
+    return 0;
+}
+
 static void text_at(cairo_t *cr, double x, double y, const char *s, double ax, double ay)
 {
     cairo_text_extents_t e;
@@ -201,14 +214,7 @@ int plot_png(const char *path, const plot_spec *p, const plot_series *s, int ns,
     }
 #undef PX
 #undef PY
-    cairo_destroy(cr);
-    cairo_status_t st = cairo_surface_write_to_png(sf, path);
-    cairo_surface_destroy(sf);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        snprintf(err, errlen, "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
-        return -1;
-    }
-    return 0;
+    return finish_png(cr, sf, path, err, errlen);
 }
 
 int montage_png(const char *path, const float *const *tiles, const int *tw, const int *th, int rows, int cols,
@@ -272,14 +278,7 @@ int montage_png(const char *path, const float *const *tiles, const int *tw, cons
         }
         y += rh[r] + PAD;
     }
-    cairo_destroy(cr);
-    cairo_status_t st = cairo_surface_write_to_png(sf, path);
-    cairo_surface_destroy(sf);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        snprintf(err, errlen, "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
-        return -1;
-    }
-    return 0;
+    return finish_png(cr, sf, path, err, errlen);
 }
 
 #else

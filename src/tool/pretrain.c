@@ -549,8 +549,6 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         ck.d.depth = cli.d.depth;
         ck.d.cache_bytes = cli.d.cache_bytes;
         r = &ck;
-        r->d.path = r->have_path ? r->path : NULL;
-        r->d.modalities = r->have_mods ? r->mods : NULL;
     } else {
         check_shape(r);
         if (o->mode == EMIM_MODE_EXACT) r->exact = 1; /* EMIM_EXACT=1: the run is exact */
