@@ -228,7 +228,7 @@ int cmd_maskvar(int argc, char **argv)
     snprintf(title, sizeof title, "Collapsed loss by masking strategy (%s, %d samples)",
              dc.path ? "data" : "built-in phantom", samples);
     plot_spec ps = { title, "fraction of voxels masked", "collapsed loss (mean over all voxels), Var(x_m)", 0, 1, 0,
-                     { 0 }, { 0 }, 1 };
+                     { 0 }, { 0 }, 0, 1 };
     if (!isnan(converged)) {
         ps.nhlines = 1;
         ps.hline[0] = converged;

@@ -91,7 +91,8 @@ int plot_png(const char *path, const plot_spec *p, const plot_series *s, int ns,
     }
     if (x1 - x0 < 1e-12) { x0 -= 0.5; x1 += 0.5; }
     if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
-    if (p->logy) { y0 = floor(y0); y1 = ceil(y1); }
+    /* a log axis from a whole decade, with room above the largest value */
+    if (p->logy) { y0 = floor(y0 - 0.02); y1 = y1 + 0.08 * (y1 - y0 > 1 ? 1 : y1 - y0 + 0.25); }
     else { double m = 0.05 * (y1 - y0); y0 -= m; y1 += m; }
     if (p->logx) { x0 = floor(x0); x1 = ceil(x1); }
     else { double m = 0.03 * (x1 - x0); x0 -= m; x1 += m; }
@@ -194,7 +195,8 @@ int plot_png(const char *path, const plot_spec *p, const plot_series *s, int ns,
         cairo_text_extents(cr, s[k].label ? s[k].label : "", &e);
         if (e.width > lw) lw = e.width;
     }
-    double lx = p->legend_left ? LEFT + 12 : LEFT + pw - lw - 48, ly = TOP + 12;
+    double lx = p->legend_left ? LEFT + 12 : LEFT + pw - lw - 48,
+           ly = p->legend_bottom ? TOP + ph - 18.0 * ns - 14 : TOP + 12;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
     cairo_rectangle(cr, lx - 6, ly - 6, lw + 42, 18.0 * ns + 8);
     cairo_fill(cr);

@@ -189,7 +189,7 @@ int cmd_spectrum(emim_options *o, int argc, char **argv)
                                 samples);
         else snprintf(title, sizeof title, "Singular values of the feature covariance (block %d, %d samples)", layer,
                       samples);
-        plot_spec ps = { title, "singular value index", "singular value", 0, 1, 0, { 0 }, { 0 }, 0 };
+        plot_spec ps = { title, "singular value index", "singular value", 0, 1, 0, { 0 }, { 0 }, 0, 0 };
         int drawn = kx && !plot_png(png, &ps, s, n, err, sizeof err);
         if (!drawn) printf("%s\n", kx ? err : "out of memory for the plot");
         printf("wrote %s%s%s\n", tsv, drawn ? " and " : "", drawn ? png : "");

@@ -65,7 +65,7 @@ typedef struct {
     int nhlines;               /* horizontal reference lines */
     double hline[4];
     const char *hline_label[4];
-    int legend_left;
+    int legend_left, legend_bottom;
 } plot_spec;
 int plot_png(const char *path, const plot_spec *p, const plot_series *s, int ns, char *err, size_t errlen);
 /* tiles [rows * cols] of tw x th values in [0, 1] (row-major), shown grey */
