@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "\n"
             "  --run=DIR                  a run folder: its data, grid, masking and final MIM loss\n"
             "  --data=PATH --modalities=LIST   a dataset as in pretrain [the built-in phantom]\n"
+            "  --percentiles=LO,HI --spacing=X[,Y,Z] --no-fg-crop --centre-crop --flip   its preprocessing,\n"
+            "                             as in pretrain\n"
             "  --preset=tiny|small|base --img-size=X[,Y,Z] --patch=P[,P,P]   the grid [tiny: 64^3, 16^3]\n"
             "  --r-pos=X --r-patch=X --no-modal-mask   the HMP options [0.4, 0.3]\n"
             "  --samples=N                Monte-Carlo samples [64]\n"
@@ -73,7 +75,8 @@ int cmd_maskvar(int argc, char **argv)
     emim_data_config_default(&dc);
     char path[4096];
     enum { O_RUN = 256, O_DATA, O_MODS, O_PRESET, O_IMG, O_PATCH, O_RPOS, O_RPATCH, O_NOMODAL, O_SAMPLES, O_SEED,
-           O_CONV, O_OUT };
+           O_CONV, O_OUT, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP };
+    int data_opts = 0;
     static const struct option lo[] = {
         { "run", required_argument, NULL, O_RUN }, { "data", required_argument, NULL, O_DATA },
         { "modalities", required_argument, NULL, O_MODS }, { "preset", required_argument, NULL, O_PRESET },
@@ -81,7 +84,10 @@ int cmd_maskvar(int argc, char **argv)
         { "r-pos", required_argument, NULL, O_RPOS }, { "r-patch", required_argument, NULL, O_RPATCH },
         { "no-modal-mask", no_argument, NULL, O_NOMODAL }, { "samples", required_argument, NULL, O_SAMPLES },
         { "seed", required_argument, NULL, O_SEED }, { "converged", required_argument, NULL, O_CONV },
-        { "out", required_argument, NULL, O_OUT }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+        { "out", required_argument, NULL, O_OUT }, { "percentiles", required_argument, NULL, O_PCT },
+        { "spacing", required_argument, NULL, O_SPACING }, { "no-fg-crop", no_argument, NULL, O_NOFG },
+        { "centre-crop", no_argument, NULL, O_CENTRE }, { "flip", no_argument, NULL, O_FLIP },
+        { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
     optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
@@ -103,6 +109,19 @@ int cmd_maskvar(int argc, char **argv)
         case O_SEED: seed = parse_u64(optarg, "--seed"); have_seed = 1; break;
         case O_CONV: converged = parse_float(optarg, "--converged", 1e-12, 1e6); break;
         case O_OUT: out = optarg; break;
+        case O_PCT: {
+            float p[2];
+            parse_floats(optarg, "--percentiles", p, 2, 0, 0, 100);
+            if (!(p[0] < p[1])) die_usage("--percentiles '%s': the low one must be below the high one", optarg);
+            dc.p_lo = p[0];
+            dc.p_hi = p[1];
+            data_opts = 1;
+            break;
+        }
+        case O_SPACING: parse_floats(optarg, "--spacing", dc.spacing, 3, 1, 0, 100); data_opts = 1; break;
+        case O_NOFG: dc.fg_crop = 0; data_opts = 1; break;
+        case O_CENTRE: dc.random_crop = 0; data_opts = 1; break;
+        case O_FLIP: dc.flip = 1; data_opts = 1; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s maskvar --help'.\n", prog); return 2;
         }
@@ -112,9 +131,9 @@ int cmd_maskvar(int argc, char **argv)
     emim_mask_options hmp;
     emim_mask_options_default(&hmp);
     if (run) {
-        if (dc.path || dc.modalities || have_img || have_patch)
-            die_usage("maskvar: --run takes the run's data and grid; drop --data, --modalities, --img-size, "
-                      "--patch%s", "");
+        if (dc.path || dc.modalities || have_img || have_patch || data_opts)
+            die_usage("maskvar: --run takes the run's data, preprocessing and grid; drop the data and grid "
+                      "options%s", "");
         if (read_run(run, &ri)) return 1;
         v = ri.t.vit;
         hmp = ri.t.mask;
