@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -263,6 +264,56 @@ static void twins(const shape *sh)
     free(pa);
     free(pb);
 }
+/* The exact-mode trajectory of the E-MIM step is pinned: 6 steps of the
+ * micro model on phantoms give the losses (as hex floats) and the hash of
+ * the final weights in tests/data/golden-trajectory.txt, on the CPU twin and
+ * (when there is a device) on OpenCL. A change to the step that changes a
+ * bit fails here; a deliberate one rewrites the file with
+ * EMIM_GOLDEN_WRITE=1 tests/check_train and says why in its commit. */
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void golden(emim_backend_kind backend)
+{
+    enum { GS = 6 };
+    float l[GS], *p;
+    size_t np;
+    if (run(backend, 2, GS, l, &p, &np)) return;
+    char got[1024];
+    size_t n = 0;
+    for (int s = 0; s < GS; s++) n += (size_t)snprintf(got + n, sizeof got - n, "loss %d %a\n", s + 1, (double)l[s]);
+    n += (size_t)snprintf(got + n, sizeof got - n, "weights %zu %016llx\n", np,
+                          (unsigned long long)fnv1a(p, np * sizeof *p));
+    free(p);
+    char path[4096];
+    const char *src = getenv("EMIM_SRCDIR");
+    snprintf(path, sizeof path, "%s/tests/data/golden-trajectory.txt", src ? src : ".");
+    if (getenv("EMIM_GOLDEN_WRITE")) {
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(got, f);
+        fclose(f);
+        printf("wrote %s\n", path);
+        return;
+    }
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: cannot open", path);
+    char want[1024];
+    size_t k = fread(want, 1, sizeof want - 1, f);
+    fclose(f);
+    want[k] = 0;
+    ck_assert_msg(!strcmp(got, want), "the exact-mode trajectory differs from %s:\n%s\nexpected:\n%s", path, got, want);
+}
+START_TEST(golden_cpu) { golden(EMIM_BACKEND_CPU); }
+END_TEST
+START_TEST(golden_opencl) { golden(EMIM_BACKEND_OPENCL); }
+END_TEST
+
 START_TEST(exact_twins) { twins(&CUBE); }
 END_TEST
 START_TEST(exact_twins_aniso2) { twins(&ANISO2); }
@@ -278,12 +329,14 @@ int main(void)
     tcase_add_test(tc, resume);
     tcase_add_test(tc, channels_and_grids);
     tcase_add_test(tc, features_and_pbt_norm);
+    tcase_add_test(tc, golden_cpu);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {
         emim_ctx_free(probe);
         tcase_add_test(tc, exact_twins);
         tcase_add_test(tc, exact_twins_aniso2);
+        tcase_add_test(tc, golden_opencl);
     } else {
         printf("no OpenCL device: the CPU/OpenCL comparison does not run\n");
     }
