@@ -310,7 +310,7 @@ emim_status emim_vit_preset(const char *name, emim_vit_config *c);
 /* EMIM_ERR_ARG with a one-line reason when the sizes do not fit together:
  * an axis not a multiple of its patch, hidden not divisible by the heads,
  * a size below 1 or too large (more than 65536 tokens, 2^20 values per
- * token, 65536 hidden or MLP units, 1024 layers or channels). */
+ * token, 65536 hidden or MLP units, 1024 layers, 30 channels). */
 emim_status emim_vit_check(const emim_vit_config *c, char *err, size_t errlen);
 int emim_vit_tokens(const emim_vit_config *c);
 /* values per token: channels * patch[0] * patch[1] * patch[2] */
