@@ -97,6 +97,18 @@ def pbt(z, zm):
     return ((1 - diag) ** 2).sum() + W_OFF * (off ** 2).sum()
 
 
+def write_oracle(path, out):
+    """The file format of the docstring: (name, tensor) pairs as float32."""
+    with open(path, "wb") as f:
+        f.write(b"EMIMORCL")
+        f.write(struct.pack("<II", 1, len(out)))
+        for name, t in out:
+            b = name.encode()
+            f.write(struct.pack("<I", len(b)) + b)
+            f.write(struct.pack("<I", t.dim()) + struct.pack("<%dI" % t.dim(), *t.shape))
+            f.write(t.to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+
+
 def main(path):
     shapes = {
         "w_pe": (HID, PD), "b_pe": (HID,), "pos": (N, HID),
@@ -133,14 +145,7 @@ def main(path):
             ("mim", mim.detach().reshape(1)), ("pbt", pb.detach().reshape(1)), ("loss", loss.detach().reshape(1)),
             ("w_pbt", torch.tensor([W_PBT], dtype=D)), ("w_off", torch.tensor([W_OFF], dtype=D))]
     out += [("grad_" + n, t.grad.detach()) for n, t in params.items()]
-    with open(path, "wb") as f:
-        f.write(b"EMIMORCL")
-        f.write(struct.pack("<II", 1, len(out)))
-        for name, t in out:
-            b = name.encode()
-            f.write(struct.pack("<I", len(b)) + b)
-            f.write(struct.pack("<I", t.dim()) + struct.pack("<%dI" % t.dim(), *t.shape))
-            f.write(t.to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+    write_oracle(path, out)
     print("wrote %s: %d tensors, loss %.9g (mim %.9g, pbt %.9g)" % (path, len(out), loss.item(), mim.item(), pb.item()))
 
 

@@ -22,14 +22,13 @@ tools/make_oracle.py's (version 1), tensors named as libemim's parameters,
 their gradients as "grad/NAME".
 """
 import os
-import struct
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_oracle  # noqa: E402  (its LayerNorm, attention and GELU: the same hidden size and heads)
-from make_oracle import attention, gelu, layernorm  # noqa: E402
+from make_oracle import attention, gelu, layernorm, write_oracle  # noqa: E402
 
 torch.manual_seed(20261202)
 D = torch.float64
@@ -126,14 +125,7 @@ def main(path):
            ("w_pbt", torch.tensor([W_PBT], dtype=D)), ("w_off", torch.tensor([W_OFF], dtype=D))]
     out += [(n, t.detach()) for n, t in params.items()]
     out += [("grad/" + n, t.grad.detach()) for n, t in params.items()]
-    with open(path, "wb") as f:
-        f.write(b"EMIMORCL")
-        f.write(struct.pack("<II", 1, len(out)))
-        for name, t in out:
-            b = name.encode()
-            f.write(struct.pack("<I", len(b)) + b)
-            f.write(struct.pack("<I", t.dim()) + struct.pack("<%dI" % t.dim(), *t.shape))
-            f.write(t.to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+    write_oracle(path, out)
     print("wrote %s: %d tensors, loss %.9g (mim %.9g, pbt %.9g)" % (path, len(out), loss.item(), mim.item(), pb.item()))
 
 
