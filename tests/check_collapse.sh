@@ -4,21 +4,7 @@
 # JSON) and their errors.
 set -u
 EMIM=${EMIM_BUILDDIR:-.}/emim
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { # check NAME EXPECTED_STATUS COMMAND...
-  name=$1; want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL $name: exit $got, expected $want"; cat "$tmp/out" "$tmp/err"; fail=1
-  else
-    echo "ok   $name"
-  fi
-}
-expect() { # expect NAME FILE TEXT
-  grep -qF -- "$3" "$tmp/$2" || { echo "FAIL $1: '$3' not in:"; cat "$tmp/$2"; fail=1; }
-}
+. "${EMIM_SRCDIR:-.}/tests/testlib.sh"
 png() { # png NAME FILE: a PNG file (when the tool can draw)
   if "$EMIM" -q -b cpu info | grep -q "^PNG: cairo"; then
     test "$(head -c 8 "$2" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" || { echo "FAIL $1: $2 is no PNG"; fail=1; }

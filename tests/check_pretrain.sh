@@ -6,21 +6,7 @@
 # message naming the options.
 set -u
 EMIM=${EMIM_BUILDDIR:-.}/emim
-fail=0
-check() { # check NAME EXPECTED_STATUS COMMAND...
-  name=$1; want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL $name: exit $got, expected $want"; cat "$tmp/out" "$tmp/err"; fail=1
-  else
-    echo "ok   $name"
-  fi
-}
-expect() { # expect NAME FILE TEXT: the file holds the text
-  grep -qF -- "$3" "$tmp/$2" || { echo "FAIL $1: '$3' not in:"; cat "$tmp/$2"; fail=1; }
-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "${EMIM_SRCDIR:-.}/tests/testlib.sh"
 E="$EMIM -q -b cpu"
 # a small model: every run below takes a second or less
 MICRO="--hidden 24 --heads 2 --layers 2 --mlp 48"
