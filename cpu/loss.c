@@ -1,4 +1,4 @@
-/* CPU twins of the loss ops: mse, rownorm, barlow (OpenCL twins:
+/* CPU twins of the loss ops: mse, l1, rownorm, barlow (OpenCL twins:
  * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
  * twins: chunks of EMIM_REDUCE_CHUNK elements in order, then the chunk sums
  * in order (as cpu/reduce.c), or one row in order. */
@@ -11,20 +11,21 @@
 #define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)
 #define CH EMIM_REDUCE_CHUNK
 
-/* Sum of the masked squared differences and of the mask, in the fixed order. */
-static emim_status mse_sums(emim_ctx *ctx, const float *p, const float *t, const float *m, int64_t n, float *sq,
-                            float *cnt)
+/* Sum of the masked squared (l1: absolute) differences and of the mask, in
+ * the fixed order. */
+static emim_status mse_sums(emim_ctx *ctx, int l1, const float *p, const float *t, const float *m, int64_t n,
+                            float *sq, float *cnt)
 {
     int64_t nch = (n + CH - 1) / CH;
     float *ps = malloc((size_t)nch * 2 * sizeof *ps);
-    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "mse: out of memory for partial sums");
+    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for partial sums", l1 ? "l1" : "mse");
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
         float s = 0.0f, k = 0.0f;
         for (int64_t e = lo; e < hi; e++) {
             float me = m ? m[e] : 1.0f;
-            s += emim_mse_term(p[e], t[e], me);
+            s += l1 ? emim_l1_term(p[e], t[e], me) : emim_mse_term(p[e], t[e], me);
             k += me;
         }
         ps[2 * c] = s;
@@ -41,37 +42,46 @@ static emim_status mse_sums(emim_ctx *ctx, const float *p, const float *t, const
     return EMIM_OK;
 }
 
-/* i: 0 n; f: 0 (float)n.  t: 0 loss [1], 1 pred, 2 target, 3 mask (may be NULL) */
-emim_status emim_cpu_mse_forward(emim_ctx *ctx, const emim_args *a)
+/* The forward of mse (l1 0) and l1 (l1 1).
+ * i: 0 n; f: 0 (float)n.  t: 0 loss [1], 1 pred, 2 target, 3 mask (may be NULL) */
+static emim_status masked_loss_forward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     float sq, cnt;
-    emim_status s = mse_sums(ctx, P(a->t[1]), P(a->t[2]), PN(a->t[3]), a->i[0], &sq, &cnt);
+    emim_status s = mse_sums(ctx, l1, P(a->t[1]), P(a->t[2]), PN(a->t[3]), a->i[0], &sq, &cnt);
     if (s) return s;
     if (!a->t[3].buf) cnt = a->f[0];
     P(a->t[0])[0] = cnt == 0.0f ? 0.0f : sq / cnt;
     return EMIM_OK;
 }
 
-/* t: 0 dpred, 1 dtarget (each may be NULL), 2 pred, 3 target, 4 mask (may be NULL), 5 dloss [1] */
-emim_status emim_cpu_mse_backward(emim_ctx *ctx, const emim_args *a)
+/* The backward of mse (l1 0) and l1 (l1 1).
+ * t: 0 dpred, 1 dtarget (each may be NULL), 2 pred, 3 target, 4 mask (may be NULL), 5 dloss [1] */
+static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     float *dp = PN(a->t[0]), *dt = PN(a->t[1]);
     const float *p = P(a->t[2]), *t = P(a->t[3]), *m = PN(a->t[4]);
     int64_t n = a->i[0];
     float sq, cnt = a->f[0];
     if (m) {
-        emim_status s = mse_sums(ctx, p, t, m, n, &sq, &cnt);
+        emim_status s = mse_sums(ctx, l1, p, t, m, n, &sq, &cnt);
         if (s) return s;
     }
-    float coef = emim_mse_coef(P(a->t[5])[0], cnt);
+    float dl = P(a->t[5])[0], coef = l1 ? emim_l1_coef(dl, cnt) : emim_mse_coef(dl, cnt);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t e = 0; e < n; e++) {
-        float g = emim_mse_grad(coef, p[e], t[e], m ? m[e] : 1.0f);
+        float me = m ? m[e] : 1.0f;
+        float g = l1 ? emim_l1_grad(coef, p[e], t[e], me) : emim_mse_grad(coef, p[e], t[e], me);
         if (dp) dp[e] += g;
         if (dt) dt[e] -= g;
     }
     return EMIM_OK;
 }
+
+emim_status emim_cpu_mse_forward(emim_ctx *ctx, const emim_args *a) { return masked_loss_forward(ctx, a, 0); }
+emim_status emim_cpu_mse_backward(emim_ctx *ctx, const emim_args *a) { return masked_loss_backward(ctx, a, 0); }
+/* l1: the same argument layout as mse */
+emim_status emim_cpu_l1_forward(emim_ctx *ctx, const emim_args *a) { return masked_loss_forward(ctx, a, 1); }
+emim_status emim_cpu_l1_backward(emim_ctx *ctx, const emim_args *a) { return masked_loss_backward(ctx, a, 1); }
 
 /* i: 0 rows, 1 d.  forward t: 0 a [rows, d], 1 r [rows], 2 x [rows, d] */
 emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)

@@ -228,6 +228,14 @@ emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref targe
  * dpred or dtarget may be NULL. */
 emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
                               emim_ref mask, emim_ref dloss, size_t n);
+/* loss[0] = sum_e m_e |pred_e - target_e| / sum_e m_e over n elements, the
+ * sums in mse's fixed order; mask m as for mse (NULL: all ones; 0 when the
+ * mask selects nothing). */
+emim_status emim_l1(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n);
+/* dpred += g, dtarget -= g with g = dloss[0] sign(pred - target) m / sum m,
+ * sign(0) = 0 (PyTorch's convention); dpred or dtarget may be NULL. */
+emim_status emim_l1_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
+                             emim_ref mask, emim_ref dloss, size_t n);
 /* a[i, :] = x[i, :] / r[i], r[i] = sqrt(sum_k x[i,k]^2 + 1e-12); x, a: [rows, d]. */
 emim_status emim_rownorm(emim_ctx *ctx, emim_ref a, emim_ref r, emim_ref x, int rows, int d);
 /* dx += (da - a (a . da)) / r, per row. */
@@ -255,6 +263,35 @@ emim_status emim_adamw(emim_ctx *ctx, emim_ref p, emim_ref m, emim_ref v, emim_r
 /* norm[0] = |g| (fixed-order sum); g *= min(1, max_norm / (norm + 1e-6)), as
  * torch.nn.utils.clip_grad_norm_ over one arena of n gradients. */
 emim_status emim_clip_grad_norm(emim_ctx *ctx, emim_ref norm, emim_ref g, size_t n, float max_norm);
+
+/* ---- token ops ---- */
+/* out[b, j, :] = inp[b, idx[b, j], :] for b < B, j < n_out: the rows of
+ * inp [B, n_in, d] that idx [B, n_out] names, into out [B, n_out, d]. idx
+ * holds row indices as floats: whole numbers in [0, n_in), distinct within
+ * each sample (so n_out <= n_in; n_in <= 2^24, where floats hold every
+ * index exactly). The CPU twin checks idx and returns EMIM_ERR_ARG naming
+ * the first bad index; the OpenCL twin does not read idx back to the host:
+ * there an index out of range or not whole makes its out row NaN (and is
+ * never used to address memory), and repeated indices go undetected. */
+emim_status emim_gather_rows(emim_ctx *ctx, emim_ref out, emim_ref inp, emim_ref idx, int B, int n_in, int n_out,
+                             int d);
+/* dinp[b, idx[b, j], :] += dout[b, j, :] (the same preconditions on idx;
+ * the OpenCL twin skips an index out of range or not whole, and repeated
+ * indices would race there). Rows of dinp that idx does not
+ * name are untouched, so on a zeroed dinp this scatters the rows of dout
+ * into place. */
+emim_status emim_gather_rows_backward(emim_ctx *ctx, emim_ref dinp, emim_ref idx, emim_ref dout, int B, int n_in,
+                                      int n_out, int d);
+/* out[r, :] = m[r] != 0 ? t[:] : x[r, :]; x, out: [rows, d], m: [rows]
+ * (0/1), t: [d] (a learned mask token, as in SimMIM). out may equal x. */
+emim_status emim_mask_mix(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref m, emim_ref t, int rows, int d);
+/* dx[r, :] += dout[r, :] where m[r] == 0; dt[c] += sum over the rows r with
+ * m[r] != 0 of dout[r, c], in a fixed order (chunks of EMIM_REDUCE_CHUNK
+ * rows summed in order, then the chunk sums in order), the same on both
+ * twins and for any thread count. dx or dt may be NULL; dx must not be
+ * dout. */
+emim_status emim_mask_mix_backward(emim_ctx *ctx, emim_ref dx, emim_ref dt, emim_ref m, emim_ref dout, int rows,
+                                   int d);
 
 
 /* ---- built-in data ----
@@ -315,32 +352,45 @@ emim_status emim_vit_check(const emim_vit_config *c, char *err, size_t errlen);
 int emim_vit_tokens(const emim_vit_config *c);
 /* values per token: channels * patch[0] * patch[1] * patch[2] */
 int emim_vit_token_size(const emim_vit_config *c);
+/* How a parameter tensor is initialised (emim_vit_init): LayerNorm weights
+ * (ones) and biases (zeros), embeddings and mask tokens (trunc_normal(0,
+ * 0.02, -2, 2)), a Conv3d's weight or bias (PyTorch's default whatever the
+ * scheme), a Linear layer's weight or bias (by the scheme). */
+typedef enum {
+    EMIM_PINIT_ONES = 0, EMIM_PINIT_ZEROS, EMIM_PINIT_EMBED, EMIM_PINIT_CONV, EMIM_PINIT_LINEAR_W,
+    EMIM_PINIT_LINEAR_B
+} emim_param_init;
 /* One parameter tensor: MONAI's state_dict name and shape, its offset in
- * the arena (floats). */
+ * the arena (floats), how it is initialised and its layer's fan-in. */
 typedef struct {
     char name[80];
     int ndim, shape[5];
     size_t size, off;
+    emim_param_init init;
+    long fan_in;
 } emim_param;
 typedef struct {
     emim_param *t;
-    int n;
+    int n, cap;
     size_t total;      /* floats in the arena */
+    struct emim_vit_view *view;  /* the encoder's tensors, found once by name */
 } emim_vit_params;
-/* The parameter table: MONAI's ViT names and shapes (patch_embedding.*,
- * blocks.N.{norm1,attn.qkv,attn.out_proj,norm2,mlp.linear1,mlp.linear2}.*,
- * norm.*) and E-MIM's reconstruction head recon.{weight,bias}. */
+/* The encoder's parameter table: MONAI's ViT names and shapes
+ * (patch_embedding.*, blocks.N.{norm1,attn.qkv,attn.out_proj,norm2,
+ * mlp.linear1,mlp.linear2}.*, norm.*). A method's tensors follow it in the
+ * trainer's table (emim_trainer_layout). */
 emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p);
 void emim_vit_layout_free(emim_vit_params *p);
 const emim_param *emim_vit_param(const emim_vit_params *p, const char *name);
-/* Initialisation schemes, from Philox (the same on every backend):
+/* Initialisation schemes, from Philox (the same on every backend; tensor i
+ * of the table draws stream i):
  * EMIM_INIT_MONAI, what MONAI's ViT does: position embeddings
  * trunc_normal(0, 0.02, -2, 2); the patch embedding (a Conv3d) and every
  * Linear layer of the blocks keep PyTorch's defaults, weights and biases
- * uniform(+-1/sqrt(fan_in)); LayerNorm weights 1, biases 0; E-MIM's
- * reconstruction head as a PyTorch nn.Linear. EMIM_INIT_TRUNC_NORMAL, the
- * timm / MAE recipe: every Linear weight trunc_normal(0, 0.02, -2, 2) and
- * its bias 0 (position embeddings, patch embedding and LayerNorm as above). */
+ * uniform(+-1/sqrt(fan_in)); LayerNorm weights 1, biases 0; a method's heads
+ * as PyTorch's nn.Linear. EMIM_INIT_TRUNC_NORMAL, the timm / MAE recipe:
+ * every Linear weight trunc_normal(0, 0.02, -2, 2) and its bias 0 (position
+ * embeddings, patch embedding and LayerNorm as above). */
 typedef enum { EMIM_INIT_MONAI = 0, EMIM_INIT_TRUNC_NORMAL } emim_init_scheme;
 emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *arena, uint64_t seed,
                           emim_init_scheme scheme);
@@ -348,88 +398,172 @@ emim_status emim_vit_init(emim_ctx *ctx, const emim_vit_params *p, emim_buf *are
 /* Activations of one pass of the encoder over a batch of B samples (one
  * arena of the context). */
 typedef struct emim_vit_acts emim_vit_acts;
+/* A pass over the whole token grid that keeps what the backward needs. */
 emim_status emim_vit_acts_create(emim_ctx *ctx, const emim_vit_config *c, int B, emim_vit_acts **out);
+/* ntok: the tokens per sample the blocks see (the grid's, or fewer for a
+ * pass over a subset: emim_vit_embed's idx); store 0: a pass for features
+ * only, no backward: every block reuses one set of buffers, so a hidden
+ * state can be read only right after its block has run. */
+emim_status emim_vit_acts_create_ex(emim_ctx *ctx, const emim_vit_config *c, int B, int ntok, int store,
+                                    emim_vit_acts **out);
 void emim_vit_acts_free(emim_vit_acts *A);
-/* z [B, N, hidden]: the encoder's output (after the final LayerNorm). */
+/* z [B, ntok, hidden]: the encoder's output (after the final LayerNorm). */
 emim_ref emim_vit_acts_output(const emim_vit_acts *A);
-/* the hidden state after block `layer` (0-based), [B, N, hidden] */
+/* the hidden state after block `layer` (0-based), [B, ntok, hidden] */
 emim_ref emim_vit_acts_hidden(const emim_vit_acts *A, int layer);
-/* The encoder on tokens [B, N, emim_vit_token_size] (emim_patchify's layout; the
- * tokens must stay alive for the backward): embedding (a linear layer with
- * the Conv3d's weights), position embeddings, pre-norm blocks, final norm. */
+/* The stages of the encoder, each a call:
+ * emim_vit_embed: tokens [B, N, emim_vit_token_size] (emim_patchify's
+ * layout; they must stay alive for the backward) -> e = tokens W^T + b (a
+ * linear layer with the Conv3d's weights); where m [B*N] (0/1 floats;
+ * optional) is 1, e's row becomes the mask token t [hidden] (SimMIM; t a
+ * tensor of the same arena as the encoder's parameters); + the position
+ * embeddings; then, with idx [B, ntok] (row indices as floats, ascending,
+ * distinct; optional), the blocks see only those rows, each with its own
+ * position embedding (MAE's visible tokens). m and idx must stay alive for
+ * the backward.
+ * emim_vit_blocks: blocks l0 .. l1-1 (pre-norm MHSA and MLP).
+ * emim_vit_final_norm: the final LayerNorm, into the output. */
+emim_status emim_vit_embed(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A,
+                           emim_ref tokens, emim_ref m, emim_ref t, emim_ref idx);
+emim_status emim_vit_blocks(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A, int l0,
+                            int l1);
+emim_status emim_vit_final_norm(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A);
+/* All three over the whole grid: embedding, position embeddings, pre-norm
+ * blocks, final norm. */
 emim_status emim_vit_forward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_vit_acts *A,
                              emim_ref tokens);
 /* Accumulates into grads (laid out as params) the gradient of a loss whose
  * gradient with respect to the output z is dz (NULL buffer: none) and with
  * respect to the hidden state after block l is dhidden[l] (dhidden or its
- * entries may be NULL). */
+ * entries may be NULL); through the subset and the mask token when the
+ * pass had them. Needs a pass that stored its activations. */
 emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf *params, emim_buf *grads,
                               emim_vit_acts *A, emim_ref dz, const emim_ref *dhidden);
 
-/* ---- E-MIM training ---- */
-/* How a PBT level's term is normalised: EMIM_PBT_SUM, the sum over the n^2
- * entries of the correlation matrix (eq. 7 as printed); EMIM_PBT_MEAN (the
- * default), that sum divided by n^2 (a mean, as L_MIM is). See
- * doc/method.md for the measurement behind the default. */
-typedef enum { EMIM_PBT_SUM = 0, EMIM_PBT_MEAN } emim_pbt_norm;
+/* ---- training: one trainer, objectives as parts ----
+ * A run trains the encoder with one method, an objective (src/objective/):
+ * it declares its own parameters (heads, decoders, mask tokens) after the
+ * encoder's in one arena, runs forward and backward on a batch and reports
+ * named terms. The trainer runs batch -> masks -> objective -> gradient
+ * reduction -> clipping -> AdamW, and owns checkpoints. Methods:
+ * "emim" (E-MIM: hybrid masks, Pyramid Barlow Twins, whole-image
+ * reconstruction), "mae" (He et al. 2022), "simmim" (Xie et al. 2022).
+ *
+ * A method's options are a table of named numbers (a choice or a flag is a
+ * whole number), so that tools, checkpoints and resumes treat every method
+ * alike. */
+#define EMIM_MAX_METHOD_OPTIONS 16
+#define EMIM_MAX_METRICS 8
+typedef enum { EMIM_OPT_INT = 0, EMIM_OPT_FLOAT, EMIM_OPT_CHOICE, EMIM_OPT_FLAG } emim_opt_kind;
 typedef struct {
-    emim_vit_config vit;
-    int batch;
-    int levels;                 /* PBT levels: after blocks layers/levels * (l+1) */
-    float w_pbt, w_off;         /* weight of L_PBT; off-diagonal weight */
-    emim_pbt_norm pbt_norm;
-    emim_init_scheme init;      /* the weights' initialisation [EMIM_INIT_TRUNC_NORMAL] */
-    emim_mask_options mask;
-    float lr, weight_decay, beta1, beta2, adam_eps;
+    const char *name;          /* also the tool's option: --NAME */
+    emim_opt_kind kind;
+    double def, lo, hi;        /* default and range; CHOICE: an index into choices */
+    const char *choices;       /* CHOICE: "sum|mean" */
+    const char *help;          /* one line, with the default's source */
+} emim_opt_info;
+int emim_method_count(void);
+/* -1 when no method has that name */
+int emim_method_find(const char *name);
+const char *emim_method_name(int method);
+const char *emim_method_summary(int method);
+/* its options (the count; *opts the table) */
+int emim_method_options(int method, const emim_opt_info **opts);
+/* the names of the terms its steps report (emim_step_stats.value) */
+int emim_method_metrics(int method, const char *const **names);
+
+/* How a PBT level's term is normalised (E-MIM's pbt-norm option): 0 sum,
+ * the sum over the n^2 entries of the correlation matrix (eq. 7 as
+ * printed); 1 mean (the default), that sum divided by n^2 (a mean, as
+ * L_MIM is). See doc/method.md for the measurement behind the default. */
+enum { EMIM_PBT_SUM = 0, EMIM_PBT_MEAN };
+
+typedef struct {
+    float lr, weight_decay, beta1, beta2, eps;
     float clip;                 /* global gradient-norm clipping; 0: off */
+} emim_optim_config;
+typedef struct {
     int warmup, steps;          /* linear warm-up, then cosine decay to 0 at `steps` */
-    uint64_t seed;              /* initialisation and masks */
+} emim_schedule_config;
+typedef struct {
+    emim_vit_config vit;        /* the encoder */
+    emim_init_scheme init;      /* the weights' initialisation [EMIM_INIT_TRUNC_NORMAL] */
+    int method;                 /* emim_method_find's index */
+    double opt[EMIM_MAX_METHOD_OPTIONS]; /* the method's options, in its table's order */
+    emim_optim_config optim;
+    emim_schedule_config sched;
+    int batch;
+    uint64_t seed;              /* initialisation, masks */
 } emim_train_config;
-void emim_train_config_default(emim_train_config *t, const emim_vit_config *vit);
+/* The defaults of the method (a name; NULL: "emim") for the encoder vit.
+ * EMIM_ERR_ARG for an unknown method. */
+emim_status emim_train_config_default(emim_train_config *t, const emim_vit_config *vit, const char *method);
+/* A method option by name: EMIM_ERR_ARG when the method has no such option
+ * or the value is out of its range (err, if non-NULL, says which). */
+emim_status emim_train_config_set(emim_train_config *t, const char *name, double value, char *err, size_t errlen);
+/* NAN when the method has no such option */
+double emim_train_config_get(const emim_train_config *t, const char *name);
+/* EMIM_ERR_ARG with a one-line reason when the configuration cannot train:
+ * the encoder (emim_vit_check), the batch, the method's options against the
+ * model, the optimiser and the schedule. */
+emim_status emim_train_config_check(const emim_train_config *t, char *err, size_t errlen);
+/* The masks the method draws at every step (emim_mask_make's options; for
+ * maskvar and the collapse check). */
+void emim_train_mask_options(const emim_train_config *t, emim_mask_options *m);
 /* The learning rate of step (0-based) under the schedule. */
 float emim_lr_at(const emim_train_config *t, long step);
 typedef struct {
-    float loss, mim, pbt;       /* pbt: summed over levels, mean over the batch, normalised
-                                   by pbt_norm: loss = mim + w_pbt pbt */
+    float loss;                 /* what the gradients are of */
     float lr, grad_norm;        /* grad_norm before clipping */
+    int n;                      /* the method's terms (emim_method_metrics) */
+    float value[EMIM_MAX_METRICS];
 } emim_step_stats;
 typedef struct emim_trainer emim_trainer;
-/* Allocates the model (initialised from cfg->seed), the optimiser state and
- * the activations on ctx. */
+/* Allocates the model (initialised from cfg->seed), the objective, the
+ * optimiser state and the activations on ctx. */
 emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out);
 void emim_trainer_free(emim_trainer *T);
+const emim_train_config *emim_trainer_config(const emim_trainer *T);
 /* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]). */
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st);
 /* The same with the caller's masks [batch, channels, tokens] (1 = masked)
- * instead of the configuration's (for tests and experiments). */
+ * instead of the method's (for tests and experiments). */
 emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const uint8_t *masks,
                                     emim_step_stats *st);
+/* The gradient reduction between the objective's backward and clipping:
+ * called with the gradient arena (laid out as the parameters) and its size
+ * in floats; it must leave the same gradients on every process. NULL (the
+ * default): nothing (one process). */
+typedef emim_status (*emim_grad_reduce_fn)(emim_ctx *ctx, emim_buf *grads, size_t n, void *user);
+void emim_trainer_set_reduce(emim_trainer *T, emim_grad_reduce_fn fn, void *user);
 /* The gradients of the last step (laid out as the parameters; after
  * clipping, before the update). */
 emim_buf *emim_trainer_grads(emim_trainer *T);
 long emim_trainer_steps_done(const emim_trainer *T);
-/* The encoder's token features [batch * tokens, hidden] of the unmasked
- * pass of the last step (with the weights before that step's update), at
- * `layer`: -1 the output (after the final LayerNorm), 0 .. layers-1 the
- * hidden state after that block. Host memory. */
-emim_status emim_trainer_last_features(emim_trainer *T, int layer, float *out);
-/* The same for images [batch, channels, H, W, D] (host, in [0, 1]), with the
- * current weights or, when init is 1, with a fresh initialisation from the
- * configuration's seed (the weights the run started from). Overwrites the
- * activations of the last step. */
+/* The encoder's token features [batch * tokens, hidden] of images [batch,
+ * channels, H, W, D] (host, in [0, 1]), unmasked, at `layer`: -1 the output
+ * (after the final LayerNorm), 0 .. layers-1 the hidden state after that
+ * block; with the current weights or, when init is 1, with a fresh
+ * initialisation from the configuration's seed (the weights the run started
+ * from). A pass that stores no activations. Host memory. */
 emim_status emim_trainer_features(emim_trainer *T, const float *images, int layer, int init, float *out);
-/* The reconstruction of the E-MIM step: images [batch, channels, H, W, D]
- * (host), masks [batch, channels, tokens] (emim_mask_make's layout, 1 =
- * masked); xm receives the masked images and recon the reconstruction head's
- * output g(f(x_m)) as images (both [batch, channels, H, W, D]; either may be
- * NULL). Overwrites the activations of the last step. */
+/* The method's reconstruction of images [batch, channels, H, W, D] (host)
+ * under masks [batch, channels, tokens] (emim_mask_make's layout, 1 =
+ * masked; of the kind the method draws); xm receives the masked images
+ * (masked patches zeroed) and recon the reconstruction as images (both
+ * [batch, channels, H, W, D]; either may be NULL). */
 emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
                                      float *recon);
 emim_buf *emim_trainer_params(emim_trainer *T);
+/* The parameter table: the encoder's tensors (emim_vit_layout), then the
+ * method's, in one arena. */
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T);
 
-/* Checkpoints: the configuration, the run record, the step, the weights and
- * AdamW's state, with a CRC-32 verified on load; written to PATH.tmp,
+/* Checkpoints: safetensors files (readable by any safetensors reader) that
+ * hold the weights under their names, AdamW's moments as "optim.m.NAME"
+ * and "optim.v.NAME", and, in the header's metadata, a JSON description of
+ * the run (method, model, options, optimiser, schedule, step, the run
+ * record) and a CRC-32 of the data, verified on load. Written to PATH.tmp,
  * flushed and renamed, so PATH always holds a whole checkpoint. */
 emim_status emim_trainer_save(emim_trainer *T, const char *path);
 /* The run record: text (at most 1 MiB) saved in every checkpoint beside the
@@ -441,7 +575,8 @@ emim_status emim_trainer_set_record(emim_trainer *T, const char *text);
 emim_status emim_trainer_load(emim_trainer *T, const char *path);
 /* Reads a checkpoint's configuration, step and (when record is non-NULL) its
  * run record (*record: malloc'd text, "" when none; free() it), to create a
- * trainer for it. */
+ * trainer for it. Checkpoints of libemim 0.1 (binary, version 2) are
+ * read too. */
 emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done,
                                    char **record);
 

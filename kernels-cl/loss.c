@@ -1,4 +1,4 @@
-/* OpenCL twins of mse, rownorm and barlow, host side (device code
+/* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
  * kernels-cl/loss.cl, CPU twins cpu/loss.c). */
 #include "internal.h"
 
@@ -13,54 +13,64 @@ static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, const char
     return emim_cl_check(ctx, err, what);
 }
 
-/* Runs the mse chunk sums and the final kernel into out[oo] (the loss, or
- * with want_coef the gradient coefficient from dl). */
+/* Runs the mse (l1 0) or l1 (l1 1) chunk sums and the final kernel into
+ * out[oo] (the loss, or with want_coef the gradient coefficient from dl). */
 static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int tslot, int mslot, cl_mem out,
-                             cl_ulong oo, int want_coef, cl_mem dl, cl_ulong dlo)
+                             cl_ulong oo, int want_coef, cl_mem dl, cl_ulong dlo, int l1)
 {
     cl_ulong n = (cl_ulong)a->i[0], nch = (n + CH - 1) / CH;
     float nf = a->f[0];
-    cl_int has_mask = a->t[mslot].buf != NULL, wc = want_coef;
+    cl_int has_mask = a->t[mslot].buf != NULL, wc = want_coef, kind = l1;
     cl_mem part, p = MEM(pslot), t = MEM(tslot), m = has_mask ? MEM(mslot) : p;
     cl_ulong po = OFF(pslot), to = OFF(tslot), mo = has_mask ? OFF(mslot) : 0;
-    emim_status s = scratch(ctx, (size_t)nch * 2, &part, "mse: clCreateBuffer (partial sums)");
+    emim_status s = scratch(ctx, (size_t)nch * 2, &part,
+                            l1 ? "l1: clCreateBuffer (partial sums)" : "mse: clCreateBuffer (partial sums)");
     if (s) return s;
     size_t g = (size_t)nch, l = 64, g1 = 1;
-    s = emim_cl_run(ctx, "emim_mse_chunks", 1, &g, &l, 10, EMIM_ARG(part), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
-                    EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch));
-    if (!s) s = emim_cl_run(ctx, "emim_mse_final", 1, &g1, NULL, 9, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
-                            EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo));
+    s = emim_cl_run(ctx, "emim_mse_chunks", 1, &g, &l, 11, EMIM_ARG(part), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
+                    EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch),
+                    EMIM_ARG(kind));
+    if (!s) s = emim_cl_run(ctx, "emim_mse_final", 1, &g1, NULL, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
+                            EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo),
+                            EMIM_ARG(kind));
     clReleaseMemObject(part);
     return s;
 }
 
-/* t: 0 loss, 1 pred, 2 target, 3 mask */
-emim_status emim_cl_mse_forward(emim_ctx *ctx, const emim_args *a)
+/* mse (l1 0) and l1 (l1 1).  t: 0 loss, 1 pred, 2 target, 3 mask */
+static emim_status masked_loss_forward(emim_ctx *ctx, const emim_args *a, int l1)
 {
-    return mse_final(ctx, a, 1, 2, 3, MEM(0), OFF(0), 0, MEM(0), OFF(0));
+    return mse_final(ctx, a, 1, 2, 3, MEM(0), OFF(0), 0, MEM(0), OFF(0), l1);
 }
 
 /* t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
-emim_status emim_cl_mse_backward(emim_ctx *ctx, const emim_args *a)
+static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     cl_mem coef;
-    emim_status s = scratch(ctx, 1, &coef, "mse: clCreateBuffer (coefficient)");
+    emim_status s = scratch(ctx, 1, &coef, l1 ? "l1: clCreateBuffer (coefficient)" : "mse: clCreateBuffer (coefficient)");
     if (s) return s;
-    s = mse_final(ctx, a, 2, 3, 4, coef, 0, 1, MEM(5), OFF(5));
+    s = mse_final(ctx, a, 2, 3, 4, coef, 0, 1, MEM(5), OFF(5), l1);
     if (!s) {
         cl_ulong n = (cl_ulong)a->i[0];
-        cl_int has_dp = a->t[0].buf != NULL, has_dt = a->t[1].buf != NULL, has_mask = a->t[4].buf != NULL;
+        cl_int has_dp = a->t[0].buf != NULL, has_dt = a->t[1].buf != NULL, has_mask = a->t[4].buf != NULL, kind = l1;
         cl_mem p = MEM(2), t = MEM(3), dp = has_dp ? MEM(0) : p, dt = has_dt ? MEM(1) : p, m = has_mask ? MEM(4) : p;
         cl_ulong dpo = has_dp ? OFF(0) : 0, dto = has_dt ? OFF(1) : 0, po = OFF(2), to = OFF(3),
                  mo = has_mask ? OFF(4) : 0;
         size_t g = (size_t)n, l = 256;
-        s = emim_cl_run(ctx, "emim_mse_bwd", 1, &g, &l, 15, EMIM_ARG(dp), EMIM_ARG(dpo), EMIM_ARG(has_dp),
+        s = emim_cl_run(ctx, "emim_mse_bwd", 1, &g, &l, 16, EMIM_ARG(dp), EMIM_ARG(dpo), EMIM_ARG(has_dp),
                         EMIM_ARG(dt), EMIM_ARG(dto), EMIM_ARG(has_dt), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
-                        EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(coef), EMIM_ARG(n));
+                        EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(coef), EMIM_ARG(n),
+                        EMIM_ARG(kind));
     }
     clReleaseMemObject(coef);
     return s;
 }
+
+emim_status emim_cl_mse_forward(emim_ctx *ctx, const emim_args *a) { return masked_loss_forward(ctx, a, 0); }
+emim_status emim_cl_mse_backward(emim_ctx *ctx, const emim_args *a) { return masked_loss_backward(ctx, a, 0); }
+/* l1: the same argument layout as mse */
+emim_status emim_cl_l1_forward(emim_ctx *ctx, const emim_args *a) { return masked_loss_forward(ctx, a, 1); }
+emim_status emim_cl_l1_backward(emim_ctx *ctx, const emim_args *a) { return masked_loss_backward(ctx, a, 1); }
 
 /* i: 0 rows, 1 d.  forward t: 0 a, 1 r, 2 x */
 emim_status emim_cl_rownorm_forward(emim_ctx *ctx, const emim_args *a)

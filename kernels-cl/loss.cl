@@ -1,10 +1,11 @@
-/* OpenCL twins of the loss ops: mse, rownorm, barlow (CPU twins and the
- * order of every sum: cpu/loss.c). */
+/* OpenCL twins of the loss ops: mse, l1, rownorm, barlow (CPU twins and the
+ * order of every sum: cpu/loss.c). The emim_mse_* kernels serve mse (l1 0)
+ * and l1 (l1 1). */
 #pragma OPENCL FP_CONTRACT OFF
 
-/* part[2c] = sum of m (p - t)^2 over chunk c, part[2c + 1] = sum of m */
+/* part[2c] = sum of m (p - t)^2 (l1: m |p - t|) over chunk c, part[2c + 1] = sum of m */
 kernel void emim_mse_chunks(global float *part, global const float *p, ulong po, global const float *t, ulong to,
-                            global const float *m, ulong mo, int has_mask, ulong n, ulong nch)
+                            global const float *m, ulong mo, int has_mask, ulong n, ulong nch, int l1)
 {
     ulong c = get_global_id(0);
     if (c >= nch) return;
@@ -12,7 +13,7 @@ kernel void emim_mse_chunks(global float *part, global const float *p, ulong po,
     float s = 0.0f, k = 0.0f;
     for (ulong e = lo; e < hi; e++) {
         float me = has_mask ? m[mo + e] : 1.0f;
-        s += emim_mse_term(p[po + e], t[to + e], me);
+        s += l1 ? emim_l1_term(p[po + e], t[to + e], me) : emim_mse_term(p[po + e], t[to + e], me);
         k += me;
     }
     part[2 * c] = s;
@@ -21,7 +22,7 @@ kernel void emim_mse_chunks(global float *part, global const float *p, ulong po,
 
 /* out[0] = the loss (want_coef 0) or the gradient coefficient from dloss (1) */
 kernel void emim_mse_final(global float *out, ulong oo, global const float *part, ulong nch, int has_mask, float nf,
-                           int want_coef, global const float *dl, ulong dlo)
+                           int want_coef, global const float *dl, ulong dlo, int l1)
 {
     if (get_global_id(0) != 0) return;
     float s = 0.0f, k = 0.0f;
@@ -30,17 +31,18 @@ kernel void emim_mse_final(global float *out, ulong oo, global const float *part
         k += part[2 * c + 1];
     }
     float cnt = has_mask ? k : nf;
-    if (want_coef) out[oo] = emim_mse_coef(dl[dlo], cnt);
+    if (want_coef) out[oo] = l1 ? emim_l1_coef(dl[dlo], cnt) : emim_mse_coef(dl[dlo], cnt);
     else out[oo] = cnt == 0.0f ? 0.0f : s / cnt;
 }
 
 kernel void emim_mse_bwd(global float *dp, ulong dpo, int has_dp, global float *dt, ulong dto, int has_dt,
                          global const float *p, ulong po, global const float *t, ulong to, global const float *m,
-                         ulong mo, int has_mask, global const float *coef, ulong n)
+                         ulong mo, int has_mask, global const float *coef, ulong n, int l1)
 {
     ulong e = get_global_id(0);
     if (e >= n) return;
-    float g = emim_mse_grad(coef[0], p[po + e], t[to + e], has_mask ? m[mo + e] : 1.0f);
+    float me = has_mask ? m[mo + e] : 1.0f;
+    float g = l1 ? emim_l1_grad(coef[0], p[po + e], t[to + e], me) : emim_mse_grad(coef[0], p[po + e], t[to + e], me);
     if (has_dp) dp[dpo + e] += g;
     if (has_dt) dt[dto + e] -= g;
 }

@@ -461,7 +461,9 @@ static float *initial(const emim_case *c, int dir, int j, int grad, uint64_t see
         /* pure outputs start as NaN: every element must be written, none read */
         for (size_t e = 0; e < c->len[j]; e++) t[e] = NAN;
     } else if (!grad) {
-        emim_host_uniform(t, c->len[j], seed, stream, c->lo[j], c->hi[j]);
+        int filled = c->fill && (c->role[j] == EMIM_T_IN || c->role[j] == EMIM_T_INOUT) ? c->fill(c, j, t, seed) : 0;
+        if (filled < 0) { free(h); return NULL; }
+        if (!filled) emim_host_uniform(t, c->len[j], seed, stream, c->lo[j], c->hi[j]);
     } else {
         emim_host_uniform(t, c->len[j], seed ^ 0x9e3779b97f4a7c15ull, stream, -1.0f, 1.0f);
     }

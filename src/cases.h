@@ -46,6 +46,16 @@ struct emim_case {
      * differ by fast_tol times the largest magnitude of the output tensor
      * (a stated bound, doc/numerics.md). 0: bound or bitwise as above. */
     double fast_tol;
+    /* Initial values of input tensors that a uniform fill cannot give (row
+     * indices, 0/1 masks, inputs kept apart from a kink): fills t[0 ..
+     * len[j]-1] of tensor j deterministically from seed and returns 1, or
+     * returns 0 to leave tensor j to the uniform fill (-1: out of memory).
+     * Called for the IN and INOUT tensors (NULL: all uniform), the same on
+     * every backend. tests/check_cpu.c moves an input with a gradient by
+     * about 1e-3 of its scale for the finite differences: a filled tensor
+     * either has no gradient (indices, masks: EMIM_NONE in bmap) or keeps
+     * clear of kinks by more than that. */
+    int (*fill)(const struct emim_case *c, int j, float *t, uint64_t seed);
 };
 
 /* Clears a case of nt tensors: inputs uniform in [-1, 1), no operands mapped. */
@@ -73,11 +83,16 @@ int emim_cases_attention(int idx, emim_case *c);
 
 /* ---- loss ops ---- (cases) */
 int emim_cases_mse(int idx, emim_case *c);
+int emim_cases_l1(int idx, emim_case *c);
 int emim_cases_rownorm(int idx, emim_case *c);
 int emim_cases_barlow(int idx, emim_case *c);
 int emim_cases_pbt(int idx, emim_case *c);
 int emim_cases_adamw(int idx, emim_case *c);
 int emim_cases_clip_grad_norm(int idx, emim_case *c);
+
+/* ---- token ops ---- (cases) */
+int emim_cases_gather_rows(int idx, emim_case *c);
+int emim_cases_mask_mix(int idx, emim_case *c);
 
 
 /* Whether tensor j (grad: its gradient) is written by direction dir. */

@@ -1,6 +1,7 @@
-/* Test cases of the loss ops (mse, rownorm, barlow, pbt), with
+/* Test cases of the loss ops (mse, l1, rownorm, barlow, pbt), with
  * double-precision references. */
 #include "cases.h"
+#include "emim_math.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +45,68 @@ int emim_cases_mse(int idx, emim_case *c)
     c->grad_tol = 1e-4;
     snprintf(c->label, sizeof c->label, "n=%zu%s%s", n,
              S[idx].mask == 2 ? " empty mask" : S[idx].mask ? " masked" : "", S[idx].no_dt ? " (no dtarget)" : "");
+    return 1;
+}
+
+/* t: 0 loss, 1 pred, 2 target, 3 mask (when used) */
+static void l1_ref(const emim_case *c, double *const *t)
+{
+    int mask = c->fmap[3] != EMIM_NONE;
+    double s = 0, k = 0;
+    for (int64_t e = 0; e < c->fwd.i[0]; e++) {
+        double m = mask ? t[3][e] : 1;
+        s += m * fabs(t[1][e] - t[2][e]);
+        k += m;
+    }
+    t[0][0] = k == 0 ? 0 : s / k;
+}
+
+/* pred uniform in [-1, 1); target = pred +- a gap in [0.01, 1), so that the
+ * finite differences (steps of about 1e-3) never cross the kink of |x|;
+ * ties: target = pred exactly at every third element (sign(0) = 0 there,
+ * which the central difference of |x| at 0 also gives). */
+static int l1_fill_any(const emim_case *c, int j, float *t, uint64_t seed, int ties)
+{
+    if (j != 1 && j != 2) return 0;
+    for (size_t e = 0; e < c->len[j]; e++) {
+        emim_philox_ctr r = emim_philox_at(e, 0, seed, 0x4c31);
+        float u = 2.0f * emim_u01(r.v[0]), p = u - 1.0f;
+        if (j == 1) { t[e] = p; continue; }
+        float w = 0.99f * emim_u01(r.v[1]), gap = 0.01f + w;
+        t[e] = ties && e % 3 == 0 ? p : (r.v[2] & 1u) ? p + gap : p - gap;
+    }
+    return 1;
+}
+static int l1_fill(const emim_case *c, int j, float *t, uint64_t seed) { return l1_fill_any(c, j, t, seed, 0); }
+static int l1_fill_ties(const emim_case *c, int j, float *t, uint64_t seed) { return l1_fill_any(c, j, t, seed, 1); }
+
+int emim_cases_l1(int idx, emim_case *c)
+{
+    static const struct { size_t n; int mask, no_dt, ties; } S[] = {
+        { 1, 0, 0, 0 }, { 1000, 1, 0, 0 }, { 100003, 0, 1, 0 }, { 100003, 1, 0, 0 }, { 17, 2, 0, 0 },
+        { 301, 1, 0, 1 }, { 257, 0, 0, 1 },
+    };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    emim_case_init(c, 4);
+    size_t n = S[idx].n;
+    c->len[0] = 1;
+    c->len[1] = c->len[2] = c->len[3] = n;
+    c->role[0] = EMIM_T_OUT; c->role[1] = c->role[2] = c->role[3] = EMIM_T_IN;
+    c->lo[3] = 0.0f;   /* mask weights in [0, 1) */
+    if (S[idx].mask == 2) c->hi[3] = 0.0f; /* a mask that selects nothing: loss and gradients 0 */
+    c->fill = S[idx].ties ? l1_fill_ties : l1_fill;
+    c->fwd.i[0] = c->bwd.i[0] = (int64_t)n;
+    c->fwd.f[0] = c->bwd.f[0] = (float)n;
+    c->nf = 4; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2; c->fmap[3] = S[idx].mask ? 3 : EMIM_NONE;
+    c->nb = 6;
+    c->bmap[0] = EMIM_GRAD(1); c->bmap[1] = S[idx].no_dt ? EMIM_NONE : EMIM_GRAD(2);
+    c->bmap[2] = 1; c->bmap[3] = 2; c->bmap[4] = S[idx].mask ? 3 : EMIM_NONE; c->bmap[5] = EMIM_GRAD(0);
+    c->ref = l1_ref;
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-4;
+    snprintf(c->label, sizeof c->label, "n=%zu%s%s%s", n,
+             S[idx].mask == 2 ? " empty mask" : S[idx].mask ? " masked" : "", S[idx].no_dt ? " (no dtarget)" : "",
+             S[idx].ties ? " ties at every 3rd" : "");
     return 1;
 }
 

@@ -324,6 +324,27 @@ EMIM_INLINE float emim_mse_grad(float coef, float p, float t, float m)
     return g * m;
 }
 
+/* Masked L1: the term m |p - t| of one element, the gradient coefficient
+ * dloss / count (0 when nothing is selected) and the gradient coef sign(p -
+ * t) m, with sign(0) = 0 (PyTorch's convention; a NaN difference stays NaN). */
+EMIM_INLINE float emim_l1_term(float p, float t, float m)
+{
+    float d = p - t;
+    float a = emim_fabs(d);
+    return a * m;
+}
+EMIM_INLINE float emim_l1_coef(float dloss, float count)
+{
+    return count == 0.0f ? 0.0f : dloss / count;
+}
+EMIM_INLINE float emim_l1_grad(float coef, float p, float t, float m)
+{
+    float d = p - t;
+    float s = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : d * 0.0f);
+    float g = coef * s;
+    return g * m;
+}
+
 /* Rows normalised to unit length: r = sqrt(sum x^2 + 1e-12), a = x / r, and
  * the backward dx = (da - a (a . da)) / r. */
 #define EMIM_ROWNORM_EPS 1e-12f

@@ -176,6 +176,8 @@ EMIM_DECL_TWIN(emim_attention_backward_composite)
 /* ---- loss ops ---- (CPU twins) */
 EMIM_DECL_TWIN(emim_cpu_mse_forward)
 EMIM_DECL_TWIN(emim_cpu_mse_backward)
+EMIM_DECL_TWIN(emim_cpu_l1_forward)
+EMIM_DECL_TWIN(emim_cpu_l1_backward)
 EMIM_DECL_TWIN(emim_cpu_rownorm_forward)
 EMIM_DECL_TWIN(emim_cpu_rownorm_backward)
 EMIM_DECL_TWIN(emim_cpu_barlow_forward)
@@ -184,6 +186,12 @@ EMIM_DECL_TWIN(emim_pbt_forward_composite)
 EMIM_DECL_TWIN(emim_pbt_backward_composite)
 EMIM_DECL_TWIN(emim_cpu_adamw_forward)
 EMIM_DECL_TWIN(emim_cpu_clip_grad_norm_forward)
+
+/* ---- token ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_gather_rows_forward)
+EMIM_DECL_TWIN(emim_cpu_gather_rows_backward)
+EMIM_DECL_TWIN(emim_cpu_mask_mix_forward)
+EMIM_DECL_TWIN(emim_cpu_mask_mix_backward)
 
 
 /* composite ops: written once from twinned ops, used on both backends */
@@ -229,12 +237,20 @@ EMIM_DECL_TWIN(emim_cl_softmax_backward)
 /* ---- loss ops ---- (OpenCL twins) */
 EMIM_DECL_TWIN(emim_cl_mse_forward)
 EMIM_DECL_TWIN(emim_cl_mse_backward)
+EMIM_DECL_TWIN(emim_cl_l1_forward)
+EMIM_DECL_TWIN(emim_cl_l1_backward)
 EMIM_DECL_TWIN(emim_cl_rownorm_forward)
 EMIM_DECL_TWIN(emim_cl_rownorm_backward)
 EMIM_DECL_TWIN(emim_cl_barlow_forward)
 EMIM_DECL_TWIN(emim_cl_barlow_backward)
 EMIM_DECL_TWIN(emim_cl_adamw_forward)
 EMIM_DECL_TWIN(emim_cl_clip_grad_norm_forward)
+
+/* ---- token ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_gather_rows_forward)
+EMIM_DECL_TWIN(emim_cl_gather_rows_backward)
+EMIM_DECL_TWIN(emim_cl_mask_mix_forward)
+EMIM_DECL_TWIN(emim_cl_mask_mix_backward)
 
 
 /* OpenCL runtime helpers (src/opencl.c) */

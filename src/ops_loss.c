@@ -1,4 +1,4 @@
-/* Public functions of the loss ops (mse, rownorm, barlow, pbt): argument
+/* Public functions of the loss ops (mse, l1, rownorm, barlow, pbt): argument
  * checks, then dispatch. */
 #include "internal.h"
 
@@ -35,6 +35,39 @@ emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, e
     a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
     a.i[0] = (int64_t)n; a.f[0] = (float)n;
     return emim_dispatch(ctx, EMIM_OP_mse, 1, &a);
+}
+
+/* ---- l1 ----  the argument layout of mse.  i: 0 n; f: 0 (float)n.
+ * forward t: 0 loss, 1 pred, 2 target, 3 mask;
+ * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
+emim_status emim_l1(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1: n must be >= 1");
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1", "mask", mask, n));
+    emim_args a = { 0 };
+    a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_l1, 0, &a);
+}
+
+emim_status emim_l1_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
+                             emim_ref mask, emim_ref dloss, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1 backward: n must be >= 1");
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dpred", dpred, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dtarget", dtarget, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "dloss", dloss, 1));
+    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_l1, 1, &a);
 }
 
 /* ---- rownorm ----  i: 0 rows, 1 d.  forward t: 0 a, 1 r, 2 x;  backward t: 0 dx, 1 a, 2 r, 3 da */

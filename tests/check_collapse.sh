@@ -16,11 +16,11 @@ MICRO="--hidden 24 --heads 2 --layers 2 --mlp 48 --img-size 32,32,16 --patch 16,
 # a short run: the erank column (at step 1 and every --erank-every steps),
 # the collapse check and summary.json
 check pretrain 0 $E pretrain $MICRO --steps 4 --erank-every 2 --check-samples 4 --out "$tmp/r"
-expect pretrain-check out "collapse check: MIM"
+expect pretrain-check out "collapse check (emim): the reconstruction's error on the masked voxels"
 head -1 "$tmp/r/metrics.tsv" | grep -q "grad_norm	erank	data_wait" || { echo "FAIL metrics header"; fail=1; }
 cut -f7 "$tmp/r/metrics.tsv" | tr '\n' ' ' | grep -Eq '^erank [0-9.]+ [0-9.]+ nan [0-9.]+ $' ||
   { echo "FAIL erank column"; cut -f7 "$tmp/r/metrics.tsv"; fail=1; }
-for key in final_mim collapsed_loss mim_over_collapsed erank erank_init masked_fraction; do
+for key in masked_mse var_xm mse_over_collapsed erank erank_init masked_fraction; do
   grep -q "\"$key\": [0-9]" "$tmp/r/summary.json" || { echo "FAIL summary.json has no $key"; cat "$tmp/r/summary.json"; fail=1; }
 done
 # the initial erank of the check is the erank logged at step 1 (same weights, same batch)

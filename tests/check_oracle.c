@@ -131,6 +131,23 @@ static double compare(emim_buf *b, size_t off, const char *name, const char *lab
     return worst;
 }
 
+/* E-MIM's head recon.{weight,bias} is the method's, not the encoder's: here
+ * it follows the encoder's tensors in the same arena, as in the trainer */
+static size_t off_of(const emim_vit_params *lay, const char *name)
+{
+    if (!strcmp(name, "recon.weight")) return lay->total;
+    if (!strcmp(name, "recon.bias")) return lay->total + (size_t)HID * PD;
+    const emim_param *t = emim_vit_param(lay, name);
+    ck_assert_msg(t != NULL, "no parameter %s", name);
+    return t->off;
+}
+static size_t size_of(const emim_vit_params *lay, const char *name)
+{
+    if (!strcmp(name, "recon.weight")) return (size_t)HID * PD;
+    if (!strcmp(name, "recon.bias")) return PD;
+    return emim_vit_param(lay, name)->size;
+}
+
 static void run_step(emim_backend_kind backend, emim_mode mode)
 {
     char why[4096], label[64];
@@ -141,16 +158,16 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
                             .layers = 1, .eps = 1e-5f };
     emim_vit_params lay;
     ck_assert_int_eq(emim_vit_layout(&cfg, &lay), EMIM_OK);
-    ck_assert_int_eq(lay.n, NP);
+    ck_assert_int_eq(lay.n, NP - 2);
+    size_t total = lay.total + (size_t)HID * PD + PD;
     emim_buf *par = NULL, *grad = NULL;
-    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &par), EMIM_OK);
-    ck_assert_int_eq(emim_buf_alloc(ctx, lay.total, &grad), EMIM_OK);
-    ck_assert_int_eq(emim_buf_zero(grad, 0, lay.total), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, total, &par), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, total, &grad), EMIM_OK);
+    ck_assert_int_eq(emim_buf_zero(grad, 0, total), EMIM_OK);
     for (int i = 0; i < NP; i++) {
-        const emim_param *t = emim_vit_param(&lay, names[i][1]);
-        ck_assert_msg(t != NULL, "no parameter %s", names[i][1]);
-        ck_assert_uint_eq(t->size, get(names[i][0])->n);
-        ck_assert_int_eq(emim_buf_write(par, t->off, t->size, get(names[i][0])->v), EMIM_OK);
+        ck_assert_uint_eq(size_of(&lay, names[i][1]), get(names[i][0])->n);
+        ck_assert_int_eq(emim_buf_write(par, off_of(&lay, names[i][1]), get(names[i][0])->n, get(names[i][0])->v),
+                         EMIM_OK);
     }
     emim_ref tok = upload(ctx, "tokens"), xm_tok = upload(ctx, "x_m_tokens");
     /* the tokens of the image are patchify(x): our patch order is PyTorch's reshape */
@@ -165,7 +182,7 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     OK(emim_vit_forward(ctx, &lay, par, ax, tok));
     OK(emim_vit_forward(ctx, &lay, par, am, xm_tok));
     emim_ref z = emim_vit_acts_output(ax), zm = emim_vit_acts_output(am);
-    emim_ref rw = emim_at(par, emim_vit_param(&lay, "recon.weight")->off), rb = emim_at(par, emim_vit_param(&lay, "recon.bias")->off);
+    emim_ref rw = emim_at(par, off_of(&lay, "recon.weight")), rb = emim_at(par, off_of(&lay, "recon.bias"));
     emim_ref g = act(ctx, N * PD), mim = act(ctx, 1), pbt = act(ctx, 1), cache = act(ctx, emim_pbt_cache_size(1, N, HID));
     OK(emim_linear(ctx, g, zm, rw, rb, N, HID, PD));
     OK(emim_mse(ctx, mim, g, tok, emim_at(NULL, 0), N * PD));
@@ -188,8 +205,8 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     ck_assert_int_eq(emim_buf_write(dmim.buf, 0, 1, &one), EMIM_OK);
     ck_assert_int_eq(emim_buf_write(dpbt.buf, 0, 1, &w_pbt), EMIM_OK);
     OK(emim_mse_backward(ctx, dg, emim_at(NULL, 0), g, tok, emim_at(NULL, 0), dmim, N * PD));
-    OK(emim_linear_backward(ctx, dzm, emim_at(grad, emim_vit_param(&lay, "recon.weight")->off),
-                            emim_at(grad, emim_vit_param(&lay, "recon.bias")->off), zm, rw, dg, N, HID, PD));
+    OK(emim_linear_backward(ctx, dzm, emim_at(grad, off_of(&lay, "recon.weight")),
+                            emim_at(grad, off_of(&lay, "recon.bias")), zm, rw, dg, N, HID, PD));
     OK(emim_pbt_backward(ctx, dz, dzm, cache, dpbt, w_off, 1, N, HID));
     OK(emim_vit_backward(ctx, &lay, par, grad, ax, dz, NULL));
     OK(emim_vit_backward(ctx, &lay, par, grad, am, dzm, NULL));
@@ -197,7 +214,7 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     for (int i = 0; i < NP; i++) {
         char gname[80];
         snprintf(gname, sizeof gname, "grad_%s", names[i][0]);
-        worst = fmax(worst, compare(grad, emim_vit_param(&lay, names[i][1])->off, gname, label));
+        worst = fmax(worst, compare(grad, off_of(&lay, names[i][1]), gname, label));
     }
     printf("%s: loss %.9g (oracle %.9g); every output and gradient within %.2g of its largest magnitude\n", label,
            loss, want, worst);
@@ -221,17 +238,17 @@ static void run_trainer(emim_backend_kind backend, emim_mode mode)
     emim_vit_config v = { .img = { 8, 8, 4 }, .patch = { 4, 4, 2 }, .channels = 2, .hidden = 16, .mlp = 32,
                           .heads = 2, .layers = 2, .eps = 1e-5f };
     emim_train_config t;
-    emim_train_config_default(&t, &v);
+    OK(emim_train_config_default(&t, &v, "emim"));
     t.batch = 1;
-    t.levels = 2;
-    t.pbt_norm = EMIM_PBT_MEAN;
-    t.w_pbt = get("w_pbt")->v[0];
-    t.w_off = get("w_off")->v[0];
-    t.lr = 0;
-    t.weight_decay = 0;
-    t.clip = 0;
-    t.warmup = 0;
-    t.steps = 1;
+    OK(emim_train_config_set(&t, "levels", 2, NULL, 0));
+    OK(emim_train_config_set(&t, "pbt-norm", EMIM_PBT_MEAN, NULL, 0));
+    OK(emim_train_config_set(&t, "w-pbt", get("w_pbt")->v[0], NULL, 0));
+    OK(emim_train_config_set(&t, "w-off", get("w_off")->v[0], NULL, 0));
+    t.optim.lr = 0;
+    t.optim.weight_decay = 0;
+    t.optim.clip = 0;
+    t.sched.warmup = 0;
+    t.sched.steps = 1;
     emim_trainer *T = NULL;
     OK(emim_trainer_create(ctx, &t, &T));
     const emim_vit_params *lay = emim_trainer_layout(T);
@@ -245,14 +262,15 @@ static void run_trainer(emim_backend_kind backend, emim_mode mode)
     for (int k = 0; k < 16; k++) mask[k] = m->v[k] != 0;
     emim_step_stats st;
     OK(emim_trainer_step_masks(T, get("x")->v, mask, &st));
-    const double want[3] = { get("mim")->v[0], get("pbt")->v[0], get("loss")->v[0] }, got[3] = { st.mim, st.pbt, st.loss };
+    const double want[3] = { get("mim")->v[0], get("pbt")->v[0], get("loss")->v[0] }, got[3] = { st.value[0], st.value[1], st.loss };
     static const char *what[3] = { "mim", "pbt", "loss" };
     for (int k = 0; k < 3; k++)
         ck_assert_msg(fabs(got[k] - want[k]) <= 1e-5 * fabs(want[k]), "%s: %s %.9g, oracle %.9g", label, what[k], got[k],
                       want[k]);
-    /* the output features of the unmasked pass, and every gradient */
+    /* the output features of the unmasked pass (lr 0: the weights are
+     * unchanged), and every gradient */
     float z[8 * 16];
-    OK(emim_trainer_last_features(T, -1, z));
+    OK(emim_trainer_features(T, get("x")->v, -1, 0, z));
     emim_buf *zb = NULL;
     OK(emim_buf_alloc(ctx, 8 * 16, &zb));
     OK(emim_buf_write(zb, 0, 8 * 16, z));

@@ -47,7 +47,7 @@ RUN="--data $tmp/ph2 --modalities t1n,t1c $MICRO --img-size 48,48,32 --patch 16,
 check straight-6 0 $E pretrain $RUN --steps 6 --out "$tmp/s6"
 check first-3 0 $E pretrain $RUN --steps 3 --schedule-steps 6 --out "$tmp/h6"
 check resume-to-6 0 sh -c "cd / && $E pretrain --resume --out '$tmp/h6' --steps 6"
-expect resume-to-6-summary out "resumed, model (preset tiny): 2 channels, 48x48x32 in patches of 16x16x8 (36 tokens)"
+expect resume-to-6-summary out "resumed, method emim, model (preset tiny): 2 channels, 48x48x32 in patches of 16x16x8 (36 tokens)"
 cmp "$tmp/s6/checkpoint.emim" "$tmp/h6/checkpoint.emim" ||
   { echo "FAIL resume-to-6: the checkpoints differ from the straight run's"; fail=1; }
 cut -f1-6 "$tmp/s6/metrics.tsv" > "$tmp/a"; cut -f1-6 "$tmp/h6/metrics.tsv" > "$tmp/b"
@@ -109,7 +109,7 @@ expect bad-aniso-message err "axis Z (40) is not a multiple of its patch (16)"
 check bad-heads 2 $E pretrain --hidden 100 --out "$tmp/x"
 expect bad-heads-message err "--hidden 100 is not divisible by --heads 3"
 check bad-levels 2 $E pretrain --levels 3 --out "$tmp/x"
-expect bad-levels-message err "--levels 3 does not divide --layers 4"
+expect bad-levels-message err "--levels 3 does not divide the 4 layers"
 check bad-patch 2 $E pretrain --patch 16,8 --out "$tmp/x"
 expect bad-patch-message err "--patch '16,8': expected 1 or 3 comma-separated integers"
 check bad-hidden 2 $E pretrain --hidden 0 --out "$tmp/x"

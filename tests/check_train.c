@@ -1,8 +1,9 @@
 #define _GNU_SOURCE
-/* The E-MIM step on the built-in phantom: the loss falls; in exact mode the
- * CPU twin and OpenCL give identical losses at every step and identical
- * weights, and so do 1 and 2 threads; 1, 2 and 3 channels and anisotropic
- * grids and patches train; a checkpoint keeps the run record. */
+/* The training step of every method on the built-in phantom: the loss
+ * falls; in exact mode the CPU twin and OpenCL give identical losses at
+ * every step and identical weights, and so do 1 and 2 threads; 1, 2 and 3
+ * channels and anisotropic grids and patches train; a checkpoint keeps the
+ * run record and resumes bit for bit; E-MIM's trajectory is pinned. */
 #include "testutil.h"
 
 #include <math.h>
@@ -20,17 +21,22 @@ static const shape CUBE = { 4, { S, S, S }, { 8, 8, 8 } };
 /* two modalities, an anisotropic grid and patch (16 tokens of 2*8*4*4) */
 static const shape ANISO2 = { 2, { 16, 24, 8 }, { 8, 4, 4 } };
 
+/* the method of the test running (a loop test's index) */
+static const char *const METHODS[] = { "emim", "mae", "simmim" };
+#define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+static const char *method = "emim";
+
 static void micro_shape(emim_train_config *t, const shape *sh)
 {
     emim_vit_config v = { .img = { sh->img[0], sh->img[1], sh->img[2] },
                           .patch = { sh->patch[0], sh->patch[1], sh->patch[2] }, .channels = sh->C, .hidden = 24,
                           .mlp = 48, .heads = 2, .layers = 2, .eps = 1e-5f };
-    emim_train_config_default(t, &v);
-    t->levels = 2;
+    ck_assert_int_eq(emim_train_config_default(t, &v, method), EMIM_OK);
+    if (!strcmp(method, "emim")) ck_assert_int_eq(emim_train_config_set(t, "levels", 2, NULL, 0), EMIM_OK);
     t->batch = 2;
-    t->lr = 2e-3f;
-    t->warmup = 3;
-    t->steps = STEPS;
+    t->optim.lr = 2e-3f;
+    t->sched.warmup = 3;
+    t->sched.steps = STEPS;
     t->seed = 11;
 }
 static void micro(emim_train_config *t) { micro_shape(t, &CUBE); }
@@ -83,16 +89,18 @@ static int run(emim_backend_kind b, int threads, int n, float *losses, float **p
 
 START_TEST(loss_falls)
 {
+    method = METHODS[_i];
     float l[STEPS];
     ck_assert_int_eq(run(EMIM_BACKEND_CPU, 2, STEPS, l, NULL, NULL), 0);
     double first = (l[0] + l[1] + l[2]) / 3, last = (l[STEPS - 1] + l[STEPS - 2] + l[STEPS - 3]) / 3;
-    printf("loss: first steps %.6f, last steps %.6f\n", first, last);
+    printf("%s loss: first steps %.6f, last steps %.6f\n", method, first, last);
     ck_assert_msg(last < 0.8 * first, "the loss did not fall: %.6f -> %.6f", first, last);
 }
 END_TEST
 
 START_TEST(exact_threads)
 {
+    method = METHODS[_i];
     float a[4], b[4], *pa, *pb;
     size_t na, nb;
     ck_assert_int_eq(run(EMIM_BACKEND_CPU, 1, 4, a, &pa, &na), 0);
@@ -108,6 +116,7 @@ END_TEST
  * resumed steps, bit for bit; bad checkpoints are refused, naming the file. */
 START_TEST(resume)
 {
+    method = METHODS[_i];
     float straight[4], *p1, *p2;
     size_t n1;
     ck_assert_int_eq(run(EMIM_BACKEND_CPU, 2, 4, straight, &p1, &n1), 0);
@@ -131,6 +140,11 @@ START_TEST(resume)
             ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c2, &done, &rec), EMIM_OK);
             ck_assert_int_eq(done, 2);
             ck_assert_int_eq(memcmp(&c2.vit, &t.vit, sizeof t.vit), 0);
+            ck_assert_int_eq(c2.method, t.method);
+            ck_assert_int_eq(memcmp(c2.opt, t.opt, sizeof t.opt), 0);
+            ck_assert_int_eq(memcmp(&c2.optim, &t.optim, sizeof t.optim), 0);
+            ck_assert_int_eq(memcmp(&c2.sched, &t.sched, sizeof t.sched), 0);
+            ck_assert(c2.seed == t.seed && c2.batch == t.batch && c2.init == t.init);
             ck_assert_str_eq(rec, record);
             free(rec);
         }
@@ -186,11 +200,13 @@ START_TEST(channels_and_grids)
     static const shape SH[] = {
         { 1, { 16, 16, 16 }, { 8, 8, 8 } }, { 2, { 16, 24, 8 }, { 8, 4, 4 } }, { 3, { 24, 8, 16 }, { 8, 8, 4 } },
     };
+    method = METHODS[_i];
     for (size_t i = 0; i < sizeof SH / sizeof SH[0]; i++) {
         emim_train_config t;
         micro_shape(&t, &SH[i]);
         emim_vit_params p;
         ck_assert_int_eq(emim_vit_layout(&t.vit, &p), EMIM_OK);
+        ck_assert_ptr_null(emim_vit_param(&p, "recon.weight")); /* a method's head is not the encoder's */
         const emim_param *w = emim_vit_param(&p, "patch_embedding.patch_embeddings.weight");
         ck_assert_int_eq(w->ndim, 5);
         ck_assert_int_eq(w->shape[1], SH[i].C);
@@ -198,8 +214,6 @@ START_TEST(channels_and_grids)
         int tokens = 1;
         for (int k = 0; k < 3; k++) tokens *= SH[i].img[k] / SH[i].patch[k];
         ck_assert_int_eq(emim_vit_param(&p, "patch_embedding.position_embeddings")->shape[1], tokens);
-        ck_assert_int_eq(emim_vit_param(&p, "recon.bias")->shape[0],
-                         SH[i].C * SH[i].patch[0] * SH[i].patch[1] * SH[i].patch[2]);
         emim_vit_layout_free(&p);
         float l[3];
         ck_assert_int_eq(run_shape(EMIM_BACKEND_CPU, 2, 3, l, NULL, NULL, &SH[i]), 0);
@@ -208,43 +222,61 @@ START_TEST(channels_and_grids)
 }
 END_TEST
 
-/* The features of the last step's unmasked pass are those of a fresh
- * initialisation on the same images (step 1 runs before the update); after
- * the update they differ. PBT's mean normalisation divides each level's
- * sum by n^2 and leaves L_MIM alone. */
+/* Features come from a pass without stored activations: at every layer
+ * they equal the stored forward's, and before a step they are those of a
+ * fresh initialisation; after the update they differ. PBT's mean
+ * normalisation divides each level's sum by n^2 and leaves L_MIM alone. */
 START_TEST(features_and_pbt_norm)
 {
     emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
     emim_train_config t;
+    method = "emim";
     micro_shape(&t, &ANISO2);
     size_t vol = (size_t)ANISO2.C * ANISO2.img[0] * ANISO2.img[1] * ANISO2.img[2];
     float *img = malloc(vol * t.batch * sizeof *img);
     phantoms(img, &t, 0);
-    int N = emim_vit_tokens(&t.vit);
+    int N = emim_vit_tokens(&t.vit), PD = emim_vit_token_size(&t.vit);
     size_t nf = (size_t)t.batch * N * t.vit.hidden;
     float *a = malloc(nf * sizeof *a), *b = malloc(nf * sizeof *b);
     emim_step_stats st[2];
     for (int norm = 0; norm < 2; norm++) {
-        t.pbt_norm = norm ? EMIM_PBT_MEAN : EMIM_PBT_SUM;
+        ck_assert_int_eq(emim_train_config_set(&t, "pbt-norm", norm ? EMIM_PBT_MEAN : EMIM_PBT_SUM, NULL, 0), EMIM_OK);
         emim_trainer *T = NULL;
         ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_OK);
-        ck_assert_int_eq(emim_trainer_last_features(T, -1, a), EMIM_ERR_ARG); /* no step yet */
-        ck_assert_int_eq(emim_trainer_step(T, img, &st[norm]), EMIM_OK);
+        /* the stored forward of the same images */
+        emim_buf *ib, *tb;
+        emim_vit_acts *A;
+        ck_assert_int_eq(emim_buf_alloc(ctx, vol * t.batch, &ib), EMIM_OK);
+        ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)t.batch * N * PD, &tb), EMIM_OK);
+        ck_assert_int_eq(emim_buf_write(ib, 0, vol * t.batch, img), EMIM_OK);
+        ck_assert_int_eq(emim_patchify(ctx, emim_at(tb, 0), emim_at(ib, 0), t.batch, t.vit.channels, t.vit.img[0],
+                                       t.vit.img[1], t.vit.img[2], t.vit.patch), EMIM_OK);
+        ck_assert_int_eq(emim_vit_acts_create(ctx, &t.vit, t.batch, &A), EMIM_OK);
+        ck_assert_int_eq(emim_vit_forward(ctx, emim_trainer_layout(T), emim_trainer_params(T), A, emim_at(tb, 0)),
+                         EMIM_OK);
         for (int layer = -1; layer < t.vit.layers; layer++) {
-            ck_assert_int_eq(emim_trainer_last_features(T, layer, a), EMIM_OK);
+            emim_ref r = layer < 0 ? emim_vit_acts_output(A) : emim_vit_acts_hidden(A, layer);
+            ck_assert_int_eq(emim_buf_read(r.buf, r.off, nf, a), EMIM_OK);
+            ck_assert_int_eq(emim_trainer_features(T, img, layer, 0, b), EMIM_OK);
+            ck_assert_int_eq(memcmp(a, b, nf * sizeof *a), 0);
             ck_assert_int_eq(emim_trainer_features(T, img, layer, 1, b), EMIM_OK);
             ck_assert_int_eq(memcmp(a, b, nf * sizeof *a), 0);
         }
+        emim_vit_acts_free(A);
+        emim_buf_free(ib);
+        emim_buf_free(tb);
+        ck_assert_int_eq(emim_trainer_step(T, img, &st[norm]), EMIM_OK);
         ck_assert_int_eq(emim_trainer_features(T, img, -1, 0, b), EMIM_OK); /* the updated weights */
         ck_assert_int_ne(memcmp(a, b, nf * sizeof *a), 0);
         ck_assert_int_eq(emim_trainer_features(T, img, t.vit.layers, 0, b), EMIM_ERR_ARG);
         ck_assert_ptr_nonnull(strstr(emim_error(ctx), "layer 2"));
         emim_trainer_free(T);
     }
-    ck_assert(st[0].mim == st[1].mim); /* the first forward is the same */
-    ck_assert_msg(fabs(st[1].pbt * (double)N * N - st[0].pbt) < 1e-5 * st[0].pbt, "mean %g * %d^2 != sum %g",
-                  st[1].pbt, N, st[0].pbt);
-    ck_assert(fabs(st[1].loss - (st[1].mim + st[1].pbt)) < 1e-5 * st[1].loss);
+    ck_assert_int_eq(st[0].n, 2);
+    ck_assert(st[0].value[0] == st[1].value[0]); /* mim: the first forward is the same */
+    ck_assert_msg(fabs(st[1].value[1] * (double)N * N - st[0].value[1]) < 1e-5 * st[0].value[1],
+                  "mean %g * %d^2 != sum %g", st[1].value[1], N, st[0].value[1]);
+    ck_assert(fabs(st[1].loss - (st[1].value[0] + st[1].value[1])) < 1e-5 * st[1].loss);
     free(a);
     free(b);
     free(img);
@@ -281,6 +313,7 @@ static uint64_t fnv1a(const void *p, size_t n)
 static void golden(emim_backend_kind backend)
 {
     enum { GS = 6 };
+    method = "emim";
     float l[GS], *p;
     size_t np;
     if (run(backend, 2, GS, l, &p, &np)) return;
@@ -314,9 +347,9 @@ END_TEST
 START_TEST(golden_opencl) { golden(EMIM_BACKEND_OPENCL); }
 END_TEST
 
-START_TEST(exact_twins) { twins(&CUBE); }
+START_TEST(exact_twins) { method = METHODS[_i]; twins(&CUBE); }
 END_TEST
-START_TEST(exact_twins_aniso2) { twins(&ANISO2); }
+START_TEST(exact_twins_aniso2) { method = METHODS[_i]; twins(&ANISO2); }
 END_TEST
 
 int main(void)
@@ -324,18 +357,18 @@ int main(void)
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, loss_falls);
-    tcase_add_test(tc, exact_threads);
-    tcase_add_test(tc, resume);
-    tcase_add_test(tc, channels_and_grids);
+    tcase_add_loop_test(tc, loss_falls, 0, NMETHODS);
+    tcase_add_loop_test(tc, exact_threads, 0, NMETHODS);
+    tcase_add_loop_test(tc, resume, 0, NMETHODS);
+    tcase_add_loop_test(tc, channels_and_grids, 0, NMETHODS);
     tcase_add_test(tc, features_and_pbt_norm);
     tcase_add_test(tc, golden_cpu);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {
         emim_ctx_free(probe);
-        tcase_add_test(tc, exact_twins);
-        tcase_add_test(tc, exact_twins_aniso2);
+        tcase_add_loop_test(tc, exact_twins, 0, NMETHODS);
+        tcase_add_loop_test(tc, exact_twins_aniso2, 0, NMETHODS);
         tcase_add_test(tc, golden_opencl);
     } else {
         printf("no OpenCL device: the CPU/OpenCL comparison does not run\n");

@@ -21,7 +21,7 @@ static void usage(FILE *f)
             "dataset mean) and the collapsed model's loss as pretrain's mim column computes it (the mean\n"
             "over every voxel: Var(x_m) times the masked fraction), each with its standard error.\n"
             "\n"
-            "  --run=DIR                  a run folder: its data, grid, masking and final MIM loss\n"
+            "  --run=DIR                  a run folder: its data, grid, and (E-MIM) masking and final MIM loss\n"
             "  --data=PATH --modalities=LIST   a dataset as in pretrain [the built-in phantom]\n"
             "  --percentiles=LO,HI --spacing=X[,Y,Z] --no-fg-crop --centre-crop --flip   its preprocessing,\n"
             "                             as in pretrain\n"
@@ -136,11 +136,13 @@ int cmd_maskvar(int argc, char **argv)
                       "options%s", "");
         if (read_run(run, &ri)) return 1;
         v = ri.t.vit;
-        hmp = ri.t.mask;
+        /* E-MIM's run: its HMP options and its mim column as the reference */
+        int is_emim = !strcmp(emim_method_name(ri.t.method), "emim");
+        if (is_emim) emim_train_mask_options(&ri.t, &hmp);
         hmp.strategy = EMIM_MASK_HMP;
         dc = ri.d;
         if (!have_seed) seed = ri.t.seed;
-        if (isnan(converged)) converged = final_mim(run);
+        if (isnan(converged) && is_emim) converged = final_mim(run);
     } else {
         if (emim_vit_preset(preset, &v)) die_usage("--preset '%s': expected tiny, small or base", preset);
         if (have_img) memcpy(v.img, img, sizeof img);

@@ -1,4 +1,5 @@
-/* emim pretrain: E-MIM pretraining on the built-in phantom or on NIfTI data.
+/* emim pretrain: pretraining with one method (E-MIM, MAE, SimMIM) on the
+ * built-in phantom or on NIfTI data.
  *
  * A run is its folder: the checkpoint holds the model and training
  * configuration (the library's) and a run record (this command's: the
@@ -27,8 +28,7 @@ enum { K_CONFIG, K_RECORD, K_RUNTIME };
 #define OPT_BASE 256
 enum {
     O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
-    O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP,
-    O_MASK, O_RPOS, O_RPATCH, O_NOMODAL, O_RATIO, O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_WINIT, O_SEED, O_EXACT,
+    O_METHOD, O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_WINIT, O_SEED, O_EXACT,
     O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
     O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE, O_ERANK, O_CHECKN,
     O_END
@@ -41,13 +41,10 @@ static const struct {
 } OPTS[NOPT] = {
     { "preset", 1, K_RECORD },      { "img-size", 1, K_CONFIG },     { "patch", 1, K_CONFIG },
     { "hidden", 1, K_CONFIG },      { "layers", 1, K_CONFIG },       { "heads", 1, K_CONFIG },
-    { "mlp", 1, K_CONFIG },         { "steps", 1, K_RECORD },        { "schedule-steps", 1, K_CONFIG },
-    { "batch", 1, K_CONFIG },       { "lr", 1, K_CONFIG },           { "warmup", 1, K_CONFIG },
-    { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },        { "mask", 1, K_CONFIG },
-    { "r-pos", 1, K_CONFIG },       { "r-patch", 1, K_CONFIG },      { "no-modal-mask", 0, K_CONFIG },
-    { "ratio", 1, K_CONFIG },       { "levels", 1, K_CONFIG },       { "w-pbt", 1, K_CONFIG },
-    { "w-off", 1, K_CONFIG },       { "pbt-norm", 1, K_CONFIG },     { "weight-init", 1, K_CONFIG },
-    { "seed", 1, K_CONFIG },
+    { "mlp", 1, K_CONFIG },         { "method", 1, K_CONFIG },       { "steps", 1, K_RECORD },
+    { "schedule-steps", 1, K_CONFIG }, { "batch", 1, K_CONFIG },     { "lr", 1, K_CONFIG },
+    { "warmup", 1, K_CONFIG },      { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },
+    { "weight-init", 1, K_CONFIG }, { "seed", 1, K_CONFIG },
     { "exact", 0, K_RECORD },
     { "data", 1, K_RECORD },        { "modalities", 1, K_RECORD },   { "percentiles", 1, K_RECORD },
     { "spacing", 1, K_RECORD },     { "no-fg-crop", 0, K_RECORD },   { "centre-crop", 0, K_RECORD },
@@ -56,12 +53,61 @@ static const struct {
     { "cache-mb", 1, K_RUNTIME },   { "erank-every", 1, K_RUNTIME }, { "check-samples", 1, K_RUNTIME },
 };
 
+/* A float in the fewest digits that read back to the same bits. */
+static const char *shortest(char *b, size_t n, float x)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(b, n, "%.*g", digits, (double)x);
+        if (strtof(b, NULL) == x) break;
+    }
+    return b;
+}
+
+/* A method option's value, canonically: a choice's name, a flag's 0 or 1, a
+ * float in the fewest digits. */
+static void method_value(const emim_opt_info *o, double v, char *b, size_t n)
+{
+    if (o->kind == EMIM_OPT_FLOAT) { shortest(b, n, (float)v); return; }
+    if (o->kind == EMIM_OPT_CHOICE) {
+        const char *c = o->choices;
+        for (int i = 0; i < (int)v && c; i++) { c = strchr(c, '|'); if (c) c++; }
+        size_t len = c ? strcspn(c, "|") : 0;
+        snprintf(b, n, "%.*s", (int)len, c ? c : "?");
+        return;
+    }
+    snprintf(b, n, "%lld", (long long)v);
+}
+
+/* The value of method option o from text (a flag: "1" or "0"); a bad one is
+ * a usage error naming the option. */
+static double method_parse(const emim_opt_info *o, const char *v)
+{
+    char what[96];
+    snprintf(what, sizeof what, "--%s", o->name);
+    switch (o->kind) {
+    case EMIM_OPT_INT: return parse_int(v, what, (long)o->lo, (long)o->hi);
+    case EMIM_OPT_FLOAT: return parse_float(v, what, o->lo, o->hi);
+    case EMIM_OPT_FLAG: return strcmp(v, "0") != 0;
+    default: break;
+    }
+    const char *c = o->choices;
+    for (int i = 0; c; i++) {
+        size_t len = strcspn(c, "|");
+        if (strlen(v) == len && !strncmp(c, v, len)) return i;
+        c = c[len] ? c + len + 1 : NULL;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "--%s '%s': expected %s", o->name, v, o->choices);
+    die_usage("%s", msg);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: %s [GLOBAL OPTIONS] pretrain [OPTIONS]\n"
-            "E-MIM pretraining (default: the tiny model on the built-in phantom). Writes DIR/metrics.tsv and\n"
-            "DIR/checkpoint.emim; --resume --out DIR continues the run from its folder alone.\n"
+            "Self-supervised pretraining of the ViT encoder with one method (default: E-MIM on the tiny model\n"
+            "and the built-in phantom). Writes DIR/metrics.tsv and DIR/checkpoint.emim (safetensors); --resume\n"
+            "--out DIR continues the run from its folder alone.\n"
             "\n"
             "model (a preset gives the widths and depth; the data gives the input channels):\n"
             "  --preset=tiny|small|base   [tiny]: 64^3, hidden 96, 4 layers, 3 heads, mlp 384; small and base:\n"
@@ -71,22 +117,36 @@ static void usage(FILE *f)
             "  --hidden=N --layers=N --heads=N --mlp=N   override the preset's widths and depth\n"
             "\n"
             "training (defaults in brackets):\n"
+            "  --method=NAME              the objective [emim]:\n",
+            prog);
+    for (int m = 0; m < emim_method_count(); m++)
+        fprintf(f, "                               %-8s %s\n", emim_method_name(m), emim_method_summary(m));
+    fprintf(f,
             "  --steps=N                  stop after N optimiser steps in all [1000]\n"
             "  --schedule-steps=N         length of the warm-up + cosine schedule [--steps]; a run split\n"
             "                             over several jobs gives the final length here\n"
             "  --batch=N                  volumes per step [2]\n"
             "  --lr=X --warmup=N          peak learning rate [1e-3], linear warm-up steps [20]\n"
             "  --weight-decay=X --clip=X  AdamW weight decay [0.05], gradient-norm clipping [1]; 0: off\n"
-            "  --mask=hmp|random          masking strategy [hmp]\n"
-            "  --r-pos=X --r-patch=X      HMP position / patch mask ratios [0.4, 0.3]; --no-modal-mask\n"
-            "  --ratio=X                  random masking ratio [0.6]\n"
-            "  --levels=N                 PBT levels, dividing the layers [4, or the largest of 3, 2, 1 that does]\n"
-            "  --w-pbt=X --w-off=X        PBT weight [1], off-diagonal weight [1]\n"
-            "  --pbt-norm=sum|mean        a PBT level's term: the sum over the n^2 token pairs, or its mean [mean]\n"
             "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
             "                             timm's trunc_normal(0.02) Linear weights with zero biases [trunc-normal]\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
-            "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n"
+            "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n");
+    for (int m = 0; m < emim_method_count(); m++) {
+        const emim_opt_info *o;
+        int n = emim_method_options(m, &o);
+        fprintf(f, "\nmethod %s:\n", emim_method_name(m));
+        for (int i = 0; i < n; i++) {
+            char left[64], def[64];
+            if (o[i].kind == EMIM_OPT_FLAG) snprintf(left, sizeof left, "--%s, --no-%s", o[i].name, o[i].name);
+            else if (o[i].kind == EMIM_OPT_CHOICE) snprintf(left, sizeof left, "--%s=%s", o[i].name, o[i].choices);
+            else snprintf(left, sizeof left, "--%s=%s", o[i].name, o[i].kind == EMIM_OPT_INT ? "N" : "X");
+            method_value(&o[i], o[i].def, def, sizeof def);
+            if (o[i].kind == EMIM_OPT_FLAG) snprintf(def, sizeof def, "%s", o[i].def ? "on" : "off");
+            fprintf(f, "  %-26s %s [%s]\n", left, o[i].help, def);
+        }
+    }
+    fprintf(f,
             "\n"
             "data (default: the built-in phantom, a new subject per sample):\n"
             "  --data=PATH                a BraTS-layout folder (one subfolder per subject), a folder of\n"
@@ -112,8 +172,7 @@ static void usage(FILE *f)
             "  --check-samples=N          the collapse check at the end: samples for the collapsed loss;\n"
             "                             0: no check [32]\n"
             "\n"
-            "See emim(1) and doc/method.md.\n",
-            prog);
+            "See emim(1) and doc/method.md.\n");
 }
 
 /* Everything a run is made of. */
@@ -123,17 +182,40 @@ typedef struct {
     char preset[16];
     int exact;
     long stop;                   /* --steps */
-    int levels_given;
     /* owned copies of the data path and modalities */
     char path[4096], mods[1024];
     int have_path, have_mods;
 } run_opts;
 
 /* The raw values of the options given, by option. */
+#define MAX_MOPTS 64
 typedef struct {
     int given[NOPT];
     const char *arg[NOPT];
+    /* the methods' options, by name (the union over the methods); a flag's
+     * value is "1" or "0" */
+    int mgiven[MAX_MOPTS];
+    const char *marg[MAX_MOPTS];
 } opt_args;
+
+/* The union of the methods' option names (their getopt codes follow
+ * O_END; a flag's --no-NAME is 512 further). */
+static const emim_opt_info *mopts[MAX_MOPTS];
+static int nmopts;
+
+static void collect_method_options(void)
+{
+    nmopts = 0;
+    for (int m = 0; m < emim_method_count(); m++) {
+        const emim_opt_info *o;
+        int n = emim_method_options(m, &o);
+        for (int i = 0; i < n; i++) {
+            int k = 0;
+            while (k < nmopts && strcmp(mopts[k]->name, o[i].name)) k++;
+            if (k == nmopts && nmopts < MAX_MOPTS) mopts[nmopts++] = &o[i];
+        }
+    }
+}
 
 static void set_arg(opt_args *a, int id, const char *arg)
 {
@@ -157,30 +239,14 @@ static void apply(run_opts *r, int id, const char *v)
     case O_LAYERS: t->vit.layers = parse_int(v, what, 1, 1024); break;
     case O_HEADS: t->vit.heads = parse_int(v, what, 1, 65536); break;
     case O_MLP: t->vit.mlp = parse_int(v, what, 1, 65536); break;
+    case O_METHOD: break; /* applied first, in build */
     case O_STEPS: r->stop = parse_int(v, what, 1, INT_MAX); break;
-    case O_SCHED: t->steps = parse_int(v, what, 1, INT_MAX); break;
+    case O_SCHED: t->sched.steps = parse_int(v, what, 1, INT_MAX); break;
     case O_BATCH: t->batch = parse_int(v, what, 1, 65536); break;
-    case O_LR: t->lr = parse_float(v, what, 0, 10); break;
-    case O_WARMUP: t->warmup = parse_int(v, what, 0, INT_MAX); break;
-    case O_WD: t->weight_decay = parse_float(v, what, 0, 10); break;
-    case O_CLIP: t->clip = parse_float(v, what, 0, 1e30); break;
-    case O_MASK:
-        if (!strcmp(v, "hmp")) t->mask.strategy = EMIM_MASK_HMP;
-        else if (!strcmp(v, "random")) t->mask.strategy = EMIM_MASK_RANDOM;
-        else die_usage("--mask '%s': expected hmp or random", v);
-        break;
-    case O_RPOS: t->mask.r_pos = parse_float(v, what, 0, 1); break;
-    case O_RPATCH: t->mask.r_patch = parse_float(v, what, 0, 1); break;
-    case O_NOMODAL: t->mask.modal = 0; break;
-    case O_RATIO: t->mask.ratio = parse_float(v, what, 0, 1); break;
-    case O_LEVELS: t->levels = parse_int(v, what, 1, 1024); r->levels_given = 1; break;
-    case O_WPBT: t->w_pbt = parse_float(v, what, 0, 1e6); break;
-    case O_WOFF: t->w_off = parse_float(v, what, 0, 1e6); break;
-    case O_PBTNORM:
-        if (!strcmp(v, "sum")) t->pbt_norm = EMIM_PBT_SUM;
-        else if (!strcmp(v, "mean")) t->pbt_norm = EMIM_PBT_MEAN;
-        else die_usage("--pbt-norm '%s': expected sum or mean", v);
-        break;
+    case O_LR: t->optim.lr = parse_float(v, what, 0, 10); break;
+    case O_WARMUP: t->sched.warmup = parse_int(v, what, 0, INT_MAX); break;
+    case O_WD: t->optim.weight_decay = parse_float(v, what, 0, 10); break;
+    case O_CLIP: t->optim.clip = parse_float(v, what, 0, 1e30); break;
     case O_WINIT:
         if (!strcmp(v, "monai")) t->init = EMIM_INIT_MONAI;
         else if (!strcmp(v, "trunc-normal")) t->init = EMIM_INIT_TRUNC_NORMAL;
@@ -220,16 +286,6 @@ static void apply(run_opts *r, int id, const char *v)
     }
 }
 
-/* A float in the fewest digits that read back to the same bits. */
-static const char *shortest(char *b, size_t n, float x)
-{
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(b, n, "%.*g", digits, (double)x);
-        if (strtof(b, NULL) == x) break;
-    }
-    return b;
-}
-
 /* The value of a recorded or configured option, canonically: equal values
  * give equal strings (floats in the fewest digits that read back to the
  * same bits). */
@@ -244,22 +300,14 @@ static void fmt(const run_opts *r, int id, char *b, size_t n)
     case O_LAYERS: snprintf(b, n, "%d", t->vit.layers); break;
     case O_HEADS: snprintf(b, n, "%d", t->vit.heads); break;
     case O_MLP: snprintf(b, n, "%d", t->vit.mlp); break;
+    case O_METHOD: snprintf(b, n, "%s", emim_method_name(t->method)); break;
     case O_STEPS: snprintf(b, n, "%ld", r->stop); break;
-    case O_SCHED: snprintf(b, n, "%d", t->steps); break;
+    case O_SCHED: snprintf(b, n, "%d", t->sched.steps); break;
     case O_BATCH: snprintf(b, n, "%d", t->batch); break;
-    case O_LR: shortest(b, n, t->lr); break;
-    case O_WARMUP: snprintf(b, n, "%d", t->warmup); break;
-    case O_WD: shortest(b, n, t->weight_decay); break;
-    case O_CLIP: shortest(b, n, t->clip); break;
-    case O_MASK: snprintf(b, n, "%s", t->mask.strategy == EMIM_MASK_RANDOM ? "random" : "hmp"); break;
-    case O_RPOS: shortest(b, n, t->mask.r_pos); break;
-    case O_RPATCH: shortest(b, n, t->mask.r_patch); break;
-    case O_NOMODAL: snprintf(b, n, "%d", !t->mask.modal); break;
-    case O_RATIO: shortest(b, n, t->mask.ratio); break;
-    case O_LEVELS: snprintf(b, n, "%d", t->levels); break;
-    case O_WPBT: shortest(b, n, t->w_pbt); break;
-    case O_WOFF: shortest(b, n, t->w_off); break;
-    case O_PBTNORM: snprintf(b, n, "%s", t->pbt_norm == EMIM_PBT_MEAN ? "mean" : "sum"); break;
+    case O_LR: shortest(b, n, t->optim.lr); break;
+    case O_WARMUP: snprintf(b, n, "%d", t->sched.warmup); break;
+    case O_WD: shortest(b, n, t->optim.weight_decay); break;
+    case O_CLIP: shortest(b, n, t->optim.clip); break;
     case O_WINIT: snprintf(b, n, "%s", t->init == EMIM_INIT_TRUNC_NORMAL ? "trunc-normal" : "monai"); break;
     case O_SEED: snprintf(b, n, "%llu", (unsigned long long)t->seed); break;
     case O_EXACT: snprintf(b, n, "%d", r->exact); break;
@@ -292,9 +340,17 @@ static void build(run_opts *r, const opt_args *a)
     emim_vit_config v;
     if (emim_vit_preset(preset, &v)) die_usage("--preset '%s': expected tiny, small or base", preset);
     snprintf(r->preset, sizeof r->preset, "%s", preset);
-    emim_train_config_default(&r->t, &v);
-    r->t.lr = 1e-3f;
-    r->t.warmup = 20;
+    const char *method = given(a, O_METHOD) ? a->arg[O_METHOD - OPT_BASE] : "emim";
+    if (emim_train_config_default(&r->t, &v, method)) {
+        char names[256] = "";
+        for (int m = 0; m < emim_method_count(); m++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", m ? ", " : "", emim_method_name(m));
+        char msg[512];
+        snprintf(msg, sizeof msg, "--method '%s': expected one of %s", method, names);
+        die_usage("%s", msg);
+    }
+    r->t.optim.lr = 1e-3f;
+    r->t.sched.warmup = 20;
     r->stop = 1000;
     emim_data_config_default(&r->d);
     for (int id = OPT_BASE; id < O_END; id++)
@@ -304,10 +360,20 @@ static void build(run_opts *r, const opt_args *a)
             if (!OPTS[id - OPT_BASE].has_arg && arg && !strcmp(arg, "0")) continue;
             apply(r, id, arg ? arg : "");
         }
-    if (!given(a, O_SCHED)) r->t.steps = (int)r->stop;
-    if (!r->levels_given) {
-        int L = r->t.vit.layers;
-        r->t.levels = L % 4 == 0 ? 4 : L % 3 == 0 ? 3 : L % 2 == 0 ? 2 : 1;
+    if (!given(a, O_SCHED)) r->t.sched.steps = (int)r->stop;
+    /* the method's own options */
+    for (int k = 0; k < nmopts; k++) {
+        if (!a->mgiven[k]) continue;
+        const emim_opt_info *o;
+        int n = emim_method_options(r->t.method, &o), i = 0;
+        while (i < n && strcmp(o[i].name, mopts[k]->name)) i++;
+        if (i == n) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "--%s is not an option of --method %s (see --help)", mopts[k]->name,
+                     emim_method_name(r->t.method));
+            die_usage("%s", msg);
+        }
+        emim_train_config_set(&r->t, o[i].name, method_parse(&o[i], a->marg[k]), NULL, 0);
     }
     r->d.path = r->have_path ? r->path : NULL;
     r->d.modalities = r->have_mods ? r->mods : NULL;
@@ -330,17 +396,13 @@ static void check_shape(const run_opts *r)
         fprintf(stderr, "%s: --hidden %d is not divisible by --heads %d\n", prog, v->hidden, v->heads);
         exit(2);
     }
-    if (r->t.levels > v->layers || v->layers % r->t.levels) {
-        fprintf(stderr, "%s: --levels %d does not divide --layers %d (PBT takes one level every layers/levels "
-                "blocks)\n", prog, r->t.levels, v->layers);
-        exit(2);
-    }
-    /* the library's limits (tokens, widths), before the data is opened;
-     * the channels are checked once the data has given them */
-    emim_vit_config one = *v;
-    one.channels = 1;
+    /* the library's limits (tokens, widths) and the method's options,
+     * before the data is opened; the channels are checked once the data
+     * has given them */
+    emim_train_config one = r->t;
+    one.vit.channels = 1;
     char err[512];
-    if (emim_vit_check(&one, err, sizeof err)) {
+    if (emim_train_config_check(&one, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         exit(2);
     }
@@ -401,6 +463,26 @@ static int check_resume(const run_opts *ck, const run_opts *cli, const opt_args 
             else
                 fprintf(stderr, "%s: --resume: --%s %s differs from the run's %s (%s); a run keeps its options\n",
                         prog, opt_name(id), x[0] ? x : "''", y[0] ? y : "(none)", ckpt);
+            return 1;
+        }
+    }
+    /* the method's options: against the run's method */
+    for (int k = 0; k < nmopts; k++) {
+        if (!a->mgiven[k]) continue;
+        const emim_opt_info *o;
+        int n = emim_method_options(ck->t.method, &o), i = 0;
+        while (i < n && strcmp(o[i].name, mopts[k]->name)) i++;
+        if (i == n) {
+            fprintf(stderr, "%s: --resume: --%s is not an option of the run's method %s (%s)\n", prog, mopts[k]->name,
+                    emim_method_name(ck->t.method), ckpt);
+            return 1;
+        }
+        char x[64], y[64];
+        method_value(&o[i], method_parse(&o[i], a->marg[k]), x, sizeof x);
+        method_value(&o[i], ck->t.opt[i], y, sizeof y);
+        if (strcmp(x, y)) {
+            fprintf(stderr, "%s: --resume: --%s %s differs from the run's %s (%s); a run keeps its options\n", prog,
+                    o[i].name, x, y, ckpt);
             return 1;
         }
     }
@@ -498,21 +580,31 @@ int read_run(const char *dir, run_info *ri)
 
 int cmd_pretrain(emim_options *o, int argc, char **argv)
 {
-    struct option lo[NOPT + 2];
-    for (int i = 0; i < NOPT; i++) {
-        lo[i].name = OPTS[i].name;
-        lo[i].has_arg = OPTS[i].has_arg ? required_argument : no_argument;
-        lo[i].flag = NULL;
-        lo[i].val = OPT_BASE + i;
+    collect_method_options();
+    static struct option lo[NOPT + 2 * MAX_MOPTS + 2];
+    static char noname[MAX_MOPTS][96];
+    int nlo = 0;
+    for (int i = 0; i < NOPT; i++)
+        lo[nlo++] = (struct option){ OPTS[i].name, OPTS[i].has_arg ? required_argument : no_argument, NULL,
+                                     OPT_BASE + i };
+    for (int k = 0; k < nmopts; k++) {
+        int flag = mopts[k]->kind == EMIM_OPT_FLAG;
+        lo[nlo++] = (struct option){ mopts[k]->name, flag ? no_argument : required_argument, NULL, O_END + k };
+        if (flag) {
+            snprintf(noname[k], sizeof noname[k], "no-%s", mopts[k]->name);
+            lo[nlo++] = (struct option){ noname[k], no_argument, NULL, O_END + 512 + k };
+        }
     }
-    lo[NOPT] = (struct option){ "help", no_argument, NULL, 'h' };
-    lo[NOPT + 1] = (struct option){ 0, 0, 0, 0 };
+    lo[nlo++] = (struct option){ "help", no_argument, NULL, 'h' };
+    lo[nlo] = (struct option){ 0, 0, 0, 0 };
     opt_args a;
     memset(&a, 0, sizeof a);
     optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == 'h') { usage(stdout); return 0; }
+        if (c >= O_END + 512 && c < O_END + 512 + nmopts) { a.mgiven[c - O_END - 512] = 1; a.marg[c - O_END - 512] = "0"; continue; }
+        if (c >= O_END && c < O_END + nmopts) { a.mgiven[c - O_END] = 1; a.marg[c - O_END] = optarg ? optarg : "1"; continue; }
         if (c < OPT_BASE || c >= O_END) { fprintf(stderr, "Try '%s pretrain --help'.\n", prog); return 2; }
         set_arg(&a, c, optarg);
     }
@@ -556,9 +648,9 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     emim_train_config *t = &r->t;
     /* after the cosine's end the learning rate is 0 (unless the warm-up
      * outlasts the schedule: then it stays at its peak) */
-    if (r->stop > t->steps && emim_lr_at(t, t->steps) == 0) {
+    if (r->stop > t->sched.steps && emim_lr_at(t, t->sched.steps) == 0) {
         fprintf(stderr, "%s: --steps %ld runs past the end of the learning-rate schedule (%d steps, "
-                "--schedule-steps): the steps after it would not change the weights\n", prog, r->stop, t->steps);
+                "--schedule-steps): the steps after it would not change the weights\n", prog, r->stop, t->sched.steps);
         return resume ? 1 : 2;
     }
     ctx = make_ctx(o, r->exact ? EMIM_MODE_EXACT : o->mode);
@@ -623,17 +715,23 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         emim_ctx_free(ctx);
         return rc;
     }
-    if (!resume) fprintf(mf, "step\tloss\tmim\tpbt\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
+    const char *const *terms;
+    int nterms = emim_method_metrics(t->method, &terms);
+    if (!resume) {
+        fprintf(mf, "step\tloss");
+        for (int k = 0; k < nterms; k++) fprintf(mf, "\t%s", terms[k]);
+        fprintf(mf, "\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
+    }
     size_t nfeat = (size_t)t->batch * emim_vit_tokens(&t->vit) * t->vit.hidden;
     float *feat = erank_every ? malloc(nfeat * sizeof *feat) : NULL;
     double *sv = erank_every ? malloc((size_t)t->vit.hidden * sizeof *sv) : NULL;
     if (erank_every && (!feat || !sv)) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
     int tty = isatty(2);
     const emim_vit_config *v = &t->vit;
-    printf("pretrain: %smodel (preset %s): %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, "
+    printf("pretrain: %smethod %s, model (preset %s): %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, "
            "%d layers, %d heads, mlp %d; batch %d, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
-           resume ? "resumed, " : "", r->preset, C, C == 1 ? "" : "s", H, W, D, v->patch[0], v->patch[1], v->patch[2],
-           emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, r->stop, t->steps,
+           resume ? "resumed, " : "", emim_method_name(t->method), r->preset, C, C == 1 ? "" : "s", H, W, D, v->patch[0], v->patch[1], v->patch[2],
+           emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, r->stop, t->sched.steps,
            emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast", emim_backend_name(ctx), emim_device_name(ctx));
     if (r->d.path)
         printf("data: %s %s, %d subjects, %d modalities to %dx%dx%d; %d loading thread%s, %d batches ahead\n",
@@ -643,7 +741,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         printf("data: the built-in phantom (%d contrast%s), %dx%dx%d, a new subject per sample\n", C,
                C == 1 ? "" : "s", H, W, D);
     fflush(stdout);
-    double t0 = now_s(), first = NAN, last_sum = 0, last_mim = 0, waited = 0;
+    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
     int last_n = 0;
     catch_signals();
     for (long s = start; s < r->stop && !rc; s++) {
@@ -654,34 +752,37 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
             break;
         }
         waited += wait;
+        /* the effective rank of the features of this step's batch (unmasked,
+         * with the weights before the step's update) */
+        double erank = NAN;
+        if (erank_every && (s == 0 || (s + 1) % erank_every == 0)) {
+            char serr[256];
+            if (emim_trainer_features(T, img, -1, 0, feat) ||
+                emim_spectrum(feat, (long)(nfeat / (size_t)t->vit.hidden), t->vit.hidden, sv, &erank, serr, sizeof serr))
+                erank = NAN;
+        }
         emim_step_stats st;
         if (emim_trainer_step(T, img, &st)) {
             fprintf(stderr, "\n%s: step %ld: %s\n", prog, s + 1, emim_error(ctx));
             rc = 1;
             break;
         }
-        /* the effective rank of this step's unmasked features (before its update) */
-        double erank = NAN;
-        if (erank_every && (s == 0 || (s + 1) % erank_every == 0)) {
-            char serr[256];
-            if (emim_trainer_last_features(T, -1, feat) ||
-                emim_spectrum(feat, (long)(nfeat / (size_t)t->vit.hidden), t->vit.hidden, sv, &erank, serr, sizeof serr))
-                erank = NAN;
-        }
         double el = now_s() - t0;
-        fprintf(mf, "%ld\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", s + 1, st.loss, st.mim, st.pbt, st.lr,
-                st.grad_norm, erank, wait, el);
+        fprintf(mf, "%ld\t%.9g", s + 1, st.loss);
+        for (int k = 0; k < st.n; k++) fprintf(mf, "\t%.9g", st.value[k]);
+        fprintf(mf, "\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", st.lr, st.grad_norm, erank, wait, el);
         fflush(mf);
         if (isnan(first)) first = st.loss;
-        if (s >= r->stop - 10) { last_sum += st.loss; last_mim += st.mim; last_n++; }
+        if (s >= r->stop - 10) { last_sum += st.loss; last_n++; }
         long k = s - start + 1, total = r->stop - start;
         if (tty) {
             int w = (int)(30 * k / total);
             fprintf(stderr, "\r[%.*s%.*s] step %ld/%ld  loss %.5f  %.2f steps/s ", w, "##############################",
                     30 - w, "..............................", s + 1, r->stop, st.loss, k / el);
         } else if (k == 1 || k == total || k % (total / 20 > 0 ? total / 20 : 1) == 0) {
-            printf("step %ld/%ld  loss %.6f  mim %.6f  pbt %.6f  lr %.3g  %.1f s\n", s + 1, r->stop, st.loss, st.mim,
-                   st.pbt, st.lr, el);
+            printf("step %ld/%ld  loss %.6f ", s + 1, r->stop, st.loss);
+            for (int q = 0; q < st.n; q++) printf(" %s %.6f", terms[q], st.value[q]);
+            printf("  lr %.3g  %.1f s\n", st.lr, el);
             fflush(stdout);
         }
         int sig = stop_signal;
@@ -708,7 +809,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
                "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
                last_n ? last_sum / last_n : first, last_n, ran / el, ran * t->batch / el, waited, 100 * waited / el,
                ckpt, metrics);
-        if (check_n && last_n) rc = collapse_check(T, data, t, check_n, last_mim / last_n, last_n, out);
+        if (check_n && last_n) rc = collapse_check(T, data, t, check_n, out);
     }
     else if (!rc) {
         /* nothing to run: the record may still have moved (--steps) */

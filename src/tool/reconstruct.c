@@ -139,7 +139,9 @@ int cmd_reconstruct(emim_options *o, int argc, char **argv)
         snprintf(what, sizeof what, "phantom sample %d", sample);
     }
     /* the mask of the first step's first sample; the batch holds copies */
-    if (!rc && emim_mask_make(mask, C, N, &t.mask, t.seed, 0, 0)) { fprintf(stderr, "%s: bad mask options\n", prog); rc = 1; }
+    emim_mask_options mo;
+    emim_train_mask_options(&t, &mo);
+    if (!rc && emim_mask_make(mask, C, N, &mo, t.seed, 0, 0)) { fprintf(stderr, "%s: bad mask options\n", prog); rc = 1; }
     for (int b = 1; b < t.batch && !rc; b++) {
         memcpy(x + (size_t)b * vol, x, vol * sizeof *x);
         memcpy(mask + (size_t)b * C * N, mask, (size_t)C * N);

@@ -41,13 +41,15 @@ typedef struct {
 } run_info;
 int read_run(const char *dir, run_info *ri);
 
-/* The collapse check at the end of a run (src/tool/check.c): the final MIM
- * loss (the mean of the last steps') against the collapsed loss of the run's
- * own masking on its own data, and the effective rank of the features of
- * the first batch against a fresh initialisation's; printed and written to
+/* The collapse check at the end of a run (src/tool/check.c), for any
+ * method: the model's reconstruction of samples 0 .. samples-1 of its data
+ * under its own masks (emim_mask_make(seed, step i, sample 0)), its mean
+ * squared error over the masked voxels against Var(x_m), the error of a
+ * completely collapsed model there (emim_maskvar, the same samples and
+ * masks), and the effective rank of the features of the first batch
+ * against a fresh initialisation's; printed and written to
  * DIR/summary.json. 0, or 1 after an error. */
-int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t, int samples, double final_mim,
-                   int mim_steps, const char *dir);
+int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t, int samples, const char *dir);
 /* Writes text to PATH through PATH.tmp and a rename; 0 or -1 (errno set). */
 int write_file_atomic(const char *path, const char *text);
 

@@ -1,0 +1,140 @@
+/* CPU twins of the token ops: gather_rows, mask_mix (OpenCL twins:
+ * kernels-cl/tokens.{c,cl}). Copies and additions of single elements, exact
+ * in both modes; the one sum (mask_mix's dt) runs in the fixed order of
+ * emim_mask_mix_backward: per column, chunks of EMIM_REDUCE_CHUNK rows each
+ * summed in order, then the chunk sums in order. */
+#include "emim_math.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define P(r) ((r).buf->host + (r).off)
+#define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)
+#define CH EMIM_REDUCE_CHUNK
+
+/* ---- gather_rows ----  i: 0 B, 1 n_in, 2 n_out, 3 d.
+ * forward t: 0 out [B, n_out, d], 1 inp [B, n_in, d], 2 idx [B, n_out];
+ * backward t: 0 dinp [B, n_in, d], 1 idx [B, n_out], 2 dout [B, n_out, d] */
+
+/* Every idx[b, j] a whole number in [0, n_in), distinct within sample b;
+ * else EMIM_ERR_ARG naming the first bad one. */
+static emim_status check_idx(emim_ctx *ctx, const char *op, const float *idx, int64_t B, int64_t n_in,
+                             int64_t n_out)
+{
+    unsigned char *seen = malloc((size_t)n_in);
+    if (!seen) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the index check", op);
+    emim_status s = EMIM_OK;
+    for (int64_t b = 0; b < B && !s; b++) {
+        for (int64_t k = 0; k < n_in; k++) seen[k] = 0;
+        for (int64_t j = 0; j < n_out; j++) {
+            float v = idx[b * n_out + j];
+            if (!(v >= 0.0f && v < (float)n_in && v == emim_floor(v))) {
+                s = emim_set_error(ctx, EMIM_ERR_ARG,
+                                   "%s: idx[%lld, %lld] = %.9g is not a row index (a whole number in [0, %lld))", op,
+                                   (long long)b, (long long)j, v, (long long)n_in);
+                break;
+            }
+            int64_t r = (int64_t)v;
+            if (seen[r]) {
+                s = emim_set_error(ctx, EMIM_ERR_ARG,
+                                   "%s: idx[%lld, %lld] = %lld names a row of sample %lld twice (indices must be "
+                                   "distinct within a sample)", op, (long long)b, (long long)j, (long long)r,
+                                   (long long)b);
+                break;
+            }
+            seen[r] = 1;
+        }
+    }
+    free(seen);
+    return s;
+}
+
+/* out[b, j, :] = inp[b, idx[b, j], :] */
+emim_status emim_cpu_gather_rows_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *inp = P(a->t[1]), *idx = P(a->t[2]);
+    int64_t B = a->i[0], n_in = a->i[1], n_out = a->i[2], d = a->i[3];
+    EMIM_CHECK(check_idx(ctx, "gather_rows", idx, B, n_in, n_out));
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t row = 0; row < B * n_out; row++) {
+        int64_t b = row / n_out, r = (int64_t)idx[row];
+        const float *src = inp + (b * n_in + r) * d;
+        float *dst = out + row * d;
+        for (int64_t c = 0; c < d; c++) dst[c] = src[c];
+    }
+    return EMIM_OK;
+}
+
+/* dinp[b, idx[b, j], :] += dout[b, j, :] (distinct indices: no two rows collide) */
+emim_status emim_cpu_gather_rows_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dinp = P(a->t[0]);
+    const float *idx = P(a->t[1]), *dout = P(a->t[2]);
+    int64_t B = a->i[0], n_in = a->i[1], n_out = a->i[2], d = a->i[3];
+    EMIM_CHECK(check_idx(ctx, "gather_rows backward", idx, B, n_in, n_out));
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t row = 0; row < B * n_out; row++) {
+        int64_t b = row / n_out, r = (int64_t)idx[row];
+        float *dst = dinp + (b * n_in + r) * d;
+        const float *src = dout + row * d;
+        for (int64_t c = 0; c < d; c++) dst[c] += src[c];
+    }
+    return EMIM_OK;
+}
+
+/* ---- mask_mix ----  i: 0 rows, 1 d.
+ * forward t: 0 out [rows, d], 1 x [rows, d], 2 m [rows], 3 t [d];
+ * backward t: 0 dx [rows, d] (may be NULL), 1 dt [d] (may be NULL), 2 m [rows], 3 dout [rows, d] */
+
+/* out[r, :] = m[r] != 0 ? t : x[r, :] (out may be x) */
+emim_status emim_cpu_mask_mix_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]), *m = P(a->t[2]), *t = P(a->t[3]);
+    int64_t rows = a->i[0], d = a->i[1];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *src = m[r] != 0.0f ? t : x + r * d;
+        for (int64_t c = 0; c < d; c++) out[r * d + c] = src[c];
+    }
+    return EMIM_OK;
+}
+
+/* dx[r, :] += dout[r, :] where m[r] == 0; dt[c] += sum over the masked rows
+ * of dout[r, c]: part[ch, c] = the rows of chunk ch in order, then dt[c] +=
+ * (the chunk sums in order) */
+emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dx = PN(a->t[0]), *dt = PN(a->t[1]);
+    const float *m = P(a->t[2]), *dout = P(a->t[3]);
+    int64_t rows = a->i[0], d = a->i[1];
+    if (dx) {
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            if (m[r] != 0.0f) continue;
+            for (int64_t c = 0; c < d; c++) dx[r * d + c] += dout[r * d + c];
+        }
+    }
+    if (dt) {
+        int64_t nch = (rows + CH - 1) / CH;
+        float *part = malloc((size_t)(nch * d) * sizeof *part);
+        if (!part) return emim_set_error(ctx, EMIM_ERR_NOMEM, "mask_mix backward: out of memory for partial sums");
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t e = 0; e < nch * d; e++) {
+            int64_t ch = e / d, c = e % d, lo = ch * CH, hi = lo + CH < rows ? lo + CH : rows;
+            float s = 0.0f;
+            for (int64_t r = lo; r < hi; r++)
+                if (m[r] != 0.0f) s += dout[r * d + c];
+            part[e] = s;
+        }
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t c = 0; c < d; c++) {
+            float s = 0.0f;
+            for (int64_t ch = 0; ch < nch; ch++) s += part[ch * d + c];
+            dt[c] += s;
+        }
+        free(part);
+    }
+    return EMIM_OK;
+}

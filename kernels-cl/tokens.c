@@ -1,0 +1,74 @@
+/* OpenCL twins of gather_rows and mask_mix, host side (device code
+ * kernels-cl/tokens.cl, CPU twins cpu/tokens.c). */
+#include "internal.h"
+
+#define MEM(s) (a->t[s].buf->mem)
+#define OFF(s) ((cl_ulong)a->t[s].off)
+#define CH EMIM_REDUCE_CHUNK   /* = EMIM_SUM_CHUNK in tokens.cl */
+#define WG 256
+
+/* i: 0 B, 1 n_in, 2 n_out, 3 d.  forward t: 0 out, 1 inp, 2 idx */
+emim_status emim_cl_gather_rows_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem out = MEM(0), inp = MEM(1), idx = MEM(2);
+    cl_ulong oo = OFF(0), io = OFF(1), xo = OFF(2), n_in = (cl_ulong)a->i[1], n_out = (cl_ulong)a->i[2],
+             d = (cl_ulong)a->i[3], total = (cl_ulong)a->i[0] * n_out * d;
+    size_t g = (size_t)total, l = WG;
+    return emim_cl_run(ctx, "emim_gather_rows_fwd", 1, &g, &l, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(inp),
+                       EMIM_ARG(io), EMIM_ARG(idx), EMIM_ARG(xo), EMIM_ARG(n_in), EMIM_ARG(n_out), EMIM_ARG(d),
+                       EMIM_ARG(total));
+}
+
+/* backward t: 0 dinp, 1 idx, 2 dout */
+emim_status emim_cl_gather_rows_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem dinp = MEM(0), idx = MEM(1), dout = MEM(2);
+    cl_ulong io = OFF(0), xo = OFF(1), go = OFF(2), n_in = (cl_ulong)a->i[1], n_out = (cl_ulong)a->i[2],
+             d = (cl_ulong)a->i[3], total = (cl_ulong)a->i[0] * n_out * d;
+    size_t g = (size_t)total, l = WG;
+    return emim_cl_run(ctx, "emim_gather_rows_bwd", 1, &g, &l, 10, EMIM_ARG(dinp), EMIM_ARG(io), EMIM_ARG(idx),
+                       EMIM_ARG(xo), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(n_in), EMIM_ARG(n_out), EMIM_ARG(d),
+                       EMIM_ARG(total));
+}
+
+/* i: 0 rows, 1 d.  forward t: 0 out, 1 x, 2 m, 3 t */
+emim_status emim_cl_mask_mix_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem out = MEM(0), x = MEM(1), m = MEM(2), t = MEM(3);
+    cl_ulong oo = OFF(0), xo = OFF(1), mo = OFF(2), to = OFF(3), d = (cl_ulong)a->i[1],
+             total = (cl_ulong)a->i[0] * d;
+    size_t g = (size_t)total, l = WG;
+    return emim_cl_run(ctx, "emim_mask_mix_fwd", 1, &g, &l, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(x),
+                       EMIM_ARG(xo), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(t), EMIM_ARG(to), EMIM_ARG(d),
+                       EMIM_ARG(total));
+}
+
+/* backward t: 0 dx (may be NULL), 1 dt (may be NULL), 2 m, 3 dout */
+emim_status emim_cl_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem m = MEM(2), dout = MEM(3);
+    cl_ulong mo = OFF(2), go = OFF(3), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1], total = rows * d;
+    emim_status s = EMIM_OK;
+    if (a->t[0].buf) {
+        cl_mem dx = MEM(0);
+        cl_ulong dxo = OFF(0);
+        size_t g = (size_t)total, l = WG;
+        s = emim_cl_run(ctx, "emim_mask_mix_bwd_x", 1, &g, &l, 8, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(m),
+                        EMIM_ARG(mo), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(d), EMIM_ARG(total));
+        if (s) return s;
+    }
+    if (a->t[1].buf) {
+        cl_mem dt = MEM(1), part;
+        cl_ulong dto = OFF(1), nch = (rows + CH - 1) / CH;
+        cl_int err;
+        part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)(nch * d) * sizeof(float), NULL, &err);
+        if ((s = emim_cl_check(ctx, err, "mask_mix backward: clCreateBuffer (partial sums)"))) return s;
+        size_t g = (size_t)(nch * d), l = 64, gd = (size_t)d;
+        s = emim_cl_run(ctx, "emim_mask_mix_bwd_chunks", 1, &g, &l, 8, EMIM_ARG(part), EMIM_ARG(m), EMIM_ARG(mo),
+                        EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(rows), EMIM_ARG(d), EMIM_ARG(nch));
+        if (!s) s = emim_cl_run(ctx, "emim_mask_mix_bwd_t", 1, &gd, &l, 5, EMIM_ARG(dt), EMIM_ARG(dto), EMIM_ARG(part),
+                                EMIM_ARG(d), EMIM_ARG(nch));
+        clReleaseMemObject(part);
+    }
+    return s;
+}

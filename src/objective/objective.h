@@ -1,0 +1,81 @@
+/* The interface of a training objective (a method): one file per method in
+ * src/objective/, one line per method in src/objective/registry.def. An
+ * objective declares its options and its parameters (after the encoder's,
+ * in the same arena), and runs forward and backward on one batch. The
+ * trainer (src/train/trainer.c) owns everything else: the batch's tokens
+ * and masks, the gradient arena (zeroed before each step), the gradient
+ * reduction, clipping, the optimiser and checkpoints. Not installed. */
+#ifndef EMIM_OBJECTIVE_H
+#define EMIM_OBJECTIVE_H
+
+#include "model/model.h"
+
+/* What an objective may use of the model: the configuration, the parameter
+ * table (encoder's then the objective's) and the arenas laid out by it. */
+typedef struct {
+    emim_ctx *ctx;
+    const emim_train_config *cfg;
+    const emim_vit_params *lay;
+    emim_buf *params, *grads;
+    int N, PD, P3;             /* tokens, values per token, voxels per patch */
+} emim_model;
+
+/* One batch: the tokens [B, N, PD] of the images (patchify's layout) on the
+ * host and on the device, and the masks [B, C, N] (1 = masked) drawn for
+ * this step (emim_mask_make with the objective's mask options). */
+typedef struct {
+    const float *host_tok;
+    emim_ref tok;
+    const uint8_t *masks;
+} emim_batch;
+
+typedef struct emim_objective emim_objective;   /* an objective's own state */
+
+typedef struct {
+    const char *name, *summary;
+    const emim_opt_info *opts;
+    int nopts;
+    const char *const *metrics;   /* the terms it reports, in order */
+    int nmetrics;
+    /* One line when the options do not fit the model (t->opt is in range). */
+    emim_status (*check)(const emim_train_config *t, char *err, size_t errlen);
+    /* The masks a step draws. */
+    void (*mask)(const emim_train_config *t, emim_mask_options *m);
+    /* Appends its tensors to the table (after the encoder's). */
+    emim_status (*layout)(const emim_train_config *t, emim_vit_params *p);
+    /* Its state: views of its tensors (found by name: a missing one is an
+     * error here), activations and work buffers for the configured batch. */
+    emim_status (*create)(emim_objective **out, const emim_model *M);
+    void (*free)(emim_objective *o);
+    /* Forward and backward of one batch: the loss it returns is what the
+     * gradients (accumulated into M->grads, zero on entry) are of; metrics
+     * receives nmetrics values. */
+    emim_status (*step)(emim_objective *o, const emim_batch *b, float *loss, float *metrics);
+    /* The reconstruction of a batch under its masks: tokens [B, N, PD] on
+     * the host. */
+    emim_status (*reconstruct)(emim_objective *o, const emim_batch *b, float *recon_tok);
+} emim_objective_def;
+
+/* the registry (src/objective/registry.def) */
+#define EMIM_OBJECTIVE(name) extern const emim_objective_def emim_objective_##name;
+#include "objective/registry.def"
+#undef EMIM_OBJECTIVE
+const emim_objective_def *emim_objective_get(int method);
+
+/* A method option's value by its index in the table. */
+static inline double emim_opt(const emim_train_config *t, int i) { return t->opt[i]; }
+
+/* Helpers shared by the objectives (src/objective/common.c). */
+/* A linear head NAME ({weight, bias}) from width in to out: its offsets. */
+typedef struct { size_t w, b; } emim_linear_view;
+emim_status emim_linear_view_make(emim_linear_view *v, const emim_vit_params *p, const char *name, int in, int out,
+                                  char *err, size_t errlen);
+/* The masked copy of tokens: every masked patch zeroed (host). */
+void emim_batch_mask_tokens(const emim_model *M, float *dst, const float *tok, const uint8_t *masks);
+/* Per element of the tokens [B, N, PD]: 1 where the patch of that element
+ * is masked (host), for losses on masked patches only. */
+void emim_batch_mask_weights(const emim_model *M, float *w, const uint8_t *masks);
+/* A scalar on the device, read back. */
+emim_status emim_read_scalar(emim_ref r, float *v);
+
+#endif

@@ -1,0 +1,45 @@
+/* Internals of the training layer: the trainer's state (src/train/trainer.c),
+ * the optimiser (src/train/optim.c) and checkpoints
+ * (src/train/checkpoint.c). Not installed. */
+#ifndef EMIM_TRAIN_H
+#define EMIM_TRAIN_H
+
+#include "objective/objective.h"
+
+/* ---- the optimiser: AdamW over any parameter arena, and an EMA ---- */
+typedef struct {
+    emim_buf *m, *v;           /* the moments, laid out as the parameters */
+    size_t n;
+} emim_adamw_state;
+emim_status emim_adamw_state_init(emim_ctx *ctx, emim_adamw_state *s, size_t n);
+void emim_adamw_state_free(emim_adamw_state *s);
+/* One AdamW step t >= 1 of params [n] by grads [n] at learning rate lr. */
+emim_status emim_adamw_update(emim_ctx *ctx, emim_adamw_state *s, const emim_optim_config *c, emim_ref params,
+                              emim_ref grads, float lr, long t);
+/* target = momentum target + (1 - momentum) source, n values (the momentum
+ * encoders' update; no gradients). */
+emim_status emim_ema_update(emim_ctx *ctx, emim_ref target, emim_ref source, size_t n, float momentum);
+
+/* ---- the trainer ---- */
+struct emim_trainer {
+    emim_ctx *ctx;
+    emim_train_config cfg;
+    const emim_objective_def *def;
+    emim_objective *obj;
+    emim_vit_params lay;         /* the encoder's tensors, then the objective's */
+    emim_model M;
+    emim_buf *params, *grads, *work;
+    emim_adamw_state opt;
+    emim_ref tok, norm;
+    float *host_tok;             /* [B, N, PD] */
+    uint8_t *masks;              /* [B, C, N] */
+    emim_vit_acts *feat;         /* a features pass (no stored activations), made on first use */
+    emim_grad_reduce_fn reduce;
+    void *reduce_user;
+    char *record;                /* the run record kept in checkpoints, or NULL */
+    long step;
+};
+
+#define EMIM_CKPT_MAX_RECORD (1u << 20) /* bytes of a run record */
+
+#endif
