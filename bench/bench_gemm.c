@@ -8,8 +8,8 @@
  *
  * usage: bench_gemm [ta tb]     (transposes of A and B, default 0 0)
  * exit status: 0, or 1 when a bitwise check failed. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #include <omp.h>
 #include <stdio.h>

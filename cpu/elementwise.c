@@ -1,8 +1,8 @@
 /* CPU twins of the elementwise ops: bias_add, add, scale. Their OpenCL twins
  * are in kernels-cl/elementwise.{c,cl}; the per-element formulas are shared
- * through src/emim_math.h where there is more than one operation. */
-#include "emim_math.h"
-#include "internal.h"
+ * through src/core/emim_math.h where there is more than one operation. */
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #define P(r) ((r).buf->host + (r).off)
 

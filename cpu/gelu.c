@@ -1,7 +1,7 @@
 /* CPU twin of gelu, the exact erf form (OpenCL twin: kernels-cl/gelu.{c,cl};
- * formulas emim_gelu1 and emim_gelu1_grad in src/emim_math.h). */
-#include "emim_math.h"
-#include "internal.h"
+ * formulas emim_gelu1 and emim_gelu1_grad in src/core/emim_math.h). */
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #define P(r) ((r).buf->host + (r).off)
 

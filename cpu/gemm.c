@@ -20,8 +20,8 @@
  * Micro-kernels (chosen at run time, the library being built for baseline
  * x86-64): AVX-512F 12x32, AVX2+FMA 6x16, and a portable fmaf kernel.
  */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #include <cblas.h>
 #include <stdint.h>

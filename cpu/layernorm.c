@@ -7,8 +7,8 @@
  *   dnm = (sum of dnorm * norm in order) / C;
  *   dinp += ((dnorm - dm) - norm * dnm) * rstd
  *   dw[c] += sum over rows in order of dout * norm;  db[c] += sum of dout. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #define P(r) ((r).buf->host + (r).off)
 #define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)

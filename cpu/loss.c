@@ -2,8 +2,8 @@
  * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
  * twins: chunks of EMIM_REDUCE_CHUNK elements in order, then the chunk sums
  * in order (as cpu/reduce.c), or one row in order. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

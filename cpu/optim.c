@@ -1,8 +1,8 @@
 /* CPU twins of the optimiser ops: adamw and clip_grad_norm (OpenCL twins:
  * kernels-cl/optim.{c,cl}; formulas emim_adamw1 and emim_clip_factor in
- * src/emim_math.h). The norm is summed in fixed chunks as cpu/reduce.c. */
-#include "emim_math.h"
-#include "internal.h"
+ * src/core/emim_math.h). The norm is summed in fixed chunks as cpu/reduce.c. */
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

@@ -1,11 +1,11 @@
 /* CPU twin of patchify / unpatchify (OpenCL twin: kernels-cl/patch.{c,cl}):
  * moves between an image [B, C, H, W, D] and tokens [B, N, C*P0*P1*P2] in MONAI's
- * order (emim_patch_voxel in src/emim_math.h). Exact in both modes.
+ * order (emim_patch_voxel in src/core/emim_math.h). Exact in both modes.
  * mode 0: tok = img (gather)     1: img += tok (scatter-add)
  *      2: img = tok (scatter)    3: tok += img (gather-add)
  * Every voxel belongs to exactly one token element: no two elements collide. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #define P(r) ((r).buf->host + (r).off)
 

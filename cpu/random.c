@@ -1,8 +1,8 @@
 /* CPU twin of the Philox random fill. Element i depends only on (seed,
- * stream, i) through emim_rand_value in src/emim_math.h, which the OpenCL
+ * stream, i) through emim_rand_value in src/core/emim_math.h, which the OpenCL
  * twin (kernels-cl/random.cl) compiles too. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 /* out[i] = emim_rand_value(kind, i, seed, stream, p0..p3), i < n */
 emim_status emim_cpu_rand_forward(emim_ctx *ctx, const emim_args *a)

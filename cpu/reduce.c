@@ -5,7 +5,7 @@
  *   out[r]  = ((0 + part[0]) + part[1]) + ... in order;
  *   mean    = out[r] / (float)n.
  * Chunks are summed in parallel; nothing depends on the thread count. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

@@ -3,8 +3,8 @@
  * own exp; sum = e_0 + e_1 + ... in order; p_j = e_j / sum. p may be x
  * (in place). Backward: dot = p_0 dp_0 + p_1 dp_1 + ... in order;
  * dx_j += scale * p_j * (dp_j - dot). */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #define P(r) ((r).buf->host + (r).off)
 

@@ -3,8 +3,8 @@
  * in both modes; the one sum (mask_mix's dt) runs in the fixed order of
  * emim_mask_mix_backward: per column, chunks of EMIM_REDUCE_CHUNK rows each
  * summed in order, then the chunk sums in order. */
-#include "emim_math.h"
-#include "internal.h"
+#include "core/emim_math.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

@@ -105,7 +105,7 @@ emim_status emim_buf_write(emim_buf *b, size_t off, size_t n, const float *src);
 emim_status emim_buf_read(emim_buf *b, size_t off, size_t n, float *dst);
 emim_status emim_buf_zero(emim_buf *b, size_t off, size_t n);
 
-/* ---- ops (the op table in src/optable.def lists them all) ---- */
+/* ---- ops (the op table in src/core/optable.def lists them all) ---- */
 
 /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] for b < batch, with
  * op(X) = X or X^T. op(A): [m, k], op(B): [k, n], C: [m, n], row-major with
@@ -713,7 +713,7 @@ typedef struct {
     int has_backward;            /* 0: not differentiable (random fills) */
     int cpu_fwd, cpu_bwd;        /* 1 when the twin exists */
     int cl_fwd, cl_bwd;
-    int ncases;                  /* twin-test cases in src/cases.c */
+    int ncases;                  /* twin-test cases in src/cases/ */
 } emim_op_info;
 int emim_op_count(void);
 const emim_op_info *emim_op_get(int i);

@@ -1,6 +1,6 @@
 /* OpenCL twins of the elementwise ops, host side (device code in
  * kernels-cl/elementwise.cl; CPU twins in cpu/elementwise.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

@@ -1,4 +1,4 @@
-/* OpenCL twin of gelu (CPU twin: cpu/gelu.c; formulas in src/emim_math.h). */
+/* OpenCL twin of gelu (CPU twin: cpu/gelu.c; formulas in src/core/emim_math.h). */
 #pragma OPENCL FP_CONTRACT OFF
 
 kernel void emim_gelu_fwd(global float *out, ulong oo, global const float *x, ulong xo, ulong n)

@@ -1,7 +1,7 @@
 /* OpenCL twin of gemm, host side: fast mode through CLBlast, exact mode
  * through our kernel in kernels-cl/gemm.cl. The backward is written as
  * GEMMs with beta = 1, in the same decomposition as the CPU twin. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <clblast_c.h>
 

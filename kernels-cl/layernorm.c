@@ -1,6 +1,6 @@
 /* OpenCL twin of layernorm, host side (device code kernels-cl/layernorm.cl,
  * CPU twin cpu/layernorm.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

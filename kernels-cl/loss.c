@@ -1,6 +1,6 @@
 /* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
  * kernels-cl/loss.cl, CPU twins cpu/loss.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

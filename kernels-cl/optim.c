@@ -1,6 +1,6 @@
 /* OpenCL twins of adamw and clip_grad_norm, host side (device code
  * kernels-cl/optim.cl, CPU twins cpu/optim.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

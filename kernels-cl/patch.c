@@ -1,6 +1,6 @@
 /* OpenCL twin of patchify / unpatchify, host side (device code
  * kernels-cl/patch.cl, CPU twin cpu/patch.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 static emim_status patch_move(emim_ctx *ctx, const emim_args *a, int tslot, int islot, int mode)
 {

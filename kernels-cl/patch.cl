@@ -1,5 +1,5 @@
 /* OpenCL twin of patchify / unpatchify (CPU twin and the modes:
- * cpu/patch.c; the index map emim_patch_voxel in src/emim_math.h). */
+ * cpu/patch.c; the index map emim_patch_voxel in src/core/emim_math.h). */
 #pragma OPENCL FP_CONTRACT OFF
 
 kernel void emim_patch_move(global float *tok, ulong to, global float *img, ulong io, ulong total, ulong C,

@@ -1,6 +1,6 @@
 /* OpenCL twin of the Philox random fill, host side (device code in
  * kernels-cl/random.cl; CPU twin in cpu/random.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 /* t: 0 out; i: 0 n, 1 kind; f: p0..p3; u: 0 seed, 1 stream */
 emim_status emim_cl_rand_forward(emim_ctx *ctx, const emim_args *a)

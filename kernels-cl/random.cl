@@ -1,5 +1,5 @@
 /* OpenCL twin of the Philox random fill (CPU twin: cpu/random.c); the
- * formula is emim_rand_value in src/emim_math.h. */
+ * formula is emim_rand_value in src/core/emim_math.h. */
 #pragma OPENCL FP_CONTRACT OFF
 
 kernel void emim_rand_fill(global float *out, ulong oo, ulong n, int kind, ulong seed, ulong stream,

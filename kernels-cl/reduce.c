@@ -1,7 +1,7 @@
 /* OpenCL twins of sum and mean, host side (device code in
  * kernels-cl/reduce.cl; CPU twins and the order of additions in
  * cpu/reduce.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

@@ -1,6 +1,6 @@
 /* OpenCL twins of gather_rows and mask_mix, host side (device code
  * kernels-cl/tokens.cl, CPU twins cpu/tokens.c). */
-#include "internal.h"
+#include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)

@@ -3,8 +3,8 @@
  * differences of that reference, GEMM
  * against a double-precision reference within its error bound, thread-count
  * determinism (2 threads against 1), and the random fills' statistics. */
-#include "cases.h"
-#include "emim_math.h"
+#include "cases/cases.h"
+#include "core/emim_math.h"
 #include "testutil.h"
 
 #include <math.h>

@@ -3,7 +3,7 @@
  * resuming, every epoch visits every subject once, and bad datasets give a
  * one-line error naming the file, also from the loading threads. */
 #include "testutil.h"
-#include "data.h"
+#include "data/data.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* check_math.c: the scalar math of src/emim_math.h against double-precision
+/* check_math.c: the scalar math of src/core/emim_math.h against double-precision
  * libm (accuracy over dense sweeps, special values) and Philox4x32-10 against
  * Random123's reference implementation.
  *
@@ -14,7 +14,7 @@
 
 #include <Random123/philox.h>
 
-#include "emim_math.h"
+#include "core/emim_math.h"
 
 #define TWO_PI 6.283185307179586476925286766559
 

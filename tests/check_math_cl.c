@@ -1,5 +1,5 @@
-/* check_math_cl.c: src/emim_math.h compiled as OpenCL C (from the text of
- * $EMIM_SRCDIR/src/emim_math.h, default ".") must give bit-identical results
+/* check_math_cl.c: src/core/emim_math.h compiled as OpenCL C (from the text of
+ * $EMIM_SRCDIR/src/core/emim_math.h, default ".") must give bit-identical results
  * to the same header compiled as C here, for every elementary function over
  * ~1M inputs spanning their ranges, and for Philox.  Exits 77 (skip) when
  * there is no OpenCL platform or device.
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "emim_math.h"
+#include "core/emim_math.h"
 
 #define N_X (1u << 20) /* inputs of exp, log, erf */
 #define N_U (1u << 20) /* inputs of sin2pi, cos2pi (in [0, 1]) */
@@ -123,7 +123,7 @@ static void build_program(void)
     const char *srcdir = getenv("EMIM_SRCDIR");
     if (!srcdir || !*srcdir) srcdir = ".";
     char path[4096];
-    snprintf(path, sizeof path, "%s/src/emim_math.h", srcdir);
+    snprintf(path, sizeof path, "%s/src/core/emim_math.h", srcdir);
     size_t hlen = 0;
     char *header = read_file(path, &hlen);
     ck_assert_msg(header != NULL, "cannot read %s", path);

@@ -4,7 +4,7 @@
  * of bad input gives a one-line error naming the file, with memory capped
  * so that a huge allocation would fail the test; and a fuzz of the header. */
 #include "testutil.h"
-#include "data.h"
+#include "data/data.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -47,8 +47,8 @@ fi
 if "$EMIM" -q -b opencl info >/dev/null 2>&1; then
   # a kernel that fails to build: the error shows the build log and the file
   tmp=$(mktemp -d)
-  mkdir -p "$tmp/src" "$tmp/kernels-cl"
-  cp "$SRC/src/emim_math.h" "$tmp/src/" && cp "$SRC"/kernels-cl/*.cl "$tmp/kernels-cl/"
+  mkdir -p "$tmp/src/core" "$tmp/kernels-cl"
+  cp "$SRC/src/core/emim_math.h" "$tmp/src/core/" && cp "$SRC"/kernels-cl/*.cl "$tmp/kernels-cl/"
   echo "kernel void broken(global float *x) { x[0] = undefined_identifier; }" >> "$tmp/kernels-cl/elementwise.cl"
   check broken-kernel 1 env EMIM_CL_SOURCE_DIR="$tmp" "$EMIM" -b opencl validate --ops=add
   grep -q "build log" err.$$ && grep -q "elementwise.cl" err.$$ && grep -q "undefined_identifier" err.$$ ||

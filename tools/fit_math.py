@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fit the polynomial coefficients of the elementary functions in src/emim_math.h.
+"""Fit the polynomial coefficients of the elementary functions in src/core/emim_math.h.
 
 How the coefficients in the header were produced: this script, run as
 
@@ -7,7 +7,7 @@ How the coefficients in the header were produced: this script, run as
     python3 tools/fit_math.py
 
 prints every coefficient as a C/OpenCL hex float literal (f suffix); they were
-pasted into src/emim_math.h unchanged.  For each polynomial:
+pasted into src/core/emim_math.h unchanged.  For each polynomial:
 
   * the target function is evaluated with mpmath at 50 digits on a dense grid
     (Chebyshev nodes of the interval plus its end points);

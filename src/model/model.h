@@ -6,7 +6,7 @@
 #ifndef EMIM_MODEL_H
 #define EMIM_MODEL_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* Appends a tensor of ndim dims to the table (grows it); EMIM_ERR_NOMEM. */
 emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_init init, long fan_in, int ndim,

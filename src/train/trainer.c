@@ -7,7 +7,7 @@
  *   AdamW at the schedule's learning rate (linear warm-up, cosine decay).
  * The configuration's helpers (defaults, options by name, checks) and the
  * encoder's features and the method's reconstructions live here too. */
-#include "emim_math.h"
+#include "core/emim_math.h"
 #include "train/train.h"
 
 #include <math.h>

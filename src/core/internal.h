@@ -1,0 +1,271 @@
+/* Internal types shared by the library, the CPU twins (cpu/) and the OpenCL
+ * twins' host code (kernels-cl/). Not installed. */
+#ifndef EMIM_INTERNAL_H
+#define EMIM_INTERNAL_H
+
+#include "config.h"
+#include "emim.h"
+#include "core/emim_math.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if HAVE_OPENCL
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#endif
+
+_Static_assert(EMIM_SUM_CHUNK == EMIM_REDUCE_CHUNK, "the twins' chunk sizes must agree");
+
+/* ---- buffers ---- */
+struct emim_buf {
+    emim_ctx *ctx;
+    emim_buf *prev, *next;   /* the context's list of live buffers */
+    size_t n;              /* floats */
+    float *host;           /* CPU backend */
+#if HAVE_OPENCL
+    cl_mem mem;            /* OpenCL backend */
+#endif
+};
+
+/* ---- the arguments of one op call ----
+ * Every twin has the signature emim_kernel_fn and reads its operands from an
+ * emim_args in the order that the op's public wrapper (src/ops/FILE.c) documents. */
+#define EMIM_MAX_T 8
+#define EMIM_MAX_I 16
+#define EMIM_MAX_F 8
+typedef struct {
+    emim_ref t[EMIM_MAX_T];   /* tensors; t[i].buf == NULL: absent (optional) */
+    int64_t i[EMIM_MAX_I];    /* integer parameters: shapes, flags, strides */
+    float f[EMIM_MAX_F];      /* float parameters */
+    uint64_t u[2];            /* seeds and streams */
+} emim_args;
+
+typedef emim_status (*emim_kernel_fn)(emim_ctx *ctx, const emim_args *a);
+
+/* ---- the op table (src/core/optable.def) ---- */
+typedef struct emim_case emim_case;
+typedef int (*emim_case_fn)(int idx, emim_case *c); /* fills case idx; 0 when idx is past the last */
+
+typedef struct {
+    const char *name;
+    const char *file;          /* cpu/FILE.c, kernels-cl/FILE.{c,cl} */
+    const char *summary;
+    emim_kernel_fn cpu_fwd, cpu_bwd, cl_fwd, cl_bwd;
+    emim_case_fn cases;
+} emim_op_def;
+/* EMIM_NODIFF in the table: no backward (cpu_bwd is NULL) */
+#define EMIM_OP_HAS_BACKWARD(d) ((d)->cpu_bwd != NULL)
+
+enum {
+#define EMIM_OP(name, file, summary, cpu_f, cpu_b, cl_f, cl_b, cases) EMIM_OP_##name,
+#include "core/optable.def"
+#undef EMIM_OP
+    EMIM_OP_COUNT
+};
+extern const emim_op_def emim_ops[EMIM_OP_COUNT];
+
+#define EMIM_NODIFF NULL   /* in the table: the op has no backward (not differentiable) */
+
+/* Runs op (forward when dir == 0, else backward) on the context's backend. */
+emim_status emim_dispatch(emim_ctx *ctx, int op, int dir, const emim_args *a);
+
+/* ---- context ---- */
+#if HAVE_OPENCL
+#define EMIM_CL_MAX_KERNELS 64
+typedef struct {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    cl_program program;
+    cl_device_type type;
+    int correct_divsqrt;      /* device honours -cl-fp32-correctly-rounded-divide-sqrt */
+    int gemm_direct;          /* exact GEMM: 1 the kernel for CPU-like devices, 0 the tiled one */
+    size_t max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    size_t max_wg;            /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    struct { const char *name; cl_kernel k; } kcache[EMIM_CL_MAX_KERNELS]; /* created on first use */
+    int nk;
+    char options[256];        /* the build options used */
+} emim_cl;
+#endif
+
+/* ---- a backend: its memory functions; its kernels are the op table's
+ * column `twin` ---- */
+enum { EMIM_TWIN_CPU = 0, EMIM_TWIN_CL = 1 };
+typedef struct emim_backend_ops {
+    const char *name;
+    int twin;
+    emim_status (*init)(emim_ctx *ctx, const emim_options *opt);
+    void (*release)(emim_ctx *ctx);
+    emim_status (*alloc)(emim_ctx *ctx, emim_buf *b);   /* b->n set */
+    void (*free)(emim_buf *b);
+    emim_status (*write)(emim_buf *b, size_t off, size_t n, const float *src);
+    emim_status (*read)(emim_buf *b, size_t off, size_t n, float *dst);
+    emim_status (*zero)(emim_buf *b, size_t off, size_t n);
+    emim_status (*finish)(emim_ctx *ctx);
+} emim_backend_ops;
+extern const emim_backend_ops emim_backend_cpu;
+#if HAVE_OPENCL
+extern const emim_backend_ops emim_backend_opencl;
+#endif
+
+struct emim_ctx {
+    const emim_backend_ops *be;
+    emim_backend_kind backend;
+    emim_mode mode;
+    int threads;
+    int verbose;
+    char device_name[256];
+    char error[2048];
+    size_t mem_limit, mem_used;   /* bytes */
+    emim_buf *bufs;               /* live buffers, freed with the context */
+#if HAVE_OPENCL
+    emim_cl cl;
+#endif
+};
+
+/* Sets the context's error message (printf-style) and returns status. */
+emim_status emim_set_error(emim_ctx *ctx, emim_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Checks that [r.off, r.off + n) lies inside r.buf (and that r.buf belongs to
+ * ctx). what names the operand in the error message. */
+emim_status emim_check_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n);
+/* The same for an optional operand: a NULL buffer passes. */
+emim_status emim_check_opt_ref(emim_ctx *ctx, const char *op, const char *what, emim_ref r, size_t n);
+/* The argument checks that barlow and pbt share (src/ops/loss.c). */
+emim_status emim_barlow_args(emim_ctx *ctx, const char *op, float w, int B, int n);
+/* Returns from the calling function when expr fails. */
+#define EMIM_CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
+
+/* ---- the CPU twins (cpu/) ---- */
+#define EMIM_DECL_TWIN(fn) emim_status fn(emim_ctx *ctx, const emim_args *a);
+EMIM_DECL_TWIN(emim_cpu_gemm_forward)
+EMIM_DECL_TWIN(emim_cpu_gemm_backward)
+EMIM_DECL_TWIN(emim_cpu_bias_add_forward)
+EMIM_DECL_TWIN(emim_cpu_bias_add_backward)
+EMIM_DECL_TWIN(emim_cpu_add_forward)
+EMIM_DECL_TWIN(emim_cpu_add_backward)
+EMIM_DECL_TWIN(emim_cpu_scale_forward)
+EMIM_DECL_TWIN(emim_cpu_scale_backward)
+EMIM_DECL_TWIN(emim_cpu_sum_forward)
+EMIM_DECL_TWIN(emim_cpu_sum_backward)
+EMIM_DECL_TWIN(emim_cpu_mean_forward)
+EMIM_DECL_TWIN(emim_cpu_mean_backward)
+EMIM_DECL_TWIN(emim_cpu_rand_forward)
+
+/* ---- vit ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_layernorm_forward)
+EMIM_DECL_TWIN(emim_cpu_layernorm_backward)
+EMIM_DECL_TWIN(emim_cpu_gelu_forward)
+EMIM_DECL_TWIN(emim_cpu_gelu_backward)
+EMIM_DECL_TWIN(emim_cpu_patchify_forward)
+EMIM_DECL_TWIN(emim_cpu_patchify_backward)
+EMIM_DECL_TWIN(emim_cpu_unpatchify_forward)
+EMIM_DECL_TWIN(emim_cpu_unpatchify_backward)
+
+/* ---- attention ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_softmax_forward)
+EMIM_DECL_TWIN(emim_cpu_softmax_backward)
+EMIM_DECL_TWIN(emim_attention_forward_composite)
+EMIM_DECL_TWIN(emim_attention_backward_composite)
+
+/* ---- loss ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_mse_forward)
+EMIM_DECL_TWIN(emim_cpu_mse_backward)
+EMIM_DECL_TWIN(emim_cpu_l1_forward)
+EMIM_DECL_TWIN(emim_cpu_l1_backward)
+EMIM_DECL_TWIN(emim_cpu_rownorm_forward)
+EMIM_DECL_TWIN(emim_cpu_rownorm_backward)
+EMIM_DECL_TWIN(emim_cpu_barlow_forward)
+EMIM_DECL_TWIN(emim_cpu_barlow_backward)
+EMIM_DECL_TWIN(emim_pbt_forward_composite)
+EMIM_DECL_TWIN(emim_pbt_backward_composite)
+EMIM_DECL_TWIN(emim_cpu_adamw_forward)
+EMIM_DECL_TWIN(emim_cpu_clip_grad_norm_forward)
+
+/* ---- token ops ---- (CPU twins) */
+EMIM_DECL_TWIN(emim_cpu_gather_rows_forward)
+EMIM_DECL_TWIN(emim_cpu_gather_rows_backward)
+EMIM_DECL_TWIN(emim_cpu_mask_mix_forward)
+EMIM_DECL_TWIN(emim_cpu_mask_mix_backward)
+
+
+/* composite ops: written once from twinned ops, used on both backends */
+EMIM_DECL_TWIN(emim_linear_forward_composite)
+EMIM_DECL_TWIN(emim_linear_backward_composite)
+
+/* Plain CPU GEMM on host pointers, used by the twin above and by other CPU
+ * twins. exact: fixed-order fma kernel; else OpenBLAS. Row-major. */
+void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k,
+                    float alpha, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
+
+/* ---- the OpenCL twins (kernels-cl/FILE.c) ---- */
+#if HAVE_OPENCL
+EMIM_DECL_TWIN(emim_cl_gemm_forward)
+EMIM_DECL_TWIN(emim_cl_gemm_backward)
+EMIM_DECL_TWIN(emim_cl_bias_add_forward)
+EMIM_DECL_TWIN(emim_cl_bias_add_backward)
+EMIM_DECL_TWIN(emim_cl_add_forward)
+EMIM_DECL_TWIN(emim_cl_add_backward)
+EMIM_DECL_TWIN(emim_cl_scale_forward)
+EMIM_DECL_TWIN(emim_cl_scale_backward)
+EMIM_DECL_TWIN(emim_cl_sum_forward)
+EMIM_DECL_TWIN(emim_cl_sum_backward)
+EMIM_DECL_TWIN(emim_cl_mean_forward)
+EMIM_DECL_TWIN(emim_cl_mean_backward)
+EMIM_DECL_TWIN(emim_cl_rand_forward)
+
+/* ---- vit ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_layernorm_forward)
+EMIM_DECL_TWIN(emim_cl_layernorm_backward)
+EMIM_DECL_TWIN(emim_cl_gelu_forward)
+EMIM_DECL_TWIN(emim_cl_gelu_backward)
+EMIM_DECL_TWIN(emim_cl_patchify_forward)
+EMIM_DECL_TWIN(emim_cl_patchify_backward)
+EMIM_DECL_TWIN(emim_cl_unpatchify_forward)
+EMIM_DECL_TWIN(emim_cl_unpatchify_backward)
+
+/* ---- attention ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_softmax_forward)
+EMIM_DECL_TWIN(emim_cl_softmax_backward)
+
+/* ---- loss ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_mse_forward)
+EMIM_DECL_TWIN(emim_cl_mse_backward)
+EMIM_DECL_TWIN(emim_cl_l1_forward)
+EMIM_DECL_TWIN(emim_cl_l1_backward)
+EMIM_DECL_TWIN(emim_cl_rownorm_forward)
+EMIM_DECL_TWIN(emim_cl_rownorm_backward)
+EMIM_DECL_TWIN(emim_cl_barlow_forward)
+EMIM_DECL_TWIN(emim_cl_barlow_backward)
+EMIM_DECL_TWIN(emim_cl_adamw_forward)
+EMIM_DECL_TWIN(emim_cl_clip_grad_norm_forward)
+
+/* ---- token ops ---- (OpenCL twins) */
+EMIM_DECL_TWIN(emim_cl_gather_rows_forward)
+EMIM_DECL_TWIN(emim_cl_gather_rows_backward)
+EMIM_DECL_TWIN(emim_cl_mask_mix_forward)
+EMIM_DECL_TWIN(emim_cl_mask_mix_backward)
+
+
+/* OpenCL runtime helpers (src/core/opencl.c) */
+const char *emim_cl_error_name(cl_int err);
+/* Returns the kernel of that name from the context's program (created once). */
+emim_status emim_cl_kernel(emim_ctx *ctx, const char *name, cl_kernel *out);
+/* Runs kernel `name` (a string literal): sets its arguments from nargs
+ * (size, pointer) pairs (EMIM_ARG) and enqueues an ND-range of global size g
+ * rounded up to a multiple of l (l NULL: the implementation chooses). */
+emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims,
+                        const size_t *g, const size_t *l, int nargs, ...);
+emim_status emim_cl_check(emim_ctx *ctx, cl_int err, const char *what);
+#define EMIM_ARG(x) sizeof(x), (const void *)&(x)
+#endif
+
+#endif

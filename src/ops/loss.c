@@ -1,0 +1,125 @@
+/* Public functions of the losses (mse, l1, rownorm, barlow): argument
+ * checks, then dispatch. The argument layout is written above each. */
+#include "core/internal.h"
+
+#include <math.h>
+
+/* ---- mse ----  i: 0 n; f: 0 (float)n.
+ * forward t: 0 loss, 1 pred, 2 target, 3 mask;
+ * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
+emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse: n must be >= 1");
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse", "mask", mask, n));
+    emim_args a = { 0 };
+    a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_mse, 0, &a);
+}
+
+emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
+                              emim_ref mask, emim_ref dloss, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse backward: n must be >= 1");
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dpred", dpred, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dtarget", dtarget, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "dloss", dloss, 1));
+    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_mse, 1, &a);
+}
+
+/* ---- l1 ----  the argument layout of mse.  i: 0 n; f: 0 (float)n.
+ * forward t: 0 loss, 1 pred, 2 target, 3 mask;
+ * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
+emim_status emim_l1(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1: n must be >= 1");
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1", "mask", mask, n));
+    emim_args a = { 0 };
+    a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_l1, 0, &a);
+}
+
+emim_status emim_l1_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
+                             emim_ref mask, emim_ref dloss, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1 backward: n must be >= 1");
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dpred", dpred, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dtarget", dtarget, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "dloss", dloss, 1));
+    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, EMIM_OP_l1, 1, &a);
+}
+
+/* ---- rownorm ----  i: 0 rows, 1 d.  forward t: 0 a, 1 r, 2 x;  backward t: 0 dx, 1 a, 2 r, 3 da */
+emim_status emim_rownorm(emim_ctx *ctx, emim_ref an, emim_ref r, emim_ref x, int rows, int d)
+{
+    if (rows < 1 || d < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "rownorm: rows=%d d=%d must be >= 1", rows, d);
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "a", an, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "r", r, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm", "x", x, (size_t)rows * d));
+    emim_args a = { 0 };
+    a.t[0] = an; a.t[1] = r; a.t[2] = x; a.i[0] = rows; a.i[1] = d;
+    return emim_dispatch(ctx, EMIM_OP_rownorm, 0, &a);
+}
+
+emim_status emim_rownorm_backward(emim_ctx *ctx, emim_ref dx, emim_ref an, emim_ref r, emim_ref da, int rows, int d)
+{
+    if (rows < 1 || d < 1)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "rownorm backward: rows=%d d=%d must be >= 1", rows, d);
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "dx", dx, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "a", an, (size_t)rows * d));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "r", r, (size_t)rows));
+    EMIM_CHECK(emim_check_ref(ctx, "rownorm backward", "da", da, (size_t)rows * d));
+    emim_args a = { 0 };
+    a.t[0] = dx; a.t[1] = an; a.t[2] = r; a.t[3] = da; a.i[0] = rows; a.i[1] = d;
+    return emim_dispatch(ctx, EMIM_OP_rownorm, 1, &a);
+}
+
+/* ---- barlow ----  i: 0 B, 1 n; f: 0 w.  forward t: 0 loss, 1 C;  backward t: 0 dC, 1 C, 2 dloss */
+emim_status emim_barlow_args(emim_ctx *ctx, const char *op, float w, int B, int n)
+{
+    if (B < 1 || n < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: B=%d n=%d must be >= 1", op, B, n);
+    if (!isfinite(w) || w < 0) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: off-diagonal weight %g must be >= 0", op, w);
+    return EMIM_OK;
+}
+
+emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B, int n)
+{
+    EMIM_CHECK(emim_barlow_args(ctx, "barlow", w, B, n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow", "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow", "C", C, (size_t)B * n * n));
+    emim_args a = { 0 };
+    a.t[0] = loss; a.t[1] = C; a.i[0] = B; a.i[1] = n; a.f[0] = w;
+    return emim_dispatch(ctx, EMIM_OP_barlow, 0, &a);
+}
+
+emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_ref dloss, float w, int B, int n)
+{
+    EMIM_CHECK(emim_barlow_args(ctx, "barlow backward", w, B, n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "dC", dC, (size_t)B * n * n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "C", C, (size_t)B * n * n));
+    EMIM_CHECK(emim_check_ref(ctx, "barlow backward", "dloss", dloss, 1));
+    emim_args a = { 0 };
+    a.t[0] = dC; a.t[1] = C; a.t[2] = dloss; a.i[0] = B; a.i[1] = n; a.f[0] = w;
+    return emim_dispatch(ctx, EMIM_OP_barlow, 1, &a);
+}
