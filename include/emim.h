@@ -20,6 +20,12 @@
 extern "C" {
 #endif
 
+/* libemim is built with hidden symbol visibility: what this header declares
+ * is the library's interface and the only part it exports. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(default)
+#endif
+
 #define EMIM_VERSION_MAJOR 0
 #define EMIM_VERSION_MINOR 1
 #define EMIM_VERSION_PATCH 0
@@ -705,7 +711,9 @@ typedef struct {
 emim_status emim_maskvar(emim_data *d, const emim_vit_config *grid, int samples, const emim_mask_options *m, int nm,
                          uint64_t seed, emim_maskvar_result *out, char *err, size_t errlen);
 
-/* ---- the op table, for tools and tests ---- */
+/* ---- the op table, for tools and tests ----
+ * (Their twin-test cases and `emim validate` are not in the installed
+ * library: src/cases/, linked by the emim tool and the tests.) */
 typedef struct {
     const char *name;
     const char *file;            /* the twins: cpu/FILE.c, kernels-cl/FILE.{c,cl} */
@@ -713,32 +721,9 @@ typedef struct {
     int has_backward;            /* 0: not differentiable (random fills) */
     int cpu_fwd, cpu_bwd;        /* 1 when the twin exists */
     int cl_fwd, cl_bwd;
-    int ncases;                  /* twin-test cases in src/cases/ */
 } emim_op_info;
 int emim_op_count(void);
 const emim_op_info *emim_op_get(int i);
-
-/* ---- twin validation (emim validate) ----
- * Runs every op of the table, forward and backward, on awkward shapes, on ctx
- * and on a fresh CPU context of the same mode, and compares: bit-identical in
- * exact mode (and for ops without GEMM in fast mode), within the GEMM error
- * bound in fast mode. One row per op, case and direction. */
-typedef struct {
-    const char *op;
-    const char *dir;             /* "forward" or "backward" */
-    const char *shape;           /* the case, e.g. "m=67 n=33 k=129 ta=1 tb=0 batch=3" */
-    double max_abs;              /* largest |a - b| over all outputs */
-    double max_ulp;              /* largest distance in units in the last place */
-    double worst_ratio;          /* largest |a - b| / bound (fast mode), 0 if exact */
-    int bitwise;                 /* 1: required bit-identical */
-    int pass;
-    char note[160];              /* why it failed (NaN, sentinel, ...), or "" */
-} emim_validate_row;
-typedef void (*emim_validate_cb)(const emim_validate_row *row, void *user);
-/* only: NULL for all ops, else a comma-separated list of op names.
- * Returns EMIM_OK when every row passed, EMIM_ERR_MISMATCH when one failed. */
-emim_status emim_validate(emim_ctx *ctx, const char *only, uint64_t seed,
-                          emim_validate_cb cb, void *user, int *nrows, int *nfail);
 
 /* ---- information ---- */
 /* Writes a human-readable report of the OpenCL platforms and devices to the
@@ -747,6 +732,10 @@ typedef void (*emim_line_cb)(const char *line, void *user);
 emim_status emim_opencl_report(emim_line_cb cb, void *user);
 const char *emim_blas_info(void);   /* BLAS library and its configuration */
 int emim_have_opencl(void);         /* 1 if built with OpenCL */
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -135,7 +135,7 @@ START_TEST(reference_and_finite_differences)
     for (int op = 0; op < EMIM_OP_COUNT; op++) {
         emim_case c;
         int cases = 0;
-        for (int idx = 0; emim_ops[op].cases(idx, &c); idx++) {
+        for (int idx = 0; emim_op_cases[op](idx, &c); idx++) {
             if (!c.ref) {
                 ck_assert_msg(!EMIM_OP_HAS_BACKWARD(&emim_ops[op]), "op %s [%s]: no double reference (case.ref)",
                               emim_ops[op].name, c.label);

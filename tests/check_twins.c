@@ -2,6 +2,7 @@
  * OpenCL device and on the CPU twin. Exact mode: bit-identical. Fast mode:
  * GEMMs within the bound of doc/numerics.md, every other op bit-identical.
  * Exits 77 (skip) only when no OpenCL device exists. */
+#include "cases/validate.h"
 #include "testutil.h"
 
 #include <stdlib.h>

@@ -9,6 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The op table's last column. */
+const emim_case_fn emim_op_cases[EMIM_OP_COUNT] = {
+#define EMIM_OP(name_, file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_) cases_,
+#include "core/optable.def"
+#undef EMIM_OP
+};
+
+int emim_op_ncases(int i)
+{
+    if (i < 0 || i >= EMIM_OP_COUNT || !emim_op_cases[i]) return 0;
+    emim_case c;
+    int n = 0;
+    while (emim_op_cases[i](n, &c)) n++;
+    return n;
+}
+
 void emim_case_init(emim_case *c, int nt)
 {
     memset(c, 0, sizeof *c);

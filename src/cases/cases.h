@@ -1,10 +1,19 @@
 /* Test cases of the op table: awkward shapes on which `emim validate` and
  * the twin tests run every op, and the machinery that runs one case on one
- * context. Not installed. */
+ * context. Built into libemim-cases (for the emim tool and the tests), not
+ * into the installed libemim. */
 #ifndef EMIM_CASES_H
 #define EMIM_CASES_H
 
+#include "cases/validate.h"
 #include "core/internal.h"
+
+typedef struct emim_case emim_case;
+typedef int (*emim_case_fn)(int idx, emim_case *c); /* fills case idx; 0 when idx is past the last */
+
+/* The op table's last column (src/core/optable.def): the case generator of
+ * each op, indexed as emim_ops (src/cases/case.c). */
+extern const emim_case_fn emim_op_cases[EMIM_OP_COUNT];
 
 /* Roles of a case's tensors in the forward. CACHE: written by the forward for
  * the backward's use (LayerNorm's mean and 1/std, attention's

@@ -176,9 +176,10 @@ emim_status emim_validate(emim_ctx *ctx, const char *only, uint64_t seed, emim_v
 
     for (int op = 0; op < EMIM_OP_COUNT; op++) {
         const emim_op_def *d = &emim_ops[op];
+        emim_case_fn cases = emim_op_cases[op];
         if (!selected(only, d->name)) continue;
         emim_case c;
-        for (int idx = 0; d->cases && d->cases(idx, &c); idx++) {
+        for (int idx = 0; cases && cases(idx, &c); idx++) {
             for (int dir = 0; dir < (EMIM_OP_HAS_BACKWARD(d) ? 2 : 1); dir++) {
                 emim_validate_row r;
                 memset(&r, 0, sizeof r);

@@ -1,4 +1,5 @@
 /* emim ops: the op table. */
+#include "cases/validate.h"
 #include "cli/tool.h"
 
 #include <string.h>
@@ -29,12 +30,12 @@ int cmd_ops(int argc, char **argv)
         const emim_op_info *op = emim_op_get(i);
         if (md && strchr(op->file, '/')) /* a composite op, written once from twinned ops */
             printf("| `%s` | %s | %s | `%s.c` (composite) | `%s.c` (composite) | %d |\n", op->name, op->summary,
-                   op->has_backward ? "yes" : "no (not differentiable)", op->file, op->file, op->ncases);
+                   op->has_backward ? "yes" : "no (not differentiable)", op->file, op->file, emim_op_ncases(i));
         else if (md)
             printf("| `%s` | %s | %s | `cpu/%s.c` | `kernels-cl/%s.cl` | %d |\n", op->name, op->summary,
-                   op->has_backward ? "yes" : "no (not differentiable)", op->file, op->file, op->ncases);
+                   op->has_backward ? "yes" : "no (not differentiable)", op->file, op->file, emim_op_ncases(i));
         else
-            printf("%-9s %-12s %-9s %-6d %s\n", op->name, op->file, op->has_backward ? "yes" : "no", op->ncases,
+            printf("%-9s %-12s %-9s %-6d %s\n", op->name, op->file, op->has_backward ? "yes" : "no", emim_op_ncases(i),
                    op->summary);
     }
     return 0;

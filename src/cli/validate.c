@@ -1,4 +1,5 @@
 /* emim validate: every op on the selected device against the CPU twin. */
+#include "cases/validate.h"
 #include "cli/tool.h"
 
 #include <getopt.h>

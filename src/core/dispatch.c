@@ -1,7 +1,6 @@
 /* The op table (core/optable.def) and the dispatcher: each public op function
  * (src/ops/) checks its arguments, packs them into an emim_args and calls
  * emim_dispatch, which runs the twin of the context's backend. */
-#include "cases/cases.h"
 #include "core/internal.h"
 
 #if HAVE_OPENCL
@@ -12,7 +11,7 @@
 
 const emim_op_def emim_ops[EMIM_OP_COUNT] = {
 #define EMIM_OP(name_, file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_) \
-    { #name_, #file_, summary_, cpu_f, cpu_b, cl_f, cl_b, cases_ },
+    { #name_, #file_, summary_, cpu_f, cpu_b, cl_f, cl_b },
 #include "core/optable.def"
 #undef EMIM_OP
 };
@@ -33,11 +32,6 @@ const emim_op_info *emim_op_get(int i)
     o->cpu_bwd = d->cpu_bwd != NULL;
     o->cl_fwd = d->cl_fwd != NULL;
     o->cl_bwd = d->cl_bwd != NULL;
-    o->ncases = 0;
-    if (d->cases) {
-        emim_case c;
-        while (d->cases(o->ncases, &c)) o->ncases++;
-    }
     return o;
 }
 

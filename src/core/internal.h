@@ -1,5 +1,6 @@
 /* Internal types shared by the library, the CPU twins (cpu/) and the OpenCL
- * twins' host code (kernels-cl/). Not installed. */
+ * twins' host code (kernels-cl/). Not installed; what it declares is hidden
+ * in the shared library (only include/emim.h is exported). */
 #ifndef EMIM_INTERNAL_H
 #define EMIM_INTERNAL_H
 
@@ -44,16 +45,14 @@ typedef struct {
 
 typedef emim_status (*emim_kernel_fn)(emim_ctx *ctx, const emim_args *a);
 
-/* ---- the op table (src/core/optable.def) ---- */
-typedef struct emim_case emim_case;
-typedef int (*emim_case_fn)(int idx, emim_case *c); /* fills case idx; 0 when idx is past the last */
-
+/* ---- the op table (src/core/optable.def) ----
+ * Its last column, the test cases, is not part of the library: it is read by
+ * the case library (src/cases/, emim_op_cases). */
 typedef struct {
     const char *name;
     const char *file;          /* cpu/FILE.c, kernels-cl/FILE.{c,cl} */
     const char *summary;
     emim_kernel_fn cpu_fwd, cpu_bwd, cl_fwd, cl_bwd;
-    emim_case_fn cases;
 } emim_op_def;
 /* EMIM_NODIFF in the table: no backward (cpu_bwd is NULL) */
 #define EMIM_OP_HAS_BACKWARD(d) ((d)->cpu_bwd != NULL)

@@ -38,7 +38,7 @@ emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_ini
 
 emim_status emim_params_add_linear(emim_vit_params *p, const char *name, int in, int out, int bias)
 {
-    char nm[96];
+    char nm[128]; /* room for a 95-character name and its suffix */
     int w[2] = { out, in };
     snprintf(nm, sizeof nm, "%s.weight", name);
     EMIM_CHECK(emim_params_add(p, nm, EMIM_PINIT_LINEAR_W, in, 2, w));
@@ -49,7 +49,7 @@ emim_status emim_params_add_linear(emim_vit_params *p, const char *name, int in,
 
 emim_status emim_params_add_norm(emim_vit_params *p, const char *name, int width)
 {
-    char nm[96];
+    char nm[128];
     snprintf(nm, sizeof nm, "%s.weight", name);
     EMIM_CHECK(emim_params_add(p, nm, EMIM_PINIT_ONES, 0, 1, &width));
     snprintf(nm, sizeof nm, "%s.bias", name);
