@@ -5,6 +5,7 @@
  * channels and anisotropic grids and patches train; a checkpoint keeps the
  * run record and resumes bit for bit; E-MIM's trajectory is pinned. */
 #include "testutil.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -284,6 +285,110 @@ START_TEST(features_and_pbt_norm)
 }
 END_TEST
 
+/* Each method's gradients against central finite differences of its own
+ * loss: a step with lr 0 and no clipping leaves the weights alone, so the
+ * loss can be evaluated again with one weight moved. Fixed masks (random
+ * positions, all modalities: what every method can take), exact mode. For
+ * each tensor, its entry with the largest gradient. */
+START_TEST(method_gradients)
+{
+    method = METHODS[_i];
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    emim_train_config t;
+    micro_shape(&t, &ANISO2);
+    t.optim.lr = 0;
+    t.optim.clip = 0;
+    emim_trainer *T = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+    size_t vol = (size_t)ANISO2.C * ANISO2.img[0] * ANISO2.img[1] * ANISO2.img[2];
+    int N = emim_vit_tokens(&t.vit), C = ANISO2.C;
+    float *img = malloc(vol * t.batch * sizeof *img);
+    phantoms(img, &t, 0);
+    uint8_t *mask = malloc((size_t)t.batch * C * N);
+    emim_mask_options mo;
+    emim_train_mask_options(&t, &mo);
+    mo.strategy = EMIM_MASK_RANDOM;
+    if (!strcmp(method, "emim")) mo.ratio = 0.5f;
+    for (int b = 0; b < t.batch; b++)
+        ck_assert_int_eq(emim_mask_make(mask + (size_t)b * C * N, C, N, &mo, 5, 0, (uint64_t)b), EMIM_OK);
+    const emim_vit_params *lay = emim_trainer_layout(T);
+    size_t P = lay->total;
+    float *p = malloc(P * sizeof *p), *g = malloc(P * sizeof *g);
+    emim_step_stats st;
+    ck_assert_int_eq(emim_trainer_step_masks(T, img, mask, &st), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(emim_trainer_params(T), 0, P, p), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(emim_trainer_grads(T), 0, P, g), EMIM_OK);
+    double worst = 0;
+    int checked = 0;
+    for (int i = 0; i < lay->n; i++) {
+        const emim_param *q = &lay->t[i];
+        size_t k = q->off;
+        for (size_t e = q->off; e < q->off + q->size; e++)
+            if (fabsf(g[e]) > fabsf(g[k])) k = e;
+        if (fabsf(g[k]) < 1e-3f) continue; /* too small for a float difference */
+        const float h = 1e-2f;
+        float lp, lm, v = p[k];
+        for (int sgn = 1; sgn >= -1; sgn -= 2) {
+            float x = v + (float)sgn * h;
+            ck_assert_int_eq(emim_buf_write(emim_trainer_params(T), k, 1, &x), EMIM_OK);
+            ck_assert_int_eq(emim_trainer_step_masks(T, img, mask, &st), EMIM_OK);
+            if (sgn > 0) lp = st.loss; else lm = st.loss;
+        }
+        ck_assert_int_eq(emim_buf_write(emim_trainer_params(T), k, 1, &v), EMIM_OK);
+        double fd = ((double)lp - lm) / (2.0 * h), err = fabs(fd - g[k]) / fabs(g[k]);
+        ck_assert_msg(err < 0.05, "%s: %s[%zu]: gradient %.6g, finite difference %.6g", method, q->name, k - q->off,
+                      (double)g[k], fd);
+        worst = fmax(worst, err);
+        checked++;
+    }
+    printf("%s: %d tensors' largest gradients within %.2g of their finite differences\n", method, checked, worst);
+    ck_assert_int_ge(checked, lay->n / 3);
+    free(p);
+    free(g);
+    free(mask);
+    free(img);
+    emim_trainer_free(T);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+/* The optimiser's EMA (the momentum encoders' update): target = m target +
+ * (1 - m) source, as two roundings of the scale op; the same bits on
+ * OpenCL. */
+static void ema_on(emim_backend_kind b, float *out, int n)
+{
+    emim_ctx *ctx = test_ctx(b, EMIM_MODE_EXACT, 2, NULL, 0);
+    if (!ctx) { out[0] = NAN; return; }
+    emim_buf *t, *s;
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)n, &t), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)n, &s), EMIM_OK);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(t, 0), (size_t)n, EMIM_RAND_NORMAL, 3, 0, 0, 1, 0, 0), EMIM_OK);
+    ck_assert_int_eq(emim_rand(ctx, emim_at(s, 0), (size_t)n, EMIM_RAND_NORMAL, 3, 1, 0, 1, 0, 0), EMIM_OK);
+    float *t0 = malloc((size_t)n * sizeof *t0), *s0 = malloc((size_t)n * sizeof *s0);
+    ck_assert_int_eq(emim_buf_read(t, 0, (size_t)n, t0), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(s, 0, (size_t)n, s0), EMIM_OK);
+    ck_assert_int_eq(emim_ema_update(ctx, emim_at(t, 0), emim_at(s, 0), (size_t)n, 0.99f), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(t, 0, (size_t)n, out), EMIM_OK);
+    for (int i = 0; i < n; i++) {
+        double want = 0.99 * t0[i] + 0.01 * s0[i];
+        ck_assert_msg(fabs(out[i] - want) <= 2e-7 * (fabs(t0[i]) + fabs(s0[i])), "%d: %g, want %g", i, out[i], want);
+    }
+    free(t0);
+    free(s0);
+    emim_ctx_free(ctx);
+}
+
+START_TEST(ema)
+{
+    enum { n = 1001 };
+    static float a[n], b[n];
+    ema_on(EMIM_BACKEND_CPU, a, n);
+    if (!emim_have_opencl()) return;
+    ema_on(EMIM_BACKEND_OPENCL, b, n);
+    if (!isnan(b[0])) ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+}
+END_TEST
+
 /* the CPU twin and OpenCL in exact mode: the same losses and weights */
 static void twins(const shape *sh)
 {
@@ -362,6 +467,8 @@ int main(void)
     tcase_add_loop_test(tc, resume, 0, NMETHODS);
     tcase_add_loop_test(tc, channels_and_grids, 0, NMETHODS);
     tcase_add_test(tc, features_and_pbt_norm);
+    tcase_add_loop_test(tc, method_gradients, 0, NMETHODS);
+    tcase_add_test(tc, ema);
     tcase_add_test(tc, golden_cpu);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;

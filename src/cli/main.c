@@ -17,7 +17,7 @@ static void usage(FILE *f)
             "  info          version, backends, OpenCL platforms and devices, BLAS, threads\n"
             "  validate      run every op on the selected device and on the CPU twin, compare\n"
             "  ops           list the op table (--markdown: as doc/ops.md)\n"
-            "  pretrain      E-MIM pretraining (default: the tiny model on the built-in phantom)\n"
+            "  pretrain      self-supervised pretraining: E-MIM (default), MAE or SimMIM, on the built-in phantom or NIfTI\n"
             "  phantom       write the built-in phantom as a BraTS-layout folder of NIfTI files\n"
             "  maskvar       the collapsed loss of masking strategies, by Monte Carlo (Fig. 2)\n"
             "  spectrum      singular values and effective rank of encoders' features (dimensional collapse)\n"
