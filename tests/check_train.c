@@ -352,6 +352,26 @@ START_TEST(method_gradients)
 }
 END_TEST
 
+/* Every method's tables fit the configuration's fixed arrays, names are
+ * unique and defaults lie in their ranges. */
+START_TEST(method_tables)
+{
+    ck_assert_int_eq(emim_method_count(), NMETHODS);
+    for (int m = 0; m < emim_method_count(); m++) {
+        ck_assert_int_eq(emim_method_find(emim_method_name(m)), m);
+        const emim_opt_info *o;
+        const char *const *names;
+        int n = emim_method_options(m, &o), k = emim_method_metrics(m, &names);
+        ck_assert(n >= 0 && n <= EMIM_MAX_METHOD_OPTIONS && k >= 1 && k <= EMIM_MAX_METRICS);
+        for (int i = 0; i < n; i++) {
+            ck_assert_msg(o[i].def >= o[i].lo && o[i].def <= o[i].hi, "%s: %s", emim_method_name(m), o[i].name);
+            for (int j = 0; j < i; j++) ck_assert_str_ne(o[i].name, o[j].name);
+        }
+    }
+    ck_assert_int_eq(emim_method_find("byol"), -1);
+}
+END_TEST
+
 /* The optimiser's EMA (the momentum encoders' update): target = m target +
  * (1 - m) source, as two roundings of the scale op; the same bits on
  * OpenCL. */
@@ -469,6 +489,7 @@ int main(void)
     tcase_add_test(tc, features_and_pbt_norm);
     tcase_add_loop_test(tc, method_gradients, 0, NMETHODS);
     tcase_add_test(tc, ema);
+    tcase_add_test(tc, method_tables);
     tcase_add_test(tc, golden_cpu);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;

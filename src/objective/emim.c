@@ -190,7 +190,7 @@ static emim_status reconstruct(emim_objective *o, const emim_batch *b, float *re
 const emim_objective_def emim_objective_emim = {
     .name = "emim",
     .summary = "E-MIM: hybrid mask pattern, Pyramid Barlow Twins, whole-image reconstruction",
-    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = 2,
+    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = EMIM_COUNT(METRICS),
     .check = check, .mask = mask_options, .layout = layout, .create = create, .free = destroy, .step = step,
     .reconstruct = reconstruct,
 };

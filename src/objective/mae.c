@@ -300,7 +300,7 @@ static emim_status reconstruct(emim_objective *o, const emim_batch *b, float *re
 const emim_objective_def emim_objective_mae = {
     .name = "mae",
     .summary = "MAE: the encoder on visible tokens, a light decoder, MSE on masked patches",
-    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = 1,
+    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = EMIM_COUNT(METRICS),
     .check = check, .mask = mask_options, .layout = layout, .create = create, .free = destroy, .step = step,
     .reconstruct = reconstruct,
 };

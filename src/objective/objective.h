@@ -62,6 +62,9 @@ typedef struct {
 #undef EMIM_OBJECTIVE
 const emim_objective_def *emim_objective_get(int method);
 
+/* the entries of a static table */
+#define EMIM_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* A method option's value by its index in the table. */
 static inline double emim_opt(const emim_train_config *t, int i) { return t->opt[i]; }
 

@@ -133,7 +133,7 @@ static emim_status reconstruct(emim_objective *o, const emim_batch *b, float *re
 const emim_objective_def emim_objective_simmim = {
     .name = "simmim",
     .summary = "SimMIM: a learned mask token, the full encoder, a linear head, L1 on masked patches",
-    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = 1,
+    .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = EMIM_COUNT(METRICS),
     .check = NULL, .mask = mask_options, .layout = layout, .create = create, .free = destroy, .step = step,
     .reconstruct = reconstruct,
 };
