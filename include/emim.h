@@ -586,6 +586,22 @@ emim_status emim_trainer_load(emim_trainer *T, const char *path);
 emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done,
                                    char **record);
 
+/* ---- the encoder in MONAI ----
+ * Export: the trainer's encoder as MONAI's ViT state_dict in a safetensors
+ * file (float32; names prefixed by prefix, e.g. "vit." for UNETR; NULL:
+ * none), with the tensors that the MONAI version's ViT holds and libemim
+ * does not use: monai "1.6" (NULL) adds every block's norm_cross_attn as a
+ * LayerNorm identity, "none" adds nothing. nmeta string pairs go into the
+ * file's metadata. */
+emim_status emim_trainer_export(emim_trainer *T, const char *path, const char *prefix, const char *monai,
+                                const char *const *keys, const char *const *vals, int nmeta);
+/* Import: a MONAI ViT's weights (a safetensors state_dict, with or without
+ * a prefix every name carries, such as "vit.") into the encoder; MONAI's
+ * unused cross-attention tensors are skipped. A missing, extra or
+ * mis-shaped tensor is an error listing them with their shapes; nothing is
+ * changed then. */
+emim_status emim_trainer_import(emim_trainer *T, const char *path);
+
 /* ---- NIfTI volumes (host memory; no context needed) ----
  * A volume holds float data [nc, nx, ny, nz]: channel first, then the voxel
  * axes i, j, k with k fastest, the index order of nibabel's and MONAI's

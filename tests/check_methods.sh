@@ -65,6 +65,19 @@ check resume-other-method 1 $E pretrain --resume --out "$tmp/mae-h" --method sim
 expect resume-other-method-message err "--method simmim differs from the run's mae"
 test ! -e "$tmp/x" || { echo "FAIL a refused run left a folder"; fail=1; }
 
+# the encoder to MONAI's names and back: export, then --init another method
+check export 0 $E export "$tmp/mae-s" --out "$tmp/enc.safetensors" --prefix vit.
+expect export-summary out "the mae encoder of"
+check export-no-out 2 $E export "$tmp/mae-s"
+check export-bad-version 2 $E export "$tmp/mae-s" --out "$tmp/x.safetensors" --monai-version 0.9
+check init 0 $E pretrain --method simmim $MICRO --init "$tmp/enc.safetensors" --steps 1 --check-samples 0 --out "$tmp/i1"
+expect init-summary out "the encoder starts from $tmp/enc.safetensors"
+check init-resume-other 1 $E pretrain --resume --out "$tmp/i1" --init "$tmp/other.safetensors"
+expect init-resume-other-message err "--init $tmp/other.safetensors differs from the run's $tmp/enc.safetensors"
+check init-wrong-model 1 $E pretrain --init "$tmp/enc.safetensors" --steps 1 --out "$tmp/i2"
+expect init-wrong-model-message err "enc.safetensors: not this model's ViT weights"
+test ! -e "$tmp/i2" || { echo "FAIL init-wrong-model left a run folder"; fail=1; }
+
 # libemim 0.1's checkpoint (E-MIM, 2 of 3 steps, exact): resumed for the
 # third step, the weights and moments are those of a straight run
 mkdir "$tmp/v2"

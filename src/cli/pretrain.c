@@ -28,7 +28,7 @@ enum { K_CONFIG, K_RECORD, K_RUNTIME };
 #define OPT_BASE 256
 enum {
     O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
-    O_METHOD, O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_WINIT, O_SEED, O_EXACT,
+    O_METHOD, O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_WINIT, O_INIT, O_SEED, O_EXACT,
     O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
     O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE, O_ERANK, O_CHECKN,
     O_END
@@ -44,7 +44,7 @@ static const struct {
     { "mlp", 1, K_CONFIG },         { "method", 1, K_CONFIG },       { "steps", 1, K_RECORD },
     { "schedule-steps", 1, K_CONFIG }, { "batch", 1, K_CONFIG },     { "lr", 1, K_CONFIG },
     { "warmup", 1, K_CONFIG },      { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },
-    { "weight-init", 1, K_CONFIG }, { "seed", 1, K_CONFIG },
+    { "weight-init", 1, K_CONFIG }, { "init", 1, K_RECORD },       { "seed", 1, K_CONFIG },
     { "exact", 0, K_RECORD },
     { "data", 1, K_RECORD },        { "modalities", 1, K_RECORD },   { "percentiles", 1, K_RECORD },
     { "spacing", 1, K_RECORD },     { "no-fg-crop", 0, K_RECORD },   { "centre-crop", 0, K_RECORD },
@@ -130,6 +130,8 @@ static void usage(FILE *f)
             "  --weight-decay=X --clip=X  AdamW weight decay [0.05], gradient-norm clipping [1]; 0: off\n"
             "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
             "                             timm's trunc_normal(0.02) Linear weights with zero biases [trunc-normal]\n"
+            "  --init=FILE.safetensors    start the encoder from MONAI ViT weights (a ViT's or UNETR's state_dict,\n"
+            "                             with or without the vit. prefix; emim export writes one)\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
             "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n");
     for (int m = 0; m < emim_method_count(); m++) {
@@ -182,9 +184,9 @@ typedef struct {
     char preset[16];
     int exact;
     long stop;                   /* --steps */
-    /* owned copies of the data path and modalities */
-    char path[4096], mods[1024];
-    int have_path, have_mods;
+    /* owned copies of the data path, the modalities and the initial weights */
+    char path[4096], mods[1024], init[4096];
+    int have_path, have_mods, have_init;
 } run_opts;
 
 /* The raw values of the options given, by option. */
@@ -261,6 +263,12 @@ static void apply(run_opts *r, int id, const char *v)
         if (!realpath(v, r->path)) snprintf(r->path, sizeof r->path, "%s", v);
         r->have_path = 1;
         break;
+    case O_INIT:
+        if (!*v) { r->have_init = 0; break; }
+        if (strchr(v, '\n') || strlen(v) >= sizeof r->init) die_usage("--init '%s': a line break, or too long", v);
+        if (!realpath(v, r->init)) snprintf(r->init, sizeof r->init, "%s", v);
+        r->have_init = 1;
+        break;
     case O_MODS:
         if (!*v) { r->have_mods = 0; break; }
         if (strchr(v, '\n') || strlen(v) >= sizeof r->mods) die_usage("--modalities '%s': a line break, or too long", v);
@@ -313,6 +321,7 @@ static void fmt(const run_opts *r, int id, char *b, size_t n)
     case O_EXACT: snprintf(b, n, "%d", r->exact); break;
     case O_DATA: snprintf(b, n, "%s", r->have_path ? r->path : ""); break;
     case O_MODS: snprintf(b, n, "%s", r->have_mods ? r->mods : ""); break;
+    case O_INIT: snprintf(b, n, "%s", r->have_init ? r->init : ""); break;
     case O_PCT: {
         char x[32], y[32];
         snprintf(b, n, "%s,%s", shortest(x, sizeof x, r->d.p_lo), shortest(y, sizeof y, r->d.p_hi));
@@ -411,7 +420,7 @@ static void check_shape(const run_opts *r)
 /* The run record: one "name=value" line per K_RECORD option. */
 static char *make_record(const run_opts *r)
 {
-    size_t cap = 8192 + 2 * sizeof r->path + 2 * sizeof r->mods, n = 0;
+    size_t cap = 8192 + 2 * sizeof r->path + 2 * sizeof r->mods + 2 * sizeof r->init, n = 0;
     char *s = malloc(cap), v[8192];
     if (!s) return NULL;
     s[0] = 0;
@@ -691,8 +700,11 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     int rc = 0;
     if (!record) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
     else if (emim_trainer_create(ctx, t, &T) || emim_trainer_set_record(T, record) ||
-             (resume && emim_trainer_load(T, ckpt)))
+             (resume && emim_trainer_load(T, ckpt)) || (!resume && r->have_init && emim_trainer_import(T, r->init)))
         rc = fail_ctx(ctx);
+    else if (!resume && r->have_init)
+        printf("pretrain: the encoder starts from %s\n", r->init);
+    if (rc && !resume) rmdir(out); /* a new run that could not start leaves no (empty) folder behind */
     free(record);
     long start = rc ? 0 : emim_trainer_steps_done(T);
     if (!rc && emim_data_start(data, t->batch, (uint64_t)start, derr, sizeof derr)) {

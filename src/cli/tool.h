@@ -84,5 +84,6 @@ int cmd_phantom(int argc, char **argv);
 int cmd_maskvar(int argc, char **argv);
 int cmd_spectrum(emim_options *o, int argc, char **argv);
 int cmd_reconstruct(emim_options *o, int argc, char **argv);
+int cmd_export(emim_options *o, int argc, char **argv);
 
 #endif
