@@ -78,6 +78,23 @@ check init-wrong-model 1 $E pretrain --init "$tmp/enc.safetensors" --steps 1 --o
 expect init-wrong-model-message err "enc.safetensors: not this model's ViT weights"
 test ! -e "$tmp/i2" || { echo "FAIL init-wrong-model left a run folder"; fail=1; }
 
+# one subject's features: the input volume, the output and the hidden states
+check feat-phantom 0 $E phantom --out "$tmp/fph" --subjects 1 --size 40,36,24
+F="$tmp/fph/PHANTOM-00000-000/PHANTOM-00000-000"
+check features 0 $E features "$tmp/mae-s" --image "$F-t1n.nii.gz" --image "$F-t1c.nii.gz" --image "$F-t2w.nii.gz" \
+  --image "$F-t2f.nii.gz" --layers 1 --out "$tmp/feat.safetensors"
+expect features-summary out "features: input [1, 4, 32, 32, 16], output and 1 hidden state [1, 8, 24]"
+head -c 600 "$tmp/feat.safetensors" | tr -d '\0' | grep -q '"input":{"dtype":"F32","shape":\[1,4,32,32,16\]' &&
+  head -c 600 "$tmp/feat.safetensors" | grep -q '"hidden.1":{"dtype":"F32","shape":\[1,8,24\]' ||
+  { echo "FAIL features header"; head -c 600 "$tmp/feat.safetensors"; fail=1; }
+check features-count 2 $E features "$tmp/mae-s" --image "$F-t1n.nii.gz" --out "$tmp/f2.safetensors"
+expect features-count-message err "PHANTOM-00000-000-t1n.nii.gz holds 1 channel; the model takes 4: give one --image per modality, or one 4D file"
+check features-layers 2 $E features "$tmp/mae-s" --image "$F-t1n.nii.gz" --image "$F-t1c.nii.gz" \
+  --image "$F-t2w.nii.gz" --image "$F-t2f.nii.gz" --layers 5 --out "$tmp/f2.safetensors"
+check features-weights 1 $E features "$tmp/mae-s" --image "$F-t1n.nii.gz" --image "$F-t1c.nii.gz" \
+  --image "$F-t2w.nii.gz" --image "$F-t2f.nii.gz" --weights "$tmp/feat.safetensors" --out "$tmp/f2.safetensors"
+expect features-weights-message err "feat.safetensors: not this model's ViT weights"
+
 # libemim 0.1's checkpoint (E-MIM, 2 of 3 steps, exact): resumed for the
 # third step, the weights and moments are those of a straight run
 mkdir "$tmp/v2"
