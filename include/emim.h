@@ -596,8 +596,10 @@ emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_c
 emim_status emim_trainer_export(emim_trainer *T, const char *path, const char *prefix, const char *monai,
                                 const char *const *keys, const char *const *vals, int nmeta);
 /* Import: a MONAI ViT's weights (a safetensors state_dict, with or without
- * a prefix every name carries, such as "vit.") into the encoder; MONAI's
- * unused cross-attention tensors are skipped. A missing, extra or
+ * a prefix such as UNETR's "vit.": whatever stands before the position
+ * embeddings' name; with a prefix, tensors outside it, such as a UNETR's
+ * decoder, are left alone) into the encoder; MONAI's unused cross-attention
+ * tensors are skipped. A missing, extra or
  * mis-shaped tensor is an error listing them with their shapes; nothing is
  * changed then. */
 emim_status emim_trainer_import(emim_trainer *T, const char *path);

@@ -174,6 +174,19 @@ START_TEST(hostile_files)
     o[n] = (emim_st_out){ .name = "blocks.0.attn.qkv.bias", .ndim = 1, .shape = { 72 }, .data = bias };
     ck_assert_int_eq(emim_st_write(file("extra.safetensors"), o, n + 1, NULL, NULL, 0, err, sizeof err), EMIM_OK);
     refused(T, ctx, "extra.safetensors", "(1 problem: extra blocks.0.attn.qkv.bias)");
+    /* a UNETR's state_dict: a decoder tensor first, then the encoder under vit. in reverse order */
+    emim_st_out *u = calloc((size_t)n + 1, sizeof *u);
+    char (*un)[128] = calloc((size_t)n, sizeof *un);
+    u[0] = (emim_st_out){ .name = "encoder1.layer.conv1.conv.weight", .ndim = 1, .shape = { 72 }, .data = bias };
+    for (int i = 0; i < n; i++) {
+        snprintf(un[i], sizeof un[i], "vit.%s", o[n - 1 - i].name);
+        u[1 + i] = o[n - 1 - i];
+        u[1 + i].name = un[i];
+    }
+    ck_assert_int_eq(emim_st_write(file("unetr.safetensors"), u, n + 1, NULL, NULL, 0, err, sizeof err), EMIM_OK);
+    ck_assert_msg(emim_trainer_import(T, file("unetr.safetensors")) == EMIM_OK, "%s", emim_error(ctx));
+    free(u);
+    free(un);
     for (int i = 0; i < n; i++) free(vals[i]);
     free(o);
     emim_st_close(st);

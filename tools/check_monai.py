@@ -99,6 +99,12 @@ def check(emim, tmp, label, run_args, modalities, size, failures):
             failures.append(label + " UNETR")
         unetr.eval()
         compare(f"{label}: libemim's export in UNETR's encoder", unetr.vit, load_file(feat), failures)
+        # a whole UNETR state_dict (its decoder too) read back by libemim
+        ufile = os.path.join(tmp, f"{label}-unetr.safetensors")
+        save_file({k: v.contiguous() for k, v in unetr.state_dict().items()}, ufile)
+        ufeat = os.path.join(tmp, f"{label}-unetr-features.safetensors")
+        run(emim, "features", rdir, *sum((["--image", i] for i in images), []), "--weights", ufile, "--out", ufeat)
+        compare(f"{label}: a whole UNETR state_dict read by libemim", unetr.vit, load_file(ufeat), failures)
     # the reverse: MONAI's own random weights read by libemim
     torch.manual_seed(0)
     mvit, _ = vit_of(meta_of(enc))

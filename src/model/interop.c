@@ -4,7 +4,8 @@
  * rows Q, K, V with head h at rows h*D..h*D+D-1 of each), plus the tensors
  * that the chosen MONAI version's ViT holds and libemim does not use;
  * import reads a MONAI ViT's weights (with or without a prefix such as
- * UNETR's "vit.") into the trainer's encoder. */
+ * UNETR's "vit."; a UNETR's other tensors are left alone) into the
+ * trainer's encoder. */
 #include "data/safetensors.h"
 #include "train/train.h"
 
@@ -96,17 +97,19 @@ emim_status emim_trainer_import(emim_trainer *T, const char *path)
     char err[4400];
     emim_st *st = NULL;
     if (emim_st_open(&st, path, err, sizeof err)) return emim_set_error(ctx, EMIM_ERR_IO, "%s", err);
-    /* a prefix every tensor carries (UNETR's "vit.") is dropped */
+    /* the prefix is what stands before the position embeddings' name
+     * (UNETR's "vit."); with one, tensors outside it (a UNETR's decoder)
+     * are not the encoder's and are left alone */
     const char *prefix = "";
     size_t plen = 0;
-    if (emim_st_count(st) > 0) {
-        const char *first = emim_st_get(st, 0)->name, *dot = strstr(first, "patch_embedding.");
-        if (dot && dot > first) {
-            plen = (size_t)(dot - first);
-            int all = 1;
-            for (int i = 0; i < emim_st_count(st) && all; i++) all = !strncmp(emim_st_get(st, i)->name, first, plen);
-            if (all) prefix = first;
-            else plen = 0;
+    static const char pos[] = "patch_embedding.position_embeddings";
+    for (int i = 0; i < emim_st_count(st); i++) {
+        const char *nm = emim_st_get(st, i)->name;
+        size_t l = strlen(nm);
+        if (l > sizeof pos - 1 && !strcmp(nm + l - (sizeof pos - 1), pos)) {
+            prefix = nm;
+            plen = l - (sizeof pos - 1);
+            break;
         }
     }
     emim_vit_params enc;
@@ -140,7 +143,8 @@ emim_status emim_trainer_import(emim_trainer *T, const char *path)
     for (int i = 0; i < emim_st_count(st); i++) {
         const char *name = emim_st_get(st, i)->name;
         if (unused_by_libemim(name)) continue;
-        if (strncmp(name, prefix, plen) || !emim_vit_param(&enc, name + plen)) NOTE("%sextra %s", bad ? "; " : "", name);
+        if (strncmp(name, prefix, plen)) continue; /* outside the encoder */
+        if (!emim_vit_param(&enc, name + plen)) NOTE("%sextra %s", bad ? "; " : "", name);
     }
 #undef NOTE
     emim_status s = EMIM_OK;

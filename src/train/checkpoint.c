@@ -10,6 +10,7 @@
  * a missing method option takes its default. Written to PATH.tmp, flushed
  * and renamed, so PATH always holds a whole checkpoint. libemim 0.1's
  * binary checkpoints ("EMIMCKPT", version 2) are read too. */
+#include "data/safetensors.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -25,7 +26,6 @@
 
 #define FORMAT "libemim-checkpoint"
 #define CKPT_VERSION 3
-#define MAX_HEADER (64u << 20)
 
 static uint32_t crc_of(const unsigned char *p, size_t n)
 {
@@ -180,202 +180,115 @@ static int config_from_json(json_t *r, emim_train_config *c, long *step, char *e
 }
 
 /* ---- writing ---- */
-static emim_status write_file(emim_ctx *ctx, const char *path, const unsigned char *head, size_t hn,
-                              const unsigned char *data, size_t dn)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    const unsigned char *parts[2] = { head, data };
-    size_t lens[2] = { hn, dn };
-    for (int k = 0; k < 2; k++)
-        for (size_t done = 0; done < lens[k];) {
-            ssize_t w = write(fd, parts[k] + done, lens[k] - done);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                int e = errno;
-                close(fd);
-                unlink(tmp);
-                return emim_set_error(ctx, EMIM_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
-            }
-            done += (size_t)w;
-        }
-    if (fsync(fd) || close(fd)) {
-        unlink(tmp);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: could not be flushed to disk: %s", tmp, strerror(errno));
-    }
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot rename the new checkpoint into place: %s", path,
-                              strerror(e));
-    }
-    /* the rename itself reaches the disk with the folder */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
-    return EMIM_OK;
-}
-
 static const char *const ARENA_PREFIX[3] = { "", "optim.m.", "optim.v." };
 
 emim_status emim_trainer_save(emim_trainer *T, const char *path)
 {
     emim_ctx *ctx = T->ctx;
     size_t P = T->lay.total;
-    unsigned char *data = malloc(3 * P * sizeof(float));
-    if (!data) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
+    int n = 3 * T->lay.n;
+    float *data = malloc(3 * P * sizeof *data);
+    emim_st_out *t = calloc((size_t)n, sizeof *t);
+    char (*names)[128] = calloc((size_t)n, sizeof *names);
+    emim_status s = data && t && names ? EMIM_OK : emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the "
+                                                                 "checkpoint", path);
     emim_buf *arenas[3] = { T->params, T->opt.m, T->opt.v };
-    for (int a = 0; a < 3; a++) {
-        emim_status s = emim_buf_read(arenas[a], 0, P, (float *)(void *)(data + (size_t)a * P * 4));
-        if (s) { free(data); return s; }
-    }
-    char crc[16], ver[8];
-    snprintf(crc, sizeof crc, "%08x", (unsigned)crc_of(data, 3 * P * 4));
+    for (int a = 0; a < 3 && !s; a++) s = emim_buf_read(arenas[a], 0, P, data + (size_t)a * P);
+    /* the data in this order is the file's data section: its CRC-32 */
+    char crc[16], ver[8], seed[32];
+    if (!s) snprintf(crc, sizeof crc, "%08x", (unsigned)crc_of((const unsigned char *)data, 3 * P * 4));
     snprintf(ver, sizeof ver, "%d", CKPT_VERSION);
-    json_t *run = run_json(&T->cfg, T->step);
-    char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)T->cfg.seed);
-    json_object_set_new(run, "seed", json_string(seed));
+    for (int a = 0, k = 0; a < 3 && !s; a++)
+        for (int i = 0; i < T->lay.n; i++, k++) {
+            const emim_param *p = &T->lay.t[i];
+            snprintf(names[k], sizeof names[k], "%s%s", ARENA_PREFIX[a], p->name);
+            t[k].name = names[k];
+            t[k].ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) t[k].shape[d] = p->shape[d];
+            t[k].data = data + (size_t)a * P + p->off;
+        }
+    json_t *run = s ? NULL : run_json(&T->cfg, T->step);
+    if (run) json_object_set_new(run, "seed", json_string(seed));
     char *run_text = run ? json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(run);
-    json_t *h = json_object();
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format", FORMAT, "version", ver, "libemim",
-                             emim_version(), "run", run_text ? run_text : "", "record", T->record ? T->record : "",
-                             "crc32", crc);
+    if (!s && !run_text) s = emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: the checkpoint's header could not be made", path);
+    const char *keys[] = { "format", "version", "libemim", "run", "record", "crc32" };
+    const char *vals[] = { FORMAT, ver, emim_version(), run_text, T->record ? T->record : "", crc };
+    char err[4400];
+    if (!s && emim_st_write(path, t, n, keys, vals, 6, err, sizeof err)) s = emim_set_error(ctx, EMIM_ERR_IO, "%s", err);
     free(run_text);
-    int fail = !h || !meta || !run_text;
-    json_object_set_new(h, "__metadata__", meta);
-    for (int a = 0; a < 3 && !fail; a++)
-        for (int i = 0; i < T->lay.n && !fail; i++) {
-            const emim_param *t = &T->lay.t[i];
-            char name[128];
-            snprintf(name, sizeof name, "%s%s", ARENA_PREFIX[a], t->name);
-            json_t *shape = json_array();
-            for (int k = 0; k < t->ndim; k++) json_array_append_new(shape, json_integer(t->shape[k]));
-            size_t b0 = ((size_t)a * P + t->off) * 4;
-            json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape, "data_offsets",
-                                  (json_int_t)b0, (json_int_t)(b0 + t->size * 4));
-            fail = !e || json_object_set_new(h, name, e);
-        }
-    char *text = fail ? NULL : json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(h);
-    if (!text) { free(data); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: the checkpoint's header could not be made", path); }
-    /* the header padded with spaces to a multiple of 8 bytes */
-    size_t tn = strlen(text), hn = (tn + 7) / 8 * 8;
-    unsigned char *head = malloc(8 + hn);
-    if (!head) { free(text); free(data); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path); }
-    uint64_t len = hn;
-    for (int k = 0; k < 8; k++) head[k] = (unsigned char)(len >> (8 * k));
-    memcpy(head + 8, text, tn);
-    memset(head + 8 + tn, ' ', hn - tn);
-    free(text);
-    emim_status s = write_file(ctx, path, head, 8 + hn, data, 3 * P * 4);
-    free(head);
+    free(names);
+    free(t);
     free(data);
     return s;
 }
 
 /* ---- reading ---- */
 typedef struct {
-    FILE *f;
-    uint64_t size, data_at;     /* the file's size; where the data starts */
-    json_t *head;               /* the header (safetensors) */
+    emim_st *st;                /* the safetensors file (version 3) */
     emim_train_config cfg;
     long step;
     char *record;
-    int legacy;                 /* a version-2 binary checkpoint: everything in memory */
+    /* a version-2 binary checkpoint: everything in memory */
     unsigned char *all;
     size_t all_n, legacy_data;
 } ckpt;
 
 static void ckpt_close(ckpt *k)
 {
-    if (k->f) fclose(k->f);
-    json_decref(k->head);
+    emim_st_close(k->st);
     free(k->record);
     free(k->all);
     memset(k, 0, sizeof *k);
 }
 
-static emim_status legacy_open(emim_ctx *ctx, const char *path, ckpt *k);
+static emim_status legacy_open(emim_ctx *ctx, const char *path, ckpt *k, FILE *f, long n);
 
 static emim_status ckpt_open(emim_ctx *ctx, const char *path, ckpt *k)
 {
     memset(k, 0, sizeof *k);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return emim_set_error(ctx, EMIM_ERR_IO, "%s: a folder, not a checkpoint", path);
-    if (!(k->f = fopen(path, "rb"))) return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(k->f, 0, SEEK_END);
-    long n = ftell(k->f);
-    fseek(k->f, 0, SEEK_SET);
+    FILE *f = fopen(path, "rb");
+    if (!f) return emim_set_error(ctx, EMIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
     unsigned char first[8];
-    if (n < 16 || fread(first, 1, 8, k->f) != 8) {
-        ckpt_close(k);
+    if (n < 16 || fread(first, 1, 8, f) != 8) {
+        fclose(f);
         return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (too short)", path);
     }
-    k->size = (uint64_t)n;
-    if (!memcmp(first, "EMIMCKPT", 8)) return legacy_open(ctx, path, k);
-    uint64_t hn = 0;
-    for (int b = 0; b < 8; b++) hn |= (uint64_t)first[b] << (8 * b);
-    if (hn >= 2 && hn <= MAX_HEADER && hn > k->size - 8) {
+    if (!memcmp(first, "EMIMCKPT", 8)) {
+        emim_status s = legacy_open(ctx, path, k, f, n);
+        fclose(f);
+        return s;
+    }
+    fclose(f);
+    char err[4400];
+    if (emim_st_open(&k->st, path, err, sizeof err)) {
+        /* a cut file says so; anything else is not a checkpoint */
+        const char *why = strncmp(err, path, strlen(path)) ? err : err + strlen(path) + 2;
+        if (strstr(err, "truncated"))
+            return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint is truncated or corrupt (%s)", path, why);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (%s)", path, why);
+    }
+    const char *fmt = emim_st_meta(k->st, "format"), *ver = emim_st_meta(k->st, "version");
+    if (!fmt || strcmp(fmt, FORMAT)) {
         ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint is truncated or corrupt (its header needs %llu "
-                              "bytes, the file holds %llu)", path, (unsigned long long)hn,
-                              (unsigned long long)(k->size - 8));
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (a safetensors file without libemim's "
+                              "metadata)", path);
     }
-    if (hn < 2 || hn > MAX_HEADER) {
-        ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (no safetensors header)", path);
-    }
-    char *text = malloc(hn);
-    if (!text) { ckpt_close(k); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path); }
-    if (fread(text, 1, hn, k->f) != hn) {
-        free(text);
-        ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: read failed", path);
-    }
-    json_error_t je;
-    k->head = json_loadb(text, hn, JSON_REJECT_DUPLICATES, &je);
-    free(text);
-    k->data_at = 8 + hn;
-    json_t *meta = json_object_get(k->head, "__metadata__");
-    const char *fmt = json_string_value(json_object_get(meta, "format"));
-    if (!k->head || !fmt || strcmp(fmt, FORMAT)) {
-        ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: not a libemim checkpoint (%s)", path,
-                              k->head ? "a safetensors file without libemim's metadata" : "its header is not JSON");
-    }
-    /* the data must end where the file ends: a cut file says so without
-     * reading the data */
-    uint64_t end = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(k->head, key, val) {
-        json_int_t e1 = json_integer_value(json_array_get(json_object_get(val, "data_offsets"), 1));
-        if (strcmp(key, "__metadata__") && e1 > 0 && (uint64_t)e1 > end) end = (uint64_t)e1;
-    }
-    if (end != k->size - k->data_at) {
-        ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint is truncated or corrupt (%llu bytes of data, its "
-                              "header names %llu)", path, (unsigned long long)(k->size - 8 - (k->data_at - 8)),
-                              (unsigned long long)end);
-    }
-    const char *ver = json_string_value(json_object_get(meta, "version"));
     if (!ver || atoi(ver) != CKPT_VERSION) {
         ckpt_close(k);
         return emim_set_error(ctx, EMIM_ERR_IO, "%s: checkpoint version %s, this libemim reads versions 2 and %d",
                               path, ver ? ver : "(none)", CKPT_VERSION);
     }
-    const char *run = json_string_value(json_object_get(meta, "run"));
-    const char *rec = json_string_value(json_object_get(meta, "record"));
+    const char *run = emim_st_meta(k->st, "run"), *rec = emim_st_meta(k->st, "record");
+    json_error_t je;
     json_t *r = run ? json_loads(run, JSON_REJECT_DUPLICATES, &je) : NULL;
-    char err[512];
     int bad = !r || !rec || strlen(rec) > EMIM_CKPT_MAX_RECORD || config_from_json(r, &k->cfg, &k->step, err, sizeof err);
     json_decref(r);
     if (bad) {
@@ -401,31 +314,6 @@ emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_c
     return EMIM_OK;
 }
 
-/* One tensor of the file into arena at its table's offset; a message for
- * a missing, mistyped or misplaced one. */
-static emim_status load_tensor(emim_ctx *ctx, const char *path, ckpt *k, const unsigned char *data, size_t dn,
-                               const char *name, const emim_param *t, emim_buf *arena)
-{
-    json_t *e = json_object_get(k->head, name), *shape = json_object_get(e, "shape"),
-           *offs = json_object_get(e, "data_offsets");
-    const char *dtype = json_string_value(json_object_get(e, "dtype"));
-    if (!e) return emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint has no tensor '%s'", path, name);
-    int ok = dtype && !strcmp(dtype, "F32") && json_is_array(shape) && json_array_size(shape) == (size_t)t->ndim &&
-             json_is_array(offs) && json_array_size(offs) == 2;
-    for (int d = 0; ok && d < t->ndim; d++) ok = json_integer_value(json_array_get(shape, (size_t)d)) == t->shape[d];
-    json_int_t b0 = json_integer_value(json_array_get(offs, 0)), b1 = json_integer_value(json_array_get(offs, 1));
-    if (!ok || b0 < 0 || b1 - b0 != (json_int_t)(t->size * 4) || (uint64_t)b1 > dn)
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: tensor '%s' is not float32 of this model's shape or lies outside "
-                              "the data", path, name);
-    /* the data may not be aligned for floats */
-    float *tmp = malloc(t->size * sizeof *tmp);
-    if (!tmp) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, data + b0, t->size * 4);
-    emim_status s = emim_buf_write(arena, t->off, t->size, tmp);
-    free(tmp);
-    return s;
-}
-
 emim_status emim_trainer_load(emim_trainer *T, const char *path)
 {
     emim_ctx *ctx = T->ctx;
@@ -439,31 +327,38 @@ emim_status emim_trainer_load(emim_trainer *T, const char *path)
                            path, emim_method_name(a->method), emim_method_name(b->method));
     emim_buf *arenas[3] = { T->params, T->opt.m, T->opt.v };
     size_t P = T->lay.total;
-    if (!s && k.legacy) {
+    float *data = s ? NULL : malloc(3 * P * sizeof *data);
+    if (!s && !data) s = emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
+    if (!s && k.all) {
         if (k.legacy_data + 3 * P * 4 != k.all_n)
             s = emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint holds another number of parameters than this "
                                "model's %zu", path, P);
-        for (int i = 0; i < 3 && !s; i++)
-            s = emim_buf_write(arenas[i], 0, P, (const float *)(const void *)(k.all + k.legacy_data + (size_t)i * P * 4));
+        else memcpy(data, k.all + k.legacy_data, 3 * P * 4);
     } else if (!s) {
-        size_t dn = (size_t)(k.size - k.data_at);
-        unsigned char *data = malloc(dn ? dn : 1);
-        if (!data) s = emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
-        else if (fseek(k.f, (long)k.data_at, SEEK_SET) || fread(data, 1, dn, k.f) != dn)
-            s = emim_set_error(ctx, EMIM_ERR_IO, "%s: read failed", path);
-        char crc[16];
-        const char *want = json_string_value(json_object_get(json_object_get(k.head, "__metadata__"), "crc32"));
-        if (!s) snprintf(crc, sizeof crc, "%08x", (unsigned)crc_of(data, dn));
-        if (!s && (!want || strcmp(want, crc)))
-            s = emim_set_error(ctx, EMIM_ERR_IO, "%s: checksum mismatch: the checkpoint is truncated or corrupt", path);
+        /* every tensor of this model, by name and shape, into its place */
+        char err[4400];
         for (int i = 0; i < 3 && !s; i++)
             for (int t = 0; t < T->lay.n && !s; t++) {
+                const emim_param *p = &T->lay.t[t];
                 char name[128];
-                snprintf(name, sizeof name, "%s%s", ARENA_PREFIX[i], T->lay.t[t].name);
-                s = load_tensor(ctx, path, &k, data, dn, name, &T->lay.t[t], arenas[i]);
+                snprintf(name, sizeof name, "%s%s", ARENA_PREFIX[i], p->name);
+                const emim_st_tensor *e = emim_st_find(k.st, name);
+                int same = e && e->ndim == p->ndim;
+                for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
+                if (!same)
+                    s = emim_set_error(ctx, EMIM_ERR_IO, "%s: the checkpoint has no tensor '%s' of this model's shape",
+                                       path, name);
+                else if (emim_st_read(k.st, e, data + (size_t)i * P + p->off, err, sizeof err))
+                    s = emim_set_error(ctx, EMIM_ERR_IO, "%s", err);
             }
-        free(data);
+        char crc[16];
+        const char *want = emim_st_meta(k.st, "crc32");
+        if (!s) snprintf(crc, sizeof crc, "%08x", (unsigned)crc_of((const unsigned char *)data, 3 * P * 4));
+        if (!s && (emim_st_count(k.st) != 3 * T->lay.n || !want || strcmp(want, crc)))
+            s = emim_set_error(ctx, EMIM_ERR_IO, "%s: checksum mismatch: the checkpoint is truncated or corrupt", path);
     }
+    for (int i = 0; i < 3 && !s; i++) s = emim_buf_write(arenas[i], 0, P, data + (size_t)i * P);
+    free(data);
     if (!s) T->step = k.step;
     ckpt_close(&k);
     return s;
@@ -488,14 +383,13 @@ static int32_t get_i32(rbuf *r) { int32_t v; get(r, &v, 4); return v; }
 static float get_f32(rbuf *r) { float v; get(r, &v, 4); return v; }
 static uint64_t get_u64(rbuf *r) { uint64_t v; get(r, &v, 8); return v; }
 
-static emim_status legacy_open(emim_ctx *ctx, const char *path, ckpt *k)
+static emim_status legacy_open(emim_ctx *ctx, const char *path, ckpt *k, FILE *f, long size)
 {
-    size_t n = (size_t)k->size;
-    k->legacy = 1;
+    size_t n = (size_t)size;
     k->all = malloc(n);
     if (!k->all) { ckpt_close(k); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path); }
-    fseek(k->f, 0, SEEK_SET);
-    if (fread(k->all, 1, n, k->f) != n) { ckpt_close(k); return emim_set_error(ctx, EMIM_ERR_IO, "%s: read failed", path); }
+    fseek(f, 0, SEEK_SET);
+    if (fread(k->all, 1, n, f) != n) { ckpt_close(k); return emim_set_error(ctx, EMIM_ERR_IO, "%s: read failed", path); }
     uint32_t ver, want;
     memcpy(&ver, k->all + 8, 4);
     if (ver != 2) {
