@@ -81,8 +81,18 @@ emim_status emim_st_write(const char *path, const emim_st_out *t, int n, const c
     if (fsync(fd) && !s) { snprintf(err, errlen, "%s: could not be flushed to disk: %s", tmp, strerror(errno)); s = EMIM_ERR_IO; }
     if (close(fd) && !s) { snprintf(err, errlen, "%s: could not be closed: %s", tmp, strerror(errno)); s = EMIM_ERR_IO; }
     if (!s && rename(tmp, path)) { snprintf(err, errlen, "%s: cannot rename into place: %s", path, strerror(errno)); s = EMIM_ERR_IO; }
-    if (s) unlink(tmp);
-    return s;
+    if (s) {
+        unlink(tmp);
+        return s;
+    }
+    /* the rename itself reaches the disk with the folder */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    return EMIM_OK;
 }
 
 /* ---- reading ---- */

@@ -4,70 +4,61 @@
 
 #include <math.h>
 
-/* ---- mse ----  i: 0 n; f: 0 (float)n.
+/* ---- mse and l1 ----  the same argument layout.  i: 0 n; f: 0 (float)n.
  * forward t: 0 loss, 1 pred, 2 target, 3 mask;
  * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
-emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
+static emim_status elementwise_loss(emim_ctx *ctx, int op, const char *name, emim_ref loss, emim_ref pred,
+                                    emim_ref target, emim_ref mask, size_t n)
 {
-    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse: n must be >= 1");
-    EMIM_CHECK(emim_check_ref(ctx, "mse", "loss", loss, 1));
-    EMIM_CHECK(emim_check_ref(ctx, "mse", "pred", pred, n));
-    EMIM_CHECK(emim_check_ref(ctx, "mse", "target", target, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "mse", "mask", mask, n));
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: n must be >= 1", name);
+    EMIM_CHECK(emim_check_ref(ctx, name, "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, name, "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, name, "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, name, "mask", mask, n));
     emim_args a = { 0 };
     a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
     a.i[0] = (int64_t)n; a.f[0] = (float)n;
-    return emim_dispatch(ctx, EMIM_OP_mse, 0, &a);
+    return emim_dispatch(ctx, op, 0, &a);
+}
+
+static emim_status elementwise_loss_backward(emim_ctx *ctx, int op, const char *name, emim_ref dpred,
+                                             emim_ref dtarget, emim_ref pred, emim_ref target, emim_ref mask,
+                                             emim_ref dloss, size_t n)
+{
+    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: n must be >= 1", name);
+    EMIM_CHECK(emim_check_opt_ref(ctx, name, "dpred", dpred, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, name, "dtarget", dtarget, n));
+    EMIM_CHECK(emim_check_ref(ctx, name, "pred", pred, n));
+    EMIM_CHECK(emim_check_ref(ctx, name, "target", target, n));
+    EMIM_CHECK(emim_check_opt_ref(ctx, name, "mask", mask, n));
+    EMIM_CHECK(emim_check_ref(ctx, name, "dloss", dloss, 1));
+    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
+    a.i[0] = (int64_t)n; a.f[0] = (float)n;
+    return emim_dispatch(ctx, op, 1, &a);
+}
+
+emim_status emim_mse(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
+{
+    return elementwise_loss(ctx, EMIM_OP_mse, "mse", loss, pred, target, mask, n);
 }
 
 emim_status emim_mse_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
                               emim_ref mask, emim_ref dloss, size_t n)
 {
-    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "mse backward: n must be >= 1");
-    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dpred", dpred, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "dtarget", dtarget, n));
-    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "pred", pred, n));
-    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "target", target, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "mse backward", "mask", mask, n));
-    EMIM_CHECK(emim_check_ref(ctx, "mse backward", "dloss", dloss, 1));
-    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
-    emim_args a = { 0 };
-    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
-    a.i[0] = (int64_t)n; a.f[0] = (float)n;
-    return emim_dispatch(ctx, EMIM_OP_mse, 1, &a);
+    return elementwise_loss_backward(ctx, EMIM_OP_mse, "mse backward", dpred, dtarget, pred, target, mask, dloss, n);
 }
 
-/* ---- l1 ----  the argument layout of mse.  i: 0 n; f: 0 (float)n.
- * forward t: 0 loss, 1 pred, 2 target, 3 mask;
- * backward t: 0 dpred, 1 dtarget, 2 pred, 3 target, 4 mask, 5 dloss */
 emim_status emim_l1(emim_ctx *ctx, emim_ref loss, emim_ref pred, emim_ref target, emim_ref mask, size_t n)
 {
-    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1: n must be >= 1");
-    EMIM_CHECK(emim_check_ref(ctx, "l1", "loss", loss, 1));
-    EMIM_CHECK(emim_check_ref(ctx, "l1", "pred", pred, n));
-    EMIM_CHECK(emim_check_ref(ctx, "l1", "target", target, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "l1", "mask", mask, n));
-    emim_args a = { 0 };
-    a.t[0] = loss; a.t[1] = pred; a.t[2] = target; a.t[3] = mask;
-    a.i[0] = (int64_t)n; a.f[0] = (float)n;
-    return emim_dispatch(ctx, EMIM_OP_l1, 0, &a);
+    return elementwise_loss(ctx, EMIM_OP_l1, "l1", loss, pred, target, mask, n);
 }
 
 emim_status emim_l1_backward(emim_ctx *ctx, emim_ref dpred, emim_ref dtarget, emim_ref pred, emim_ref target,
                              emim_ref mask, emim_ref dloss, size_t n)
 {
-    if (n == 0) return emim_set_error(ctx, EMIM_ERR_ARG, "l1 backward: n must be >= 1");
-    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dpred", dpred, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "dtarget", dtarget, n));
-    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "pred", pred, n));
-    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "target", target, n));
-    EMIM_CHECK(emim_check_opt_ref(ctx, "l1 backward", "mask", mask, n));
-    EMIM_CHECK(emim_check_ref(ctx, "l1 backward", "dloss", dloss, 1));
-    if (!dpred.buf && !dtarget.buf) return EMIM_OK;
-    emim_args a = { 0 };
-    a.t[0] = dpred; a.t[1] = dtarget; a.t[2] = pred; a.t[3] = target; a.t[4] = mask; a.t[5] = dloss;
-    a.i[0] = (int64_t)n; a.f[0] = (float)n;
-    return emim_dispatch(ctx, EMIM_OP_l1, 1, &a);
+    return elementwise_loss_backward(ctx, EMIM_OP_l1, "l1 backward", dpred, dtarget, pred, target, mask, dloss, n);
 }
 
 /* ---- rownorm ----  i: 0 rows, 1 d.  forward t: 0 a, 1 r, 2 x;  backward t: 0 dx, 1 a, 2 r, 3 da */
