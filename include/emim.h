@@ -743,6 +743,26 @@ typedef struct {
 int emim_op_count(void);
 const emim_op_info *emim_op_get(int i);
 
+/* ---- profiling ----
+ * While profiling, every op call is timed and counted per op and direction
+ * (GEMM also counts its floating-point operations, 2 m n k per product). On
+ * OpenCL each op is waited for, which serialises the queue: profile to see
+ * where the time goes, time without it. Composite ops (linear, attention,
+ * ...) include the time of the ops they call. */
+typedef struct {
+    const char *name;
+    int backward, composite;
+    long calls;
+    double seconds, flops;
+} emim_op_profile;
+/* Clears the counters and turns profiling on. */
+emim_status emim_profile_start(emim_ctx *ctx);
+/* The entries with calls (at most max into out, which may be NULL); returns
+ * how many there are. */
+int emim_profile_read(const emim_ctx *ctx, emim_op_profile *out, int max);
+/* Turns profiling off and forgets the counters. */
+void emim_profile_stop(emim_ctx *ctx);
+
 /* ---- information ---- */
 /* Writes a human-readable report of the OpenCL platforms and devices to the
  * callback, one line per call. Returns EMIM_ERR_BACKEND if OpenCL is not built in. */

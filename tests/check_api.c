@@ -143,6 +143,50 @@ START_TEST(gemm_args)
 }
 END_TEST
 
+/* the op profiler counts calls and GEMM flops per op and direction; a
+ * composite op (linear) is marked and holds the ops it calls */
+START_TEST(profile)
+{
+    emim_ctx *ctx = cpu();
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 1000, &b), EMIM_OK);
+    emim_ref r = emim_at(b, 0), none = emim_at(NULL, 0);
+    ck_assert_int_eq(emim_profile_read(ctx, NULL, 0), 0);
+    ck_assert_int_eq(emim_profile_start(ctx), EMIM_OK);
+    ck_assert_int_eq(emim_gemm(ctx, 0, 0, 4, 5, 8, 1, r, 8, 300, r, 5, 0, 0, r, 5, 0, 3), EMIM_OK);
+    ck_assert_int_eq(emim_gemm_backward(ctx, 0, 0, 4, 5, 8, 1, emim_at(b, 100), r, 8, 0, none, r, 5, 0,
+                                        emim_at(b, 200), 5, 0, 1), EMIM_OK);
+    ck_assert_int_eq(emim_linear(ctx, emim_at(b, 300), r, emim_at(b, 400), none, 3, 6, 2), EMIM_OK);
+    emim_op_profile p[8];
+    int n = emim_profile_read(ctx, p, 8);
+    ck_assert_int_eq(n, 3);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert(p[i].seconds >= 0);
+        if (!strcmp(p[i].name, "gemm") && !p[i].backward) {
+            /* 3 batched products of 4x5x8 and linear's 3x2x6 */
+            ck_assert_int_eq(p[i].calls, 2);
+            ck_assert(p[i].flops == 2.0 * 4 * 5 * 8 * 3 + 2.0 * 3 * 2 * 6);
+            seen |= 1;
+        } else if (!strcmp(p[i].name, "gemm")) {
+            ck_assert_int_eq(p[i].calls, 1);
+            ck_assert(p[i].flops == 2.0 * 4 * 5 * 8);   /* dA only */
+            seen |= 2;
+        } else {
+            ck_assert_str_eq(p[i].name, "linear");
+            ck_assert_int_eq(p[i].composite, 1);
+            ck_assert_int_eq(p[i].calls, 1);
+            seen |= 4;
+        }
+    }
+    ck_assert_int_eq(seen, 7);
+    emim_profile_stop(ctx);
+    ck_assert_int_eq(emim_profile_read(ctx, p, 8), 0);
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(rand_args)
 {
     emim_ctx *ctx = cpu();
@@ -199,6 +243,7 @@ int main(void)
     tcase_add_test(tc, memory_cap);
     tcase_add_test(tc, gemm_args);
     tcase_add_test(tc, rand_args);
+    tcase_add_test(tc, profile);
     tcase_add_test(tc, op_table);
     tcase_add_test(tc, validate_unknown_op);
     suite_add_tcase(s, tc);

@@ -195,6 +195,7 @@ void emim_ctx_free(emim_ctx *ctx)
     if (!ctx) return;
     while (ctx->bufs) emim_buf_free(ctx->bufs);
     ctx->be->release(ctx);
+    emim_profile_stop(ctx);
     free(ctx);
 }
 

@@ -69,6 +69,8 @@ extern const emim_op_def emim_ops[EMIM_OP_COUNT];
 
 /* Runs op (forward when dir == 0, else backward) on the context's backend. */
 emim_status emim_dispatch(emim_ctx *ctx, int op, int dir, const emim_args *a);
+/* The same, timed into ctx->prof (emim_dispatch calls it while profiling). */
+emim_status emim_dispatch_profiled(emim_ctx *ctx, int op, int dir, emim_kernel_fn fn, const emim_args *a);
 
 /* ---- context ---- */
 #if HAVE_OPENCL
@@ -120,9 +122,17 @@ struct emim_ctx {
     char error[2048];
     size_t mem_limit, mem_used;   /* bytes */
     emim_buf *bufs;               /* live buffers, freed with the context */
+    struct emim_prof *prof;       /* per-op timings while profiling (emim_profile_start); NULL: off */
 #if HAVE_OPENCL
     emim_cl cl;
 #endif
+};
+
+/* Profiling: calls, seconds and (GEMM) flops per op and direction. */
+struct emim_prof {
+    int depth;                    /* nesting of composite ops */
+    long calls[EMIM_OP_COUNT][2];
+    double seconds[EMIM_OP_COUNT][2], flops[EMIM_OP_COUNT][2];
 };
 
 /* Sets the context's error message (printf-style) and returns status. */
