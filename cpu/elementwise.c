@@ -7,6 +7,7 @@
 #define P(r) ((r).buf->host + (r).off)
 
 /* out[r,c] = inp[r,c] + bias[c]; out, inp: [rows, cols], bias: [cols] */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_bias_add_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -19,6 +20,7 @@ emim_status emim_cpu_bias_add_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* dinp += dout; dbias[c] += sum_r dout[r,c] (r ascending, one accumulator per column) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_bias_add_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dinp = a->t[0].buf ? P(a->t[0]) : NULL, *dbias = a->t[1].buf ? P(a->t[1]) : NULL;
@@ -40,6 +42,7 @@ emim_status emim_cpu_bias_add_backward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* out = a + b */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_add_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -51,6 +54,7 @@ emim_status emim_cpu_add_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* da += dout; db += dout */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_add_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *da = a->t[0].buf ? P(a->t[0]) : NULL, *db = a->t[1].buf ? P(a->t[1]) : NULL;
@@ -65,6 +69,7 @@ emim_status emim_cpu_add_backward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* out = alpha * a */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_scale_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -77,6 +82,7 @@ emim_status emim_cpu_scale_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* da += alpha * dout (two roundings: the product, then the sum) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_scale_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *da = P(a->t[0]);

@@ -6,6 +6,7 @@
 #define P(r) ((r).buf->host + (r).off)
 
 /* t: 0 out [n], 1 inp [n] */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_gelu_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -17,6 +18,7 @@ emim_status emim_cpu_gelu_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* dinp += dout * gelu'(inp).  t: 0 dinp, 1 inp, 2 dout */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_gelu_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dinp = P(a->t[0]);

@@ -11,6 +11,7 @@
 
 /* i: 0 n; f: 0 lr, 1 beta1, 2 beta2, 3 eps, 4 decay = 1 - lr wd, 5 bc1, 6 bc2.
  * t: 0 p, 1 m, 2 v (updated in place), 3 g */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_adamw_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *p = P(a->t[0]), *m = P(a->t[1]), *v = P(a->t[2]);
@@ -23,6 +24,7 @@ emim_status emim_cpu_adamw_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* i: 0 n; f: 0 max_norm.  t: 0 norm [1], 1 g (scaled in place) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *g = P(a->t[1]);

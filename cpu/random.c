@@ -5,6 +5,7 @@
 #include "core/internal.h"
 
 /* out[i] = emim_rand_value(kind, i, seed, stream, p0..p3), i < n */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_rand_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = a->t[0].buf->host + a->t[0].off;

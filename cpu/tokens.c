@@ -50,6 +50,7 @@ static emim_status check_idx(emim_ctx *ctx, const char *op, const float *idx, in
 }
 
 /* out[b, j, :] = inp[b, idx[b, j], :] */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_gather_rows_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -67,6 +68,7 @@ emim_status emim_cpu_gather_rows_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* dinp[b, idx[b, j], :] += dout[b, j, :] (distinct indices: no two rows collide) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_gather_rows_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dinp = P(a->t[0]);
@@ -88,6 +90,7 @@ emim_status emim_cpu_gather_rows_backward(emim_ctx *ctx, const emim_args *a)
  * backward t: 0 dx [rows, d] (may be NULL), 1 dt [d] (may be NULL), 2 m [rows], 3 dout [rows, d] */
 
 /* out[r, :] = m[r] != 0 ? t : x[r, :] (out may be x) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_mask_mix_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]);
@@ -104,6 +107,7 @@ emim_status emim_cpu_mask_mix_forward(emim_ctx *ctx, const emim_args *a)
 /* dx[r, :] += dout[r, :] where m[r] == 0; dt[c] += sum over the masked rows
  * of dout[r, c]: part[ch, c] = the rows of chunk ch in order, then dt[c] +=
  * (the chunk sums in order) */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dx = PN(a->t[0]), *dt = PN(a->t[1]);

@@ -152,7 +152,23 @@ emim_status emim_barlow_args(emim_ctx *ctx, const char *op, float w, int B, int 
 /* Returns from the calling function when expr fails. */
 #define EMIM_CHECK(expr) do { emim_status s_ = (expr); if (s_) return s_; } while (0)
 
-/* ---- the CPU twins (cpu/) ---- */
+/* ---- the CPU twins (cpu/) ----
+ * EMIM_CPU_KERNEL before a twin (and before any helper of it that is not
+ * inlined) compiles it twice, for baseline x86-64 and for x86-64-v3 (AVX2,
+ * FMA: fmaf becomes one instruction, loops vectorise 8 wide), the loader
+ * choosing by the CPU (configure's --disable-cpu-clones: baseline only).
+ * The bits are the same on both paths: the numerics flags forbid
+ * contraction and reassociation, and fmaf is correctly rounded either way. */
+#if EMIM_CPU_CLONES
+#define EMIM_CPU_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define EMIM_CPU_KERNEL
+#endif
+/* patchify's data movement on host memory (cpu/patch.c; the trainer's host
+ * tokens use it too): mode 0 tok = img, 1 img += tok, 2 img = tok,
+ * 3 tok += img; image [B, C, H, W, D], tokens [B, N, C*P0*P1*P2]. */
+void emim_patch_move(float *tok, float *img, int mode, int64_t B, int64_t C, int64_t H, int64_t W, int64_t D,
+                     int64_t P0, int64_t P1, int64_t P2, int threads);
 #define EMIM_DECL_TWIN(fn) emim_status fn(emim_ctx *ctx, const emim_args *a);
 EMIM_DECL_TWIN(emim_cpu_gemm_forward)
 EMIM_DECL_TWIN(emim_cpu_gemm_backward)

@@ -222,29 +222,17 @@ void emim_trainer_set_reduce(emim_trainer *T, emim_grad_reduce_fn fn, void *user
 static emim_status upload_tokens(emim_trainer *T, const float *images)
 {
     const emim_vit_config *v = &T->cfg.vit;
-    int B = T->cfg.batch, N = T->M.N, PD = T->M.PD, C = v->channels;
-    for (int b = 0; b < B; b++) {
-        float *t = T->host_tok + (size_t)b * N * PD;
-        const float *img = images + (size_t)b * C * v->img[0] * v->img[1] * v->img[2];
-        for (size_t e = 0; e < (size_t)N * PD; e++)
-            t[e] = img[(size_t)emim_patch_voxel(e, (emim_u64)C, (emim_u64)v->img[0], (emim_u64)v->img[1],
-                                                (emim_u64)v->img[2], (emim_u64)v->patch[0], (emim_u64)v->patch[1],
-                                                (emim_u64)v->patch[2])];
-    }
-    return emim_buf_write(T->tok.buf, T->tok.off, (size_t)B * N * PD, T->host_tok);
+    emim_patch_move(T->host_tok, (float *)images, 0, T->cfg.batch, v->channels, v->img[0], v->img[1], v->img[2],
+                    v->patch[0], v->patch[1], v->patch[2], emim_threads(T->ctx));
+    return emim_buf_write(T->tok.buf, T->tok.off, (size_t)T->cfg.batch * T->M.N * T->M.PD, T->host_tok);
 }
 
 /* tokens [batch, N, PD] (host) -> images [batch, C, H, W, D] */
 static void host_unpatchify(const emim_trainer *T, float *img, const float *tok)
 {
     const emim_vit_config *v = &T->cfg.vit;
-    size_t per = (size_t)T->M.N * T->M.PD;
-    for (int b = 0; b < T->cfg.batch; b++)
-        for (size_t e = 0; e < per; e++)
-            img[(size_t)b * per + (size_t)emim_patch_voxel(e, (emim_u64)v->channels, (emim_u64)v->img[0],
-                                                         (emim_u64)v->img[1], (emim_u64)v->img[2],
-                                                         (emim_u64)v->patch[0], (emim_u64)v->patch[1],
-                                                         (emim_u64)v->patch[2])] = tok[(size_t)b * per + e];
+    emim_patch_move((float *)tok, img, 2, T->cfg.batch, v->channels, v->img[0], v->img[1], v->img[2], v->patch[0],
+                    v->patch[1], v->patch[2], emim_threads(T->ctx));
 }
 
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st)
