@@ -31,11 +31,18 @@ emim_status emim_cpu_bias_add_backward(emim_ctx *ctx, const emim_args *a)
         for (int64_t e = 0; e < rows * cols; e++) dinp[e] += dout[e];
     }
     if (dbias) {
+        /* blocks of 64 columns, the rows streamed in order through them:
+         * each column's sum in the same order as one column at a time */
+        int64_t nb = (cols + 63) / 64;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-        for (int64_t c = 0; c < cols; c++) {
-            float s = 0.0f;
-            for (int64_t r = 0; r < rows; r++) s += dout[r * cols + c];
-            dbias[c] += s;
+        for (int64_t blk = 0; blk < nb; blk++) {
+            int64_t c0 = blk * 64, w = cols - c0 < 64 ? cols - c0 : 64;
+            float s[64] = { 0 };
+            for (int64_t r = 0; r < rows; r++) {
+                const float *d = dout + r * cols + c0;
+                for (int64_t c = 0; c < w; c++) s[c] += d[c];
+            }
+            for (int64_t c = 0; c < w; c++) dbias[c0 + c] += s[c];
         }
     }
     return EMIM_OK;
@@ -60,10 +67,16 @@ emim_status emim_cpu_add_backward(emim_ctx *ctx, const emim_args *a)
     float *da = a->t[0].buf ? P(a->t[0]) : NULL, *db = a->t[1].buf ? P(a->t[1]) : NULL;
     const float *dout = P(a->t[2]);
     int64_t n = a->i[0];
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
-    for (int64_t e = 0; e < n; e++) {
-        if (da) da[e] += dout[e];
-        if (db) db[e] += dout[e];
+#pragma omp parallel num_threads(ctx->threads)
+    {
+        if (da) {
+#pragma omp for schedule(static) nowait
+            for (int64_t e = 0; e < n; e++) da[e] += dout[e];
+        }
+        if (db) {
+#pragma omp for schedule(static) nowait
+            for (int64_t e = 0; e < n; e++) db[e] += dout[e];
+        }
     }
     return EMIM_OK;
 }

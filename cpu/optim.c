@@ -29,8 +29,10 @@ emim_status emim_cpu_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *g = P(a->t[1]);
     int64_t n = a->i[0], nch = (n + CH - 1) / CH;
-    float *ps = malloc((size_t)nch * sizeof *ps);
-    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "clip_grad_norm: out of memory for partial sums");
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
+    float *ps = EMIM_HOST(ws);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
@@ -43,7 +45,7 @@ emim_status emim_cpu_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
     }
     float s = 0.0f;
     for (int64_t c = 0; c < nch; c++) s += ps[c];
-    free(ps);
+    emim_ws_release(ctx, mark);
     float norm = emim_sqrt(s), k = emim_clip_factor(norm, a->f[0]);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t e = 0; e < n; e++) g[e] = g[e] * k;

@@ -21,11 +21,13 @@
 static emim_status check_idx(emim_ctx *ctx, const char *op, const float *idx, int64_t B, int64_t n_in,
                              int64_t n_out)
 {
-    unsigned char *seen = malloc((size_t)n_in);
-    if (!seen) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for the index check", op);
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)n_in, &ws));
+    float *seen = EMIM_HOST(ws);   /* 1: row already named in this sample */
     emim_status s = EMIM_OK;
     for (int64_t b = 0; b < B && !s; b++) {
-        for (int64_t k = 0; k < n_in; k++) seen[k] = 0;
+        for (int64_t k = 0; k < n_in; k++) seen[k] = 0.0f;
         for (int64_t j = 0; j < n_out; j++) {
             float v = idx[b * n_out + j];
             if (!(v >= 0.0f && v < (float)n_in && v == emim_floor(v))) {
@@ -35,17 +37,17 @@ static emim_status check_idx(emim_ctx *ctx, const char *op, const float *idx, in
                 break;
             }
             int64_t r = (int64_t)v;
-            if (seen[r]) {
+            if (seen[r] != 0.0f) {
                 s = emim_set_error(ctx, EMIM_ERR_ARG,
                                    "%s: idx[%lld, %lld] = %lld names a row of sample %lld twice (indices must be "
                                    "distinct within a sample)", op, (long long)b, (long long)j, (long long)r,
                                    (long long)b);
                 break;
             }
-            seen[r] = 1;
+            seen[r] = 1.0f;
         }
     }
-    free(seen);
+    emim_ws_release(ctx, mark);
     return s;
 }
 
@@ -122,8 +124,10 @@ emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
     }
     if (dt) {
         int64_t nch = (rows + CH - 1) / CH;
-        float *part = malloc((size_t)(nch * d) * sizeof *part);
-        if (!part) return emim_set_error(ctx, EMIM_ERR_NOMEM, "mask_mix backward: out of memory for partial sums");
+        emim_ws_mark mark = emim_ws_mark_get(ctx);
+        emim_ref ws;
+        EMIM_CHECK(emim_ws_take(ctx, (size_t)(nch * d), &ws));
+        float *part = EMIM_HOST(ws);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
         for (int64_t e = 0; e < nch * d; e++) {
             int64_t ch = e / d, c = e % d, lo = ch * CH, hi = lo + CH < rows ? lo + CH : rows;
@@ -138,7 +142,7 @@ emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
             for (int64_t ch = 0; ch < nch; ch++) s += part[ch * d + c];
             dt[c] += s;
         }
-        free(part);
+        emim_ws_release(ctx, mark);
     }
     return EMIM_OK;
 }

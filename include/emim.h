@@ -743,6 +743,10 @@ typedef struct {
 int emim_op_count(void);
 const emim_op_info *emim_op_get(int i);
 
+/* Buffers allocated on ctx since its creation, its own scratch included
+ * (a training step allocates nothing once the first step is done). */
+long emim_alloc_count(const emim_ctx *ctx);
+
 /* ---- profiling ----
  * While profiling, every op call is timed and counted per op and direction
  * (GEMM also counts its floating-point operations, 2 m n k per product). On

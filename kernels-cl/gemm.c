@@ -25,20 +25,18 @@ static const char *clblast_name(CLBlastStatusCode s)
     }
 }
 
-/* Packs op(X) of a batch into a temporary [rows, dcols] per batch (zero padded). */
-static emim_status pack(emim_ctx *ctx, cl_mem *out, cl_mem X, cl_ulong xo, int trans, int rows, int cols, int ld,
+/* Packs op(X) of a batch into [rows, dcols] per batch (zero padded), taken
+ * from the context's workspace. */
+static emim_status pack(emim_ctx *ctx, emim_ref *out, cl_mem X, cl_ulong xo, int trans, int rows, int cols, int ld,
                         cl_ulong stride, int dcols, int batch)
 {
-    cl_int err;
-    *out = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)rows * dcols * batch * sizeof(float), NULL,
-                          &err);
-    emim_status s = emim_cl_check(ctx, err, "gemm: clCreateBuffer (packed operand)");
-    if (s) return s;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)rows * dcols * batch, out));
+    cl_mem d = out->buf->mem;
+    cl_ulong dso = out->off;
     size_t l[3] = { 16, 16, 1 }, g[3] = { (size_t)dcols, (size_t)rows, (size_t)batch };
-    s = emim_cl_run(ctx, "emim_pack", 3, g, l, 9, EMIM_ARG(*out), EMIM_ARG(X), EMIM_ARG(xo), EMIM_ARG(trans),
-                    EMIM_ARG(rows), EMIM_ARG(cols), EMIM_ARG(ld), EMIM_ARG(stride), EMIM_ARG(dcols));
-    if (s) { clReleaseMemObject(*out); *out = NULL; }
-    return s;
+    return emim_cl_run(ctx, "emim_pack", 3, g, l, 10, EMIM_ARG(d), EMIM_ARG(dso), EMIM_ARG(X), EMIM_ARG(xo),
+                       EMIM_ARG(trans), EMIM_ARG(rows), EMIM_ARG(cols), EMIM_ARG(ld), EMIM_ARG(stride),
+                       EMIM_ARG(dcols));
 }
 
 /* Exact GEMM for CPU-like devices: pack op(A) as [k, m8] and op(B) as [k, n8],
@@ -49,19 +47,21 @@ static emim_status cl_gemm_direct(emim_ctx *ctx, int ta, int tb, int m, int n, i
                                   float beta, cl_mem C, cl_ulong co, int ldc, cl_ulong sc, int batch)
 {
     int m8 = (m + 7) / 8 * 8, n8 = (n + 7) / 8 * 8;
-    cl_mem At = NULL, Bp = NULL;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref At, Bp;
     /* At[p][i] = opA(i, p): A stored [k, m] when ta (no transpose needed) */
     emim_status s = pack(ctx, &At, A, ao, !ta, k, m, lda, sa, m8, batch);
     if (!s) s = pack(ctx, &Bp, B, bo, tb, k, n, ldb, sb, n8, batch);
     if (!s) {
+        cl_mem at = At.buf->mem, bp = Bp.buf->mem;
+        cl_ulong ato = At.off, bpo = Bp.off;
         size_t l[3] = { 8, 8, 1 }, g[3] = { (size_t)n8 / 8, (size_t)m8 / 8, (size_t)batch };
-        s = emim_cl_run(ctx, "emim_gemm_exact_direct", 3, g, l, 13, EMIM_ARG(m), EMIM_ARG(n), EMIM_ARG(k),
-                        EMIM_ARG(alpha), EMIM_ARG(At), EMIM_ARG(m8), EMIM_ARG(Bp), EMIM_ARG(n8), EMIM_ARG(beta),
-                        EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(ldc), EMIM_ARG(sc));
+        s = emim_cl_run(ctx, "emim_gemm_exact_direct", 3, g, l, 15, EMIM_ARG(m), EMIM_ARG(n), EMIM_ARG(k),
+                        EMIM_ARG(alpha), EMIM_ARG(at), EMIM_ARG(ato), EMIM_ARG(m8), EMIM_ARG(bp), EMIM_ARG(bpo),
+                        EMIM_ARG(n8), EMIM_ARG(beta), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(ldc), EMIM_ARG(sc));
     }
-    /* released once the queued kernels are done with them */
-    if (At) clReleaseMemObject(At);
-    if (Bp) clReleaseMemObject(Bp);
+    /* the queue is in order: what is enqueued later runs after these */
+    emim_ws_release(ctx, mark);
     return s;
 }
 

@@ -58,14 +58,14 @@ void emim_gemm_exact(int ta, int tb, int m, int n, int k, float alpha,
  * computes an 8 x 8 block of C with explicit float8 vectors (lane-wise fma:
  * per output the same operations, in the same order, as above). */
 kernel void emim_gemm_exact_direct(int m, int n, int k, float alpha,
-                                   global const float *At, int m8, global const float *Bp, int n8,
+                                   global const float *At, ulong ao, int m8, global const float *Bp, ulong bo, int n8,
                                    float beta, global float *C, ulong co, int ldc, ulong sc)
 {
     int j0 = get_global_id(0) * 8, i0 = get_global_id(1) * 8;
     ulong b = get_global_id(2);
     if (j0 >= n || i0 >= m) return;
-    At += b * (ulong)k * m8 + i0;
-    Bp += b * (ulong)k * n8 + j0;
+    At += ao + b * (ulong)k * m8 + i0;
+    Bp += bo + b * (ulong)k * n8 + j0;
     C += co + b * sc;
     float8 acc[8];
     for (int r = 0; r < 8; r++) acc[r] = (float8)(0.0f);
@@ -91,10 +91,10 @@ kernel void emim_gemm_exact_direct(int m, int n, int k, float alpha,
     }
 }
 
-/* dst[b][r * dcols + c] = src(r, c) for r < rows, c < cols, else 0, for
+/* dst[dso + b*rows*dcols + r*dcols + c] = src(r, c) for r < rows, c < cols, else 0, for
  * c < dcols; src(r, c) = src[so + b*stride + r*ld + c], or with trans
  * src[so + b*stride + c*ld + r]. Packs GEMM operands (exact: copies). */
-kernel void emim_pack(global float *dst, global const float *src, ulong so, int trans, int rows, int cols,
+kernel void emim_pack(global float *dst, ulong dso, global const float *src, ulong so, int trans, int rows, int cols,
                       int ld, ulong stride, int dcols)
 {
     int c = get_global_id(0), r = get_global_id(1);
@@ -103,5 +103,5 @@ kernel void emim_pack(global float *dst, global const float *src, ulong so, int 
     global const float *s = src + so + b * stride;
     float v = 0.0f;
     if (c < cols) v = trans ? s[(ulong)c * ld + r] : s[(ulong)r * ld + c];
-    dst[b * (ulong)rows * dcols + (ulong)r * dcols + c] = v;
+    dst[dso + b * (ulong)rows * dcols + (ulong)r * dcols + c] = v;
 }

@@ -18,20 +18,21 @@ emim_status emim_cl_adamw_forward(emim_ctx *ctx, const emim_args *a)
 
 emim_status emim_cl_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
 {
-    cl_mem norm = MEM(0), g = MEM(1), part;
+    cl_mem norm = MEM(0), g = MEM(1);
     cl_ulong no = OFF(0), go = OFF(1), n = (cl_ulong)a->i[0], nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
     float maxn = a->f[0];
-    cl_int err;
-    part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)nch * sizeof(float), NULL, &err);
-    emim_status s = emim_cl_check(ctx, err, "clip_grad_norm: clCreateBuffer (partial sums)");
-    if (s) return s;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
+    cl_mem part = ws.buf->mem;
+    cl_ulong po = ws.off;
     size_t gc = (size_t)nch, lc = 64, g1 = 1, gn = (size_t)n, ln = 256;
-    s = emim_cl_run(ctx, "emim_sumsq_chunks", 1, &gc, &lc, 5, EMIM_ARG(part), EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(n),
-                    EMIM_ARG(nch));
-    if (!s) s = emim_cl_run(ctx, "emim_clip_norm", 1, &g1, NULL, 4, EMIM_ARG(norm), EMIM_ARG(no), EMIM_ARG(part),
-                            EMIM_ARG(nch));
+    emim_status s = emim_cl_run(ctx, "emim_sumsq_chunks", 1, &gc, &lc, 6, EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(g),
+                                EMIM_ARG(go), EMIM_ARG(n), EMIM_ARG(nch));
+    if (!s) s = emim_cl_run(ctx, "emim_clip_norm", 1, &g1, NULL, 5, EMIM_ARG(norm), EMIM_ARG(no), EMIM_ARG(part),
+                            EMIM_ARG(po), EMIM_ARG(nch));
     if (!s) s = emim_cl_run(ctx, "emim_clip_scale", 1, &gn, &ln, 6, EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(norm),
                             EMIM_ARG(no), EMIM_ARG(maxn), EMIM_ARG(n));
-    clReleaseMemObject(part);
+    emim_ws_release(ctx, mark);
     return s;
 }

@@ -14,7 +14,7 @@ kernel void emim_adamw(global float *p, ulong po, global float *m, ulong mo, glo
     v[vo + e] = ve;
 }
 
-kernel void emim_sumsq_chunks(global float *part, global const float *g, ulong go, ulong n, ulong nch)
+kernel void emim_sumsq_chunks(global float *part, ulong po, global const float *g, ulong go, ulong n, ulong nch)
 {
     ulong c = get_global_id(0);
     if (c >= nch) return;
@@ -24,14 +24,14 @@ kernel void emim_sumsq_chunks(global float *part, global const float *g, ulong g
         float gg = g[go + e] * g[go + e];
         s += gg;
     }
-    part[c] = s;
+    part[po + c] = s;
 }
 
-kernel void emim_clip_norm(global float *norm, ulong no, global const float *part, ulong nch)
+kernel void emim_clip_norm(global float *norm, ulong no, global const float *part, ulong po, ulong nch)
 {
     if (get_global_id(0) != 0) return;
     float s = 0.0f;
-    for (ulong c = 0; c < nch; c++) s += part[c];
+    for (ulong c = 0; c < nch; c++) s += part[po + c];
     norm[no] = sqrt(s);
 }
 

@@ -58,17 +58,19 @@ emim_status emim_cl_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
         if (s) return s;
     }
     if (a->t[1].buf) {
-        cl_mem dt = MEM(1), part;
+        cl_mem dt = MEM(1);
         cl_ulong dto = OFF(1), nch = (rows + CH - 1) / CH;
-        cl_int err;
-        part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)(nch * d) * sizeof(float), NULL, &err);
-        if ((s = emim_cl_check(ctx, err, "mask_mix backward: clCreateBuffer (partial sums)"))) return s;
+        emim_ws_mark mark = emim_ws_mark_get(ctx);
+        emim_ref ws;
+        EMIM_CHECK(emim_ws_take(ctx, (size_t)(nch * d), &ws));
+        cl_mem part = ws.buf->mem;
+        cl_ulong po = ws.off;
         size_t g = (size_t)(nch * d), l = 64, gd = (size_t)d;
-        s = emim_cl_run(ctx, "emim_mask_mix_bwd_chunks", 1, &g, &l, 8, EMIM_ARG(part), EMIM_ARG(m), EMIM_ARG(mo),
-                        EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(rows), EMIM_ARG(d), EMIM_ARG(nch));
-        if (!s) s = emim_cl_run(ctx, "emim_mask_mix_bwd_t", 1, &gd, &l, 5, EMIM_ARG(dt), EMIM_ARG(dto), EMIM_ARG(part),
-                                EMIM_ARG(d), EMIM_ARG(nch));
-        clReleaseMemObject(part);
+        s = emim_cl_run(ctx, "emim_mask_mix_bwd_chunks", 1, &g, &l, 9, EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(m),
+                        EMIM_ARG(mo), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(rows), EMIM_ARG(d), EMIM_ARG(nch));
+        if (!s) s = emim_cl_run(ctx, "emim_mask_mix_bwd_t", 1, &gd, &l, 6, EMIM_ARG(dt), EMIM_ARG(dto), EMIM_ARG(part),
+                                EMIM_ARG(po), EMIM_ARG(d), EMIM_ARG(nch));
+        emim_ws_release(ctx, mark);
     }
     return s;
 }

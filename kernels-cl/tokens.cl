@@ -58,7 +58,7 @@ kernel void emim_mask_mix_bwd_x(global float *dx, ulong dxo, global const float 
 }
 
 /* part[ch * d + c] = sum over the masked rows r of chunk ch, in order, of dout[r, c] */
-kernel void emim_mask_mix_bwd_chunks(global float *part, global const float *m, ulong mo, global const float *dout,
+kernel void emim_mask_mix_bwd_chunks(global float *part, ulong po, global const float *m, ulong mo, global const float *dout,
                                      ulong go, ulong rows, ulong d, ulong nch)
 {
     ulong e = get_global_id(0);
@@ -67,15 +67,15 @@ kernel void emim_mask_mix_bwd_chunks(global float *part, global const float *m, 
     float s = 0.0f;
     for (ulong r = lo; r < hi; r++)
         if (m[mo + r] != 0.0f) s += dout[go + r * d + c];
-    part[e] = s;
+    part[po + e] = s;
 }
 
 /* dt[c] += the chunk sums of column c, in order */
-kernel void emim_mask_mix_bwd_t(global float *dt, ulong dto, global const float *part, ulong d, ulong nch)
+kernel void emim_mask_mix_bwd_t(global float *dt, ulong dto, global const float *part, ulong po, ulong d, ulong nch)
 {
     ulong c = get_global_id(0);
     if (c >= d) return;
     float s = 0.0f;
-    for (ulong ch = 0; ch < nch; ch++) s += part[ch * d + c];
+    for (ulong ch = 0; ch < nch; ch++) s += part[po + ch * d + c];
     dt[dto + c] += s;
 }

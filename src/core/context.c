@@ -134,6 +134,7 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
     ctx->verbose = opt->verbose;
     ctx->threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     ctx->mem_limit = opt->mem_limit;
+    ctx->ws.top = -1;
 
     emim_status s = EMIM_OK;
     switch (opt->backend) {
@@ -218,6 +219,7 @@ emim_status emim_buf_alloc(emim_ctx *ctx, size_t n, emim_buf **out)
     emim_status s = ctx->be->alloc(ctx, b);
     if (s) { free(b); return s; }
     ctx->mem_used += bytes;
+    ctx->allocs++;
     b->next = ctx->bufs;
     if (ctx->bufs) ctx->bufs->prev = b;
     ctx->bufs = b;
@@ -237,6 +239,50 @@ void emim_buf_free(emim_buf *b)
 }
 
 size_t emim_buf_size(const emim_buf *b) { return b ? b->n : 0; }
+
+long emim_alloc_count(const emim_ctx *ctx) { return ctx->allocs; }
+
+/* ---- the workspace ---- */
+emim_ws_mark emim_ws_mark_get(const emim_ctx *ctx)
+{
+    emim_ws_mark m = { ctx->ws.top, ctx->ws.used };
+    return m;
+}
+
+void emim_ws_release(emim_ctx *ctx, emim_ws_mark m)
+{
+    ctx->ws.top = m.chunk;
+    ctx->ws.used = m.used;
+}
+
+emim_status emim_ws_take(emim_ctx *ctx, size_t n, emim_ref *out)
+{
+    *out = emim_at(NULL, 0);
+    if (n > SIZE_MAX / 8) return emim_set_error(ctx, EMIM_ERR_NOMEM, "workspace: %zu floats: too large", n);
+    n = (n + 15) & ~(size_t)15;
+    int t = ctx->ws.top;
+    if (t >= 0 && ctx->ws.used + n <= ctx->ws.chunk[t]->n) {
+        *out = emim_at(ctx->ws.chunk[t], ctx->ws.used);
+        ctx->ws.used += n;
+        return EMIM_OK;
+    }
+    /* the next chunk: kept from an earlier step when it is large enough;
+     * else (re)made, at least twice the one before and 1 Mi floats */
+    if (++t >= EMIM_WS_CHUNKS)
+        return emim_set_error(ctx, EMIM_ERR_NOMEM, "workspace: more than %d chunks of scratch", EMIM_WS_CHUNKS);
+    emim_buf *c = ctx->ws.chunk[t];
+    if (!c || c->n < n) {
+        size_t want = t > 0 ? 2 * ctx->ws.chunk[t - 1]->n : (size_t)1 << 20;
+        if (want < n) want = n;
+        emim_buf_free(c);
+        ctx->ws.chunk[t] = NULL;
+        EMIM_CHECK(emim_buf_alloc(ctx, want, &ctx->ws.chunk[t]));
+    }
+    ctx->ws.top = t;
+    ctx->ws.used = n;
+    *out = emim_at(ctx->ws.chunk[t], 0);
+    return EMIM_OK;
+}
 
 static emim_status check_range(const emim_buf *b, const char *what, size_t off, size_t n)
 {

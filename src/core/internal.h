@@ -73,6 +73,7 @@ emim_status emim_dispatch(emim_ctx *ctx, int op, int dir, const emim_args *a);
 emim_status emim_dispatch_profiled(emim_ctx *ctx, int op, int dir, emim_kernel_fn fn, const emim_args *a);
 
 /* ---- context ---- */
+#define EMIM_WS_CHUNKS 24   /* the workspace's chunks at most (emim_ws_take) */
 #if HAVE_OPENCL
 #define EMIM_CL_MAX_KERNELS 64
 typedef struct {
@@ -123,10 +124,32 @@ struct emim_ctx {
     size_t mem_limit, mem_used;   /* bytes */
     emim_buf *bufs;               /* live buffers, freed with the context */
     struct emim_prof *prof;       /* per-op timings while profiling (emim_profile_start); NULL: off */
+    struct {                      /* the workspace (emim_ws_take): scratch as a stack over chunks */
+        emim_buf *chunk[EMIM_WS_CHUNKS];
+        int top;                  /* the chunk being filled; -1: none */
+        size_t used;              /* floats taken from it */
+    } ws;
+    long allocs;                  /* buffers allocated so far (emim_alloc_count) */
 #if HAVE_OPENCL
     emim_cl cl;
 #endif
 };
+
+/* ---- the workspace ----
+ * Scratch for ops and composites (attention's dP, PBT's Gram matrices, the
+ * partial sums of reductions, OpenCL's packed GEMM operands), taken and
+ * given back as a stack:
+ *     emim_ws_mark m = emim_ws_mark_get(ctx);
+ *     emim_ref t;  EMIM_CHECK(emim_ws_take(ctx, n, &t));  ...  emim_ws_release(ctx, m);
+ * Chunks are allocated (through emim_buf_alloc: the memory cap holds) the
+ * first time a step needs them and kept: the same step again allocates
+ * nothing. A taken ref is 16-float aligned; its contents are undefined. */
+typedef struct { int chunk; size_t used; } emim_ws_mark;
+emim_ws_mark emim_ws_mark_get(const emim_ctx *ctx);
+emim_status emim_ws_take(emim_ctx *ctx, size_t n, emim_ref *out);
+void emim_ws_release(emim_ctx *ctx, emim_ws_mark m);
+/* host memory of a CPU-backend ref */
+#define EMIM_HOST(r) ((r).buf->host + (r).off)
 
 /* Profiling: calls, seconds and (GEMM) flops per op and direction. */
 struct emim_prof {

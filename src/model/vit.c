@@ -328,11 +328,12 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
      * scratch, and the embedding's gradients for a subset and a mask token */
     size_t ss = emim_stack_scratch_size(&v->blocks, A->B, A->n);
     size_t need = nh + ss + (A->idx.buf ? eh : 0) + (A->m.buf ? eh : 0);
-    emim_buf *S = NULL;
-    EMIM_CHECK(emim_buf_alloc(ctx, need, &S));
-    emim_ref dx = emim_at(S, 0), scratch = emim_at(S, nh), de = dx, dl;
-    size_t off = nh + ss;
-    emim_status s = emim_buf_zero(S, 0, need);
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref S;
+    EMIM_CHECK(emim_ws_take(ctx, need, &S));
+    emim_ref dx = S, scratch = emim_at(S.buf, S.off + nh), de = dx, dl;
+    size_t off = S.off + nh + ss;
+    emim_status s = emim_buf_zero(S.buf, S.off, need);
     emim_ref xlast = c->layers ? A->s.l[c->layers - 1].h : A->x0;
     if (!s && dz.buf)
         s = emim_layernorm_backward(ctx, dx, emim_at(G, v->norm_w), emim_at(G, v->norm_b), dz, xlast,
@@ -340,7 +341,7 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
     if (!s) s = emim_stack_backward(ctx, &v->blocks, P, G, &A->s, dx, dhidden, scratch, 0, c->layers);
     /* x0 = rows idx of e: de = the rows scattered back */
     if (!s && A->idx.buf) {
-        de = emim_at(S, off);
+        de = emim_at(S.buf, off);
         off += eh;
         s = emim_gather_rows_backward(ctx, de, A->idx, dx, A->B, A->N, A->n, h);
     }
@@ -348,11 +349,11 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
     if (!s) s = emim_bias_add_backward(ctx, none, emim_at(G, v->pos), de, A->B, A->N * h);
     dl = de;
     if (!s && A->m.buf) {
-        dl = emim_at(S, off);
+        dl = emim_at(S.buf, off);
         s = emim_mask_mix_backward(ctx, dl, emim_at(G, A->t.off), A->m, de, BN, h);
     }
     if (!s) s = emim_linear_backward(ctx, none, emim_at(G, v->pe_w), emim_at(G, v->pe_b), A->tok, emim_at(P, v->pe_w),
                                      dl, BN, pd, h);
-    emim_buf_free(S);
+    emim_ws_release(ctx, mark);
     return s;
 }

@@ -5,6 +5,7 @@
  * same on every backend, thread count and resumed run. */
 #include "core/emim_math.h"
 #include "core/internal.h"
+#include "objective/objective.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,20 @@ void emim_mask_options_default(emim_mask_options *o)
 emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options *o, uint64_t seed, uint64_t step,
                            uint64_t sample)
 {
-    if (!mask || C < 1 || N < 1 || !o) return EMIM_ERR_ARG;
-    if (!(o->r_pos >= 0 && o->r_pos <= 1) || !(o->r_patch >= 0 && o->r_patch <= 1) || !(o->ratio >= 0 && o->ratio <= 1))
-        return EMIM_ERR_ARG;
+    if (N < 1) return EMIM_ERR_ARG;
     uint32_t *perm = malloc((size_t)N * sizeof *perm);
     if (!perm) return EMIM_ERR_NOMEM;
+    emim_status s = emim_mask_make_perm(mask, perm, C, N, o, seed, step, sample);
+    free(perm);
+    return s;
+}
+
+emim_status emim_mask_make_perm(uint8_t *mask, uint32_t *perm, int C, int N, const emim_mask_options *o,
+                                uint64_t seed, uint64_t step, uint64_t sample)
+{
+    if (!mask || !perm || C < 1 || N < 1 || !o) return EMIM_ERR_ARG;
+    if (!(o->r_pos >= 0 && o->r_pos <= 1) || !(o->r_patch >= 0 && o->r_patch <= 1) || !(o->ratio >= 0 && o->ratio <= 1))
+        return EMIM_ERR_ARG;
     uint64_t st = stream_of(step, sample);
     memset(mask, 0, (size_t)C * N);
     if (o->strategy == EMIM_MASK_RANDOM) {
@@ -57,10 +67,9 @@ emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options 
         choose(perm, (uint32_t)N, k, seed, st, 0);
         for (uint32_t i = 0; i < k; i++)
             for (int c = 0; c < C; c++) mask[(size_t)c * N + perm[i]] = 1;
-        free(perm);
         return EMIM_OK;
     }
-    if (o->strategy != EMIM_MASK_HMP) { free(perm); return EMIM_ERR_ARG; }
+    if (o->strategy != EMIM_MASK_HMP) return EMIM_ERR_ARG;
     /* 1. modal mask: one random modality entirely */
     if (o->modal && C > 1) {
         uint32_t m = pick(seed, st, 1u << 30, (uint32_t)C);
@@ -84,7 +93,6 @@ emim_status emim_mask_make(uint8_t *mask, int C, int N, const emim_mask_options 
                 if (sub >> c & 1u) mask[(size_t)c * N + n] = 1;
         }
     }
-    free(perm);
     return EMIM_OK;
 }
 

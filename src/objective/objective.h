@@ -81,4 +81,9 @@ void emim_batch_mask_weights(const emim_model *M, float *w, const uint8_t *masks
 /* A scalar on the device, read back. */
 emim_status emim_read_scalar(emim_ref r, float *v);
 
+/* emim_mask_make with the caller's scratch perm [N] (the trainer's, so
+ * that a step allocates nothing) */
+emim_status emim_mask_make_perm(uint8_t *mask, uint32_t *perm, int C, int N, const emim_mask_options *o,
+                                uint64_t seed, uint64_t step, uint64_t sample);
+
 #endif

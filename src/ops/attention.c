@@ -40,9 +40,10 @@ emim_status emim_attention_backward_composite(emim_ctx *ctx, const emim_args *a)
     int B = (int)a->i[0], N = (int)a->i[1], C = (int)a->i[2], H = (int)a->i[3], D = C / H;
     float scale = a->f[0];
     size_t nn = (size_t)N * N;
-    emim_buf *dP = NULL, *dS = NULL;
-    emim_status s = emim_buf_alloc(ctx, (size_t)H * nn, &dP);
-    if (!s) s = emim_buf_alloc(ctx, (size_t)H * nn, &dS);
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref dP, dS;
+    emim_status s = emim_ws_take(ctx, (size_t)H * nn, &dP);
+    if (!s) s = emim_ws_take(ctx, (size_t)H * nn, &dS);
     for (int b = 0; b < B && !s; b++) {
         emim_ref qkv = at(a->t[1], (size_t)b * N * 3 * C), p = at(a->t[2], (size_t)b * H * nn);
         emim_ref dqkv = at(a->t[0], (size_t)b * N * 3 * C), dy = at(a->t[3], (size_t)b * N * C);
@@ -51,17 +52,16 @@ emim_status emim_attention_backward_composite(emim_ctx *ctx, const emim_args *a)
                       (size_t)D, H);
         /* dP = dY_h V_h^T */
         if (!s) s = emim_gemm(ctx, 0, 1, N, N, D, 1.0f, dy, C, (size_t)D, at(qkv, (size_t)2 * C), 3 * C, (size_t)D,
-                              0.0f, emim_at(dP, 0), N, nn, H);
-        if (!s) s = emim_buf_zero(dS, 0, (size_t)H * nn);
-        if (!s) s = emim_softmax_backward(ctx, emim_at(dS, 0), p, emim_at(dP, 0), 1.0f, H * N, N);
+                              0.0f, dP, N, nn, H);
+        if (!s) s = emim_buf_zero(dS.buf, dS.off, (size_t)H * nn);
+        if (!s) s = emim_softmax_backward(ctx, dS, p, dP, 1.0f, H * N, N);
         /* dQ_h += scale dS K_h;  dK_h += scale dS^T Q_h */
-        if (!s) s = emim_gemm(ctx, 0, 0, N, D, N, scale, emim_at(dS, 0), N, nn, at(qkv, (size_t)C), 3 * C, (size_t)D,
+        if (!s) s = emim_gemm(ctx, 0, 0, N, D, N, scale, dS, N, nn, at(qkv, (size_t)C), 3 * C, (size_t)D,
                               1.0f, dqkv, 3 * C, (size_t)D, H);
-        if (!s) s = emim_gemm(ctx, 1, 0, N, D, N, scale, emim_at(dS, 0), N, nn, qkv, 3 * C, (size_t)D, 1.0f,
+        if (!s) s = emim_gemm(ctx, 1, 0, N, D, N, scale, dS, N, nn, qkv, 3 * C, (size_t)D, 1.0f,
                               at(dqkv, (size_t)C), 3 * C, (size_t)D, H);
     }
-    emim_buf_free(dP);
-    emim_buf_free(dS);
+    emim_ws_release(ctx, mark);
     return s;
 }
 

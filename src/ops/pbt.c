@@ -50,23 +50,23 @@ emim_status emim_pbt_backward_composite(emim_ctx *ctx, const emim_args *a)
     int B = (int)a->i[0], n = (int)a->i[1], d = (int)a->i[2];
     pbt_parts p = parts(a->t[2], B, n, d);
     size_t nd = (size_t)n * d, nn = (size_t)n * n;
-    emim_buf *G = NULL, *dA = NULL;
-    emim_status s = emim_buf_alloc(ctx, (size_t)B * nn, &G);
-    if (!s) s = emim_buf_alloc(ctx, (size_t)B * nd, &dA);
-    if (!s) s = emim_buf_zero(G, 0, (size_t)B * nn);
-    if (!s) s = emim_barlow_backward(ctx, emim_at(G, 0), p.C, a->t[3], a->f[0], B, n);
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref G, dA;
+    emim_status s = emim_ws_take(ctx, (size_t)B * nn, &G);
+    if (!s) s = emim_ws_take(ctx, (size_t)B * nd, &dA);
+    if (!s) s = emim_buf_zero(G.buf, G.off, (size_t)B * nn);
+    if (!s) s = emim_barlow_backward(ctx, G, p.C, a->t[3], a->f[0], B, n);
     if (!s && a->t[0].buf) {
         /* dA = G Am; dz += rownorm'(dA) */
-        s = emim_gemm(ctx, 0, 0, n, d, n, 1.0f, emim_at(G, 0), n, nn, p.am, d, nd, 0.0f, emim_at(dA, 0), d, nd, B);
-        if (!s) s = emim_rownorm_backward(ctx, a->t[0], p.a, p.r, emim_at(dA, 0), B * n, d);
+        s = emim_gemm(ctx, 0, 0, n, d, n, 1.0f, G, n, nn, p.am, d, nd, 0.0f, dA, d, nd, B);
+        if (!s) s = emim_rownorm_backward(ctx, a->t[0], p.a, p.r, dA, B * n, d);
     }
     if (!s && a->t[1].buf) {
         /* dAm = G^T A; dzm += rownorm'(dAm) */
-        s = emim_gemm(ctx, 1, 0, n, d, n, 1.0f, emim_at(G, 0), n, nn, p.a, d, nd, 0.0f, emim_at(dA, 0), d, nd, B);
-        if (!s) s = emim_rownorm_backward(ctx, a->t[1], p.am, p.rm, emim_at(dA, 0), B * n, d);
+        s = emim_gemm(ctx, 1, 0, n, d, n, 1.0f, G, n, nn, p.a, d, nd, 0.0f, dA, d, nd, B);
+        if (!s) s = emim_rownorm_backward(ctx, a->t[1], p.am, p.rm, dA, B * n, d);
     }
-    emim_buf_free(G);
-    emim_buf_free(dA);
+    emim_ws_release(ctx, mark);
     return s;
 }
 

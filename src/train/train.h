@@ -33,6 +33,7 @@ struct emim_trainer {
     emim_ref tok, norm;
     float *host_tok;             /* [B, N, PD] */
     uint8_t *masks;              /* [B, C, N] */
+    uint32_t *perm;              /* [N]: emim_mask_make_perm's scratch */
     emim_vit_acts *feat;         /* a features pass (no stored activations), made on first use */
     emim_grad_reduce_fn reduce;
     void *reduce_user;

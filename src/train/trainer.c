@@ -160,7 +160,8 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
                                                          T->def->name); }
     T->host_tok = malloc(bt * sizeof *T->host_tok);
     T->masks = malloc((size_t)B * cfg->vit.channels * N);
-    if (!T->host_tok || !T->masks) { emim_trainer_free(T); return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory"); }
+    T->perm = malloc((size_t)N * sizeof *T->perm);
+    if (!T->host_tok || !T->masks || !T->perm) { emim_trainer_free(T); return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory"); }
     size_t P = T->lay.total;
     s = emim_buf_alloc(ctx, P, &T->params);
     if (!s) s = emim_buf_alloc(ctx, P, &T->grads);
@@ -190,6 +191,7 @@ void emim_trainer_free(emim_trainer *T)
     emim_vit_layout_free(&T->lay);
     free(T->host_tok);
     free(T->masks);
+    free(T->perm);
     free(T->record);
     free(T);
 }
@@ -251,7 +253,8 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
         emim_mask_options mo;
         emim_train_mask_options(c, &mo);
         for (int b = 0; b < B; b++)
-            if (emim_mask_make(T->masks + (size_t)b * C * N, C, N, &mo, c->seed, (uint64_t)T->step, (uint64_t)b))
+            if (emim_mask_make_perm(T->masks + (size_t)b * C * N, T->perm, C, N, &mo, c->seed, (uint64_t)T->step,
+                                    (uint64_t)b))
                 return emim_set_error(ctx, EMIM_ERR_ARG, "train: bad mask options (ratios must lie in [0, 1])");
         masks = T->masks;
     }
