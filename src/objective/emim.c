@@ -71,6 +71,7 @@ struct emim_objective {
     emim_buf *work;
     emim_ref tokm, g, dg, dzm, mim, pbt, dmim, dpbt, *dh, *dhm, cache;
     float *host;                /* tokens [B, N, PD] */
+    float *scal;                /* L_MIM and each level's term [1 + levels], read at the end of a step */
 };
 
 static void destroy(emim_objective *o)
@@ -82,6 +83,7 @@ static void destroy(emim_objective *o)
     free(o->dh);
     free(o->dhm);
     free(o->host);
+    free(o->scal);
     free(o);
 }
 
@@ -106,18 +108,21 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->dh = calloc((size_t)L, sizeof *o->dh);
     o->dhm = calloc((size_t)L, sizeof *o->dhm);
     o->host = malloc(bt * sizeof *o->host);
-    if (!o->dh || !o->dhm || !o->host) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "emim: out of host memory"); }
+    o->scal = malloc((1 + (size_t)o->levels) * sizeof *o->scal);
+    if (!o->dh || !o->dhm || !o->host || !o->scal) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "emim: out of host memory"); }
     size_t cache = emim_pbt_cache_size(B, N, h);
-    size_t work = 3 * bt + bh + 4 + (size_t)2 * o->levels * bh + cache;
+    size_t work = 3 * bt + bh + 3 + o->levels + (size_t)2 * o->levels * bh + cache;
     s = emim_buf_alloc(ctx, work, &o->work);
     if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->ax);
     if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->am);
     if (s) { destroy(o); return s; }
     size_t off = 0;
 #define TAKE(n) (off += (n), emim_at(o->work, off - (n)))
+    /* the constants and the scalars first; from dg on, zeroed every step */
+    o->dmim = TAKE(1); o->dpbt = TAKE(1);
+    o->mim = TAKE(1); o->pbt = TAKE((size_t)o->levels); /* read together at the end of a step */
     o->tokm = TAKE(bt); o->g = TAKE(bt); o->dg = TAKE(bt);
     o->dzm = TAKE(bh);
-    o->mim = TAKE(1); o->pbt = TAKE(1); o->dmim = TAKE(1); o->dpbt = TAKE(1);
     for (int l = 0; l < o->levels; l++) {
         int layer = L / o->levels * (l + 1) - 1;
         o->dh[layer] = TAKE(bh);
@@ -125,18 +130,27 @@ static emim_status create(emim_objective **out, const emim_model *M)
     }
     o->cache = TAKE(cache);
 #undef TAKE
+    /* d loss / d L_MIM and d loss / d (a level's term), written once */
+    float dc[2] = { 1.0f, o->w_pbt * o->norm_pbt / (float)B };
+    s = emim_buf_write(o->work, o->dmim.off, 2, dc);
+    if (s) { destroy(o); return s; }
     *out = o;
     return EMIM_OK;
 }
 
-/* x_m through the encoder and the head: g [B, N, PD] */
-static emim_status forward_masked(emim_objective *o, const emim_batch *b)
+/* x_m onto the device */
+static emim_status upload_masked(emim_objective *o, const emim_batch *b)
+{
+    const emim_model *M = &o->M;
+    emim_batch_mask_tokens(M, o->host, b->host_tok, b->masks);
+    return emim_buf_write(o->tokm.buf, o->tokm.off, (size_t)M->cfg->batch * M->N * M->PD, o->host);
+}
+
+/* x_m (uploaded) through the encoder and the head: g [B, N, PD] */
+static emim_status forward_masked(emim_objective *o)
 {
     const emim_model *M = &o->M;
     int B = M->cfg->batch;
-    size_t bt = (size_t)B * M->N * M->PD;
-    emim_batch_mask_tokens(M, o->host, b->host_tok, b->masks);
-    EMIM_CHECK(emim_buf_write(o->tokm.buf, o->tokm.off, bt, o->host));
     EMIM_CHECK(emim_vit_forward(M->ctx, M->lay, M->params, o->am, o->tokm));
     return emim_linear(M->ctx, o->g, emim_vit_acts_output(o->am), emim_at(M->params, o->recon.w),
                        emim_at(M->params, o->recon.b), B * M->N, M->cfg->vit.hidden, M->PD);
@@ -149,16 +163,15 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     int B = M->cfg->batch, N = M->N, h = M->cfg->vit.hidden, L = M->cfg->vit.layers;
     size_t bt = (size_t)B * N * M->PD;
     emim_ref none = emim_at(NULL, 0);
+    /* the host's input first, then the device's work, the scalars read at
+     * the end: no wait for the device inside the step */
+    EMIM_CHECK(upload_masked(o, b));
     /* forward: x, then x_m and the head */
     EMIM_CHECK(emim_vit_forward(ctx, M->lay, M->params, o->ax, b->tok));
-    EMIM_CHECK(forward_masked(o, b));
+    EMIM_CHECK(forward_masked(o));
     EMIM_CHECK(emim_mse(ctx, o->mim, o->g, b->tok, none, bt));
-    float mim, pbt_sum = 0, one = 1.0f, dp = o->w_pbt * o->norm_pbt / (float)B;
-    EMIM_CHECK(emim_read_scalar(o->mim, &mim));
     /* backward of the reconstruction */
     EMIM_CHECK(emim_buf_zero(o->work, o->dg.off, emim_buf_size(o->work) - o->dg.off));
-    EMIM_CHECK(emim_buf_write(o->dmim.buf, o->dmim.off, 1, &one));
-    EMIM_CHECK(emim_buf_write(o->dpbt.buf, o->dpbt.off, 1, &dp));
     EMIM_CHECK(emim_mse_backward(ctx, o->dg, none, o->g, b->tok, none, o->dmim, bt));
     EMIM_CHECK(emim_linear_backward(ctx, o->dzm, emim_at(M->grads, o->recon.w), emim_at(M->grads, o->recon.b),
                                     emim_vit_acts_output(o->am), emim_at(M->params, o->recon.w), o->dg, B * N, h,
@@ -166,15 +179,15 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     /* the pyramid: one Barlow Twins term per level, forward and backward */
     for (int l = 0; l < o->levels; l++) {
         int layer = L / o->levels * (l + 1) - 1;
-        float v;
-        EMIM_CHECK(emim_pbt(ctx, o->pbt, emim_vit_acts_hidden(o->ax, layer), emim_vit_acts_hidden(o->am, layer),
-                            o->cache, o->w_off, B, N, h));
-        EMIM_CHECK(emim_read_scalar(o->pbt, &v));
-        pbt_sum += v;
+        EMIM_CHECK(emim_pbt(ctx, emim_at(o->pbt.buf, o->pbt.off + (size_t)l), emim_vit_acts_hidden(o->ax, layer),
+                            emim_vit_acts_hidden(o->am, layer), o->cache, o->w_off, B, N, h));
         EMIM_CHECK(emim_pbt_backward(ctx, o->dh[layer], o->dhm[layer], o->cache, o->dpbt, o->w_off, B, N, h));
     }
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->ax, none, o->dh));
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->am, o->dzm, o->dhm));
+    EMIM_CHECK(emim_buf_read(o->work, o->mim.off, 1 + (size_t)o->levels, o->scal));
+    float mim = o->scal[0], pbt_sum = 0;
+    for (int l = 0; l < o->levels; l++) pbt_sum += o->scal[1 + l];
     metrics[0] = mim;
     metrics[1] = pbt_sum * o->norm_pbt / (float)B;
     *loss = mim + o->w_pbt * metrics[1];
@@ -183,7 +196,8 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
 
 static emim_status reconstruct(emim_objective *o, const emim_batch *b, float *recon)
 {
-    EMIM_CHECK(forward_masked(o, b));
+    EMIM_CHECK(upload_masked(o, b));
+    EMIM_CHECK(forward_masked(o));
     return emim_buf_read(o->g.buf, o->g.off, (size_t)o->M.cfg->batch * o->M.N * o->M.PD, recon);
 }
 

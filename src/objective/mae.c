@@ -159,6 +159,10 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->ddn = TAKE(bw); o->dfull = TAKE(bw); o->dscat = TAKE(bw); o->dy = TAKE(Bn * w); o->dz = TAKE(Bn * h);
     o->scratch = TAKE(ss); o->loss = TAKE(1); o->dloss = TAKE(1);
 #undef TAKE
+    /* d loss / d loss, written once: the step writes nothing after its inputs */
+    float one = 1.0f;
+    emim_status ws = emim_buf_write(o->dloss.buf, o->dloss.off, 1, &one);
+    if (ws) { destroy(o); return ws; }
     if (emim_stack_acts_init(&o->da, &o->dec, B, N, 1, o->work, &at)) {
         destroy(o);
         return emim_set_error(ctx, EMIM_ERR_NOMEM, "mae: out of host memory");
@@ -238,7 +242,8 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     int B = M->cfg->batch, N = M->N, w = o->d.width, n = o->d.keep, h = M->cfg->vit.hidden;
     size_t bt = (size_t)B * N * M->PD, bw = (size_t)B * N * w;
     emim_ref none = emim_at(NULL, 0);
-    EMIM_CHECK(forward(o, b));
+    /* the host's inputs first (the target, the loss weights), then the
+     * device's work, the loss read at the end: no wait inside the step */
     emim_ref target = b->tok;
     if (o->norm_pix) {
         memcpy(o->htarget, b->host_tok, bt * sizeof *o->htarget);
@@ -248,11 +253,9 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     }
     emim_batch_mask_weights(M, o->hw, b->masks);
     EMIM_CHECK(emim_buf_write(o->w.buf, o->w.off, bt, o->hw));
+    EMIM_CHECK(forward(o, b));
     EMIM_CHECK(emim_mse(ctx, o->loss, o->pred_out, target, o->w, bt));
-    EMIM_CHECK(emim_read_scalar(o->loss, loss));
     /* backward */
-    float one = 1.0f;
-    EMIM_CHECK(emim_buf_write(o->dloss.buf, o->dloss.off, 1, &one));
     EMIM_CHECK(emim_buf_zero(o->dpred.buf, o->dpred.off, bt));
     EMIM_CHECK(emim_buf_zero(o->ddn.buf, o->ddn.off, bw));
     EMIM_CHECK(emim_buf_zero(o->dfull.buf, o->dfull.off, bw));
@@ -270,6 +273,7 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     EMIM_CHECK(emim_linear_backward(ctx, o->dz, emim_at(G, o->embed.w), emim_at(G, o->embed.b),
                                     emim_vit_acts_output(o->A), emim_at(P, o->embed.w), o->dy, B * n, h, w));
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, P, G, o->A, o->dz, NULL));
+    EMIM_CHECK(emim_read_scalar(o->loss, loss));
     metrics[0] = *loss;
     return EMIM_OK;
 }

@@ -74,6 +74,10 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->m = TAKE(BN); o->w = TAKE(bt); o->g = TAKE(bt); o->dg = TAKE(bt); o->dz = TAKE(BN * h);
     o->loss = TAKE(1); o->dloss = TAKE(1);
 #undef TAKE
+    /* d loss / d loss, written once: the step writes nothing after its inputs */
+    float one = 1.0f;
+    emim_status ws = emim_buf_write(o->dloss.buf, o->dloss.off, 1, &one);
+    if (ws) { destroy(o); return ws; }
     *out = o;
     return EMIM_OK;
 }
@@ -106,20 +110,20 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     emim_ctx *ctx = M->ctx;
     int B = M->cfg->batch, N = M->N, h = M->cfg->vit.hidden;
     size_t bt = (size_t)B * N * M->PD;
-    EMIM_CHECK(forward(o, b));
-    /* the L1 error over the masked patches' voxels */
+    /* the host's inputs first (the L1 error's weights: the masked patches'
+     * voxels), then the device's work, the loss read at the end: no wait
+     * for the device inside the step */
     emim_batch_mask_weights(M, o->hw, b->masks);
     EMIM_CHECK(emim_buf_write(o->w.buf, o->w.off, bt, o->hw));
+    EMIM_CHECK(forward(o, b));
     EMIM_CHECK(emim_l1(ctx, o->loss, o->g, b->tok, o->w, bt));
-    EMIM_CHECK(emim_read_scalar(o->loss, loss));
-    float one = 1.0f;
-    EMIM_CHECK(emim_buf_write(o->dloss.buf, o->dloss.off, 1, &one));
     EMIM_CHECK(emim_buf_zero(o->dg.buf, o->dg.off, bt + (size_t)B * N * h));
     EMIM_CHECK(emim_l1_backward(ctx, o->dg, emim_at(NULL, 0), o->g, b->tok, o->w, o->dloss, bt));
     EMIM_CHECK(emim_linear_backward(ctx, o->dz, emim_at(M->grads, o->head.w), emim_at(M->grads, o->head.b),
                                     emim_vit_acts_output(o->A), emim_at(M->params, o->head.w), o->dg, B * N, h,
                                     M->PD));
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->A, o->dz, NULL));
+    EMIM_CHECK(emim_read_scalar(o->loss, loss));
     metrics[0] = *loss;
     return EMIM_OK;
 }

@@ -265,11 +265,10 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
     if (T->reduce) EMIM_CHECK(T->reduce(ctx, T->grads, P, T->reduce_user));
     /* clip, then AdamW at this step's learning rate */
     float norm = 0, lr = emim_lr_at(c, T->step);
-    if (c->optim.clip > 0) {
-        EMIM_CHECK(emim_clip_grad_norm(ctx, T->norm, emim_at(T->grads, 0), P, c->optim.clip));
-        EMIM_CHECK(emim_read_scalar(T->norm, &norm));
-    }
+    if (c->optim.clip > 0) EMIM_CHECK(emim_clip_grad_norm(ctx, T->norm, emim_at(T->grads, 0), P, c->optim.clip));
     EMIM_CHECK(emim_adamw_update(ctx, &T->opt, &c->optim, emim_at(T->params, 0), emim_at(T->grads, 0), lr, T->step + 1));
+    /* the norm is read once the update is queued (no wait before it) */
+    if (c->optim.clip > 0) EMIM_CHECK(emim_read_scalar(T->norm, &norm));
     T->step++;
     if (st) {
         memset(st, 0, sizeof *st);
