@@ -303,21 +303,19 @@ static void sgemm_naive(int threads, int ta, int tb, int m, int n, int k, float 
         }
 }
 
-/* Returns 0, or -1 when the packing buffers could not be allocated (nothing
- * written then). */
-static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A, size_t lda,
-                       const float *B, size_t ldb, float beta, float *C, size_t ldc)
+/* The blocking of one exact GEMM (m, n, k > 0) for a number of threads. */
+typedef struct {
+    const emim_ukernel *uk;
+    int npa, npb, ablk, nablk, bchunk;
+    size_t apanel, bpanel;     /* floats of one A / B panel */
+} exact_plan;
+
+static void plan_exact(exact_plan *p, int threads, int m, int n, int k)
 {
-    if (m <= 0 || n <= 0) return 0;
-    if (k <= 0) {
-        sgemm_naive(1, ta, tb, m, n, 0, alpha, A, lda, B, ldb, beta, C, ldc);
-        return 0;
-    }
     const emim_ukernel *uk = select_ukernel();
     const int MR = uk->mr, NR = uk->nr;
     const int npa = (m + MR - 1) / MR, npb = (n + NR - 1) / NR;
     const size_t apanel = (size_t)MR * k, bpanel = (size_t)NR * k;
-
     /* A panels per block (the block is reused across a run of B panels) */
     int ablk = (int)(EMIM_GEMM_A_BLOCK_BYTES / (apanel * sizeof(float)));
     if (ablk < 1) ablk = 1;
@@ -333,15 +331,27 @@ static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float a
     if (bchunk < threads) bchunk = threads;
     bchunk = (bchunk + threads - 1) / threads * threads;
     if (bchunk > npb) bchunk = npb;
+    *p = (exact_plan){ uk, npa, npb, ablk, nablk, bchunk, apanel, bpanel };
+}
 
-    float *pa = alloc64(apanel * npa);
-    float *pb = alloc64(bpanel * bchunk);
-    if (!pa || !pb) {
-        free(pa);
-        free(pb);
-        return -1;
-    }
-    const emim_ukernel_fn fn = uk->fn;
+/* floats of packing space the plan needs (A panels, then B panels, each
+ * part 64-byte aligned) */
+static size_t A_FLOATS(const exact_plan *p) { return (p->apanel * (size_t)p->npa + 15) & ~(size_t)15; }
+static size_t plan_floats(const exact_plan *p)
+{
+    return A_FLOATS(p) + ((p->bpanel * (size_t)p->bchunk + 15) & ~(size_t)15);
+}
+
+/* One exact GEMM with the plan's blocking, packing into pack (plan_floats). */
+static void run_exact(const exact_plan *pl, int threads, int ta, int tb, int m, int n, int k, float alpha,
+                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                      float *pack)
+{
+    const int MR = pl->uk->mr, NR = pl->uk->nr, npa = pl->npa, npb = pl->npb, ablk = pl->ablk, nablk = pl->nablk,
+              bchunk = pl->bchunk;
+    const size_t apanel = pl->apanel, bpanel = pl->bpanel;
+    float *pa = pack, *pb = pack + A_FLOATS(pl);
+    const emim_ukernel_fn fn = pl->uk->fn;
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -373,8 +383,24 @@ static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float a
             }
         }
     }
-    free(pa);
-    free(pb);
+}
+
+/* An exact GEMM packing into memory of its own. Returns 0, or -1 when the
+ * packing buffers could not be allocated (nothing written then). */
+static int sgemm_exact(int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A, size_t lda,
+                       const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0) {
+        sgemm_naive(1, ta, tb, m, n, 0, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 0;
+    }
+    exact_plan pl;
+    plan_exact(&pl, threads, m, n, k);
+    float *pack = alloc64(plan_floats(&pl));
+    if (!pack) return -1;
+    run_exact(&pl, threads, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, pack);
+    free(pack);
     return 0;
 }
 
@@ -406,34 +432,49 @@ void emim_cpu_sgemm(int exact, int threads, int ta, int tb, int m, int n, int k,
  * ---------------------------------------------------------------------- */
 #define PTR(s) (a->t[s].buf->host + a->t[s].off)
 
-/* C[b] = alpha op(A[b]) op(B[b]) + beta C[b], b < batch. Returns -1 when
- * out of memory. */
-static int gemm_batched(int exact, int threads, int ta, int tb, int m, int n, int k, float alpha, const float *A,
-                        int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc,
-                        int64_t sc, int batch)
+/* C[b] = alpha op(A[b]) op(B[b]) + beta C[b], b < batch; exact mode packs
+ * into the context's workspace (a region per thread for a batch). */
+static emim_status gemm_batched(emim_ctx *ctx, int exact, int threads, int ta, int tb, int m, int n, int k,
+                                float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb,
+                                float beta, float *C, int ldc, int64_t sc, int batch)
 {
-    if (batch <= 0 || m <= 0 || n <= 0) return 0;
-    if (batch == 1) {
-        if (!exact) {
+    if (batch <= 0 || m <= 0 || n <= 0) return EMIM_OK;
+    if (!exact) {
+        if (batch == 1) {
             sgemm_fast(threads, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-            return 0;
+            return EMIM_OK;
         }
-        return sgemm_exact(threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc);
-    }
-    int fail = 0;
-    if (!exact) openblas_set_num_threads(threads);
+        openblas_set_num_threads(threads);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int b = 0; b < batch; b++) {
-        const float *Ab = A + b * sa, *Bb = B + b * sb;
-        float *Cb = C + b * sc;
-        if (!exact) {
-            sgemm_fast(0, ta, tb, m, n, k, alpha, Ab, lda, Bb, ldb, beta, Cb, ldc);
-        } else if (sgemm_exact(1, ta, tb, m, n, k, alpha, Ab, (size_t)lda, Bb, (size_t)ldb, beta, Cb, (size_t)ldc)) {
-#pragma omp atomic write
-            fail = 1;
-        }
+        for (int b = 0; b < batch; b++)
+            sgemm_fast(0, ta, tb, m, n, k, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+        return EMIM_OK;
     }
-    return fail ? -1 : 0;
+    if (k <= 0) {
+        for (int b = 0; b < batch; b++)
+            sgemm_naive(1, ta, tb, m, n, 0, alpha, A + b * sa, (size_t)lda, B + b * sb, (size_t)ldb, beta,
+                        C + b * sc, (size_t)ldc);
+        return EMIM_OK;
+    }
+    /* one GEMM: all threads on it; a batch: a GEMM per thread at a time */
+    const int per = batch == 1 ? threads : 1, regions = batch == 1 ? 1 : threads;
+    exact_plan pl;
+    plan_exact(&pl, per, m, n, k);
+    const size_t need = plan_floats(&pl);
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, need * (size_t)regions, &ws));
+    float *pack = EMIM_HOST(ws);
+    if (batch == 1) {
+        run_exact(&pl, threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc, pack);
+    } else {
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+        for (int b = 0; b < batch; b++)
+            run_exact(&pl, 1, ta, tb, m, n, k, alpha, A + b * sa, (size_t)lda, B + b * sb, (size_t)ldb, beta,
+                      C + b * sc, (size_t)ldc, pack + need * (size_t)omp_get_thread_num());
+    }
+    emim_ws_release(ctx, mark);
+    return EMIM_OK;
 }
 
 emim_status emim_cpu_gemm_forward(emim_ctx *ctx, const emim_args *a)
@@ -442,10 +483,8 @@ emim_status emim_cpu_gemm_forward(emim_ctx *ctx, const emim_args *a)
     const int lda = (int)a->i[5], ldb = (int)a->i[6], ldc = (int)a->i[7], batch = (int)a->i[11];
     const int64_t sa = a->i[8], sb = a->i[9], sc = a->i[10];
     const int exact = ctx->mode == EMIM_MODE_EXACT, threads = resolve_threads(ctx->threads);
-    if (gemm_batched(exact, threads, ta, tb, m, n, k, a->f[0], PTR(1), lda, sa, PTR(2), ldb, sb, a->f[1], PTR(0),
-                     ldc, sc, batch))
-        return emim_set_error(ctx, EMIM_ERR_NOMEM, "gemm: out of memory for packing buffers");
-    return EMIM_OK;
+    return gemm_batched(ctx, exact, threads, ta, tb, m, n, k, a->f[0], PTR(1), lda, sa, PTR(2), ldb, sb, a->f[1],
+                        PTR(0), ldc, sc, batch);
 }
 
 /* C = alpha op(A) op(B) (+ beta C):
@@ -458,27 +497,26 @@ emim_status emim_cpu_gemm_backward(emim_ctx *ctx, const emim_args *a)
     const int64_t sa = a->i[8], sb = a->i[9], sc = a->i[10];
     const float alpha = a->f[0];
     const int exact = ctx->mode == EMIM_MODE_EXACT, threads = resolve_threads(ctx->threads);
-    int fail = 0;
+    emim_status fail = EMIM_OK;
     if (a->t[0].buf) {
         float *dA = PTR(0);
         const float *B = PTR(3), *dC = PTR(4);
         if (!ta) /* dA[m,k] += alpha dC[m,n] op(B)^T */
-            fail |= gemm_batched(exact, threads, 0, !tb, m, k, n, alpha, dC, ldc, sc, B, ldb, sb, 1.0f, dA, lda, sa,
+            fail = gemm_batched(ctx, exact, threads, 0, !tb, m, k, n, alpha, dC, ldc, sc, B, ldb, sb, 1.0f, dA, lda, sa,
                                  batch);
         else /* dA[k,m] += alpha op(B)[k,n] dC^T */
-            fail |= gemm_batched(exact, threads, tb, 1, k, m, n, alpha, B, ldb, sb, dC, ldc, sc, 1.0f, dA, lda, sa,
+            fail = gemm_batched(ctx, exact, threads, tb, 1, k, m, n, alpha, B, ldb, sb, dC, ldc, sc, 1.0f, dA, lda, sa,
                                  batch);
     }
-    if (a->t[1].buf) {
+    if (a->t[1].buf && !fail) {
         float *dB = PTR(1);
         const float *A = PTR(2), *dC = PTR(4);
         if (!tb) /* dB[k,n] += alpha op(A)^T[k,m] dC */
-            fail |= gemm_batched(exact, threads, !ta, 0, k, n, m, alpha, A, lda, sa, dC, ldc, sc, 1.0f, dB, ldb, sb,
+            fail = gemm_batched(ctx, exact, threads, !ta, 0, k, n, m, alpha, A, lda, sa, dC, ldc, sc, 1.0f, dB, ldb, sb,
                                  batch);
         else /* dB[n,k] += alpha dC^T[n,m] op(A) */
-            fail |= gemm_batched(exact, threads, 1, ta, n, k, m, alpha, dC, ldc, sc, A, lda, sa, 1.0f, dB, ldb, sb,
+            fail = gemm_batched(ctx, exact, threads, 1, ta, n, k, m, alpha, dC, ldc, sc, A, lda, sa, 1.0f, dB, ldb, sb,
                                  batch);
     }
-    if (fail) return emim_set_error(ctx, EMIM_ERR_NOMEM, "gemm: out of memory for packing buffers");
-    return EMIM_OK;
+    return fail;
 }
