@@ -1,7 +1,10 @@
 /* CPU twins of the loss ops: mse, l1, rownorm, barlow (OpenCL twins:
  * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
- * twins: chunks of EMIM_REDUCE_CHUNK elements in order, then the chunk sums
- * in order (as cpu/reduce.c), or one row in order. */
+ * twins: mse, l1, barlow: chunks of EMIM_REDUCE_CHUNK elements in order,
+ * then the chunk sums in order (as cpu/reduce.c); rownorm: per row,
+ * rowsum(x^2) forward and rowsum(a * da) backward, rowsum the lane shape of
+ * src/core/emim_math.h ("Row sums": lane j sums terms j, j+32, ... in
+ * order, then a fixed pairwise tree over the 32 lanes). */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -91,12 +94,7 @@ emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)
     int64_t rows = a->i[0], d = a->i[1];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t i = 0; i < rows; i++) {
-        float s = 0.0f;
-        for (int64_t k = 0; k < d; k++) {
-            float xx = x[i * d + k] * x[i * d + k];
-            s += xx;
-        }
-        float ri = emim_sqrt(s + EMIM_ROWNORM_EPS);
+        float ri = emim_sqrt(emim_row_dot(x + i * d, x + i * d, d) + EMIM_ROWNORM_EPS);
         for (int64_t k = 0; k < d; k++) an[i * d + k] = x[i * d + k] / ri;
         r[i] = ri;
     }
@@ -111,11 +109,7 @@ emim_status emim_cpu_rownorm_backward(emim_ctx *ctx, const emim_args *a)
     int64_t rows = a->i[0], d = a->i[1];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t i = 0; i < rows; i++) {
-        float dot = 0.0f;
-        for (int64_t k = 0; k < d; k++) {
-            float t = an[i * d + k] * da[i * d + k];
-            dot += t;
-        }
+        float dot = emim_row_dot(an + i * d, da + i * d, d);
         for (int64_t k = 0; k < d; k++) dx[i * d + k] += emim_rownorm_dx(da[i * d + k], an[i * d + k], dot, r[i]);
     }
     return EMIM_OK;

@@ -1,5 +1,7 @@
 /* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
- * kernels-cl/loss.cl, CPU twins cpu/loss.c). */
+ * kernels-cl/loss.cl, CPU twins and the order of every sum cpu/loss.c).
+ * rownorm runs with a work-group of EMIM_ROW_LANES work-items per row
+ * (emim_cl_run_rows, or the serial kernels). */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -77,9 +79,9 @@ emim_status emim_cl_rownorm_forward(emim_ctx *ctx, const emim_args *a)
 {
     cl_mem an = MEM(0), r = MEM(1), x = MEM(2);
     cl_ulong ao = OFF(0), ro = OFF(1), xo = OFF(2), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
-    size_t g = (size_t)rows, l = 16;
-    return emim_cl_run(ctx, "emim_rownorm_fwd", 1, &g, &l, 8, EMIM_ARG(an), EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro),
-                       EMIM_ARG(x), EMIM_ARG(xo), EMIM_ARG(rows), EMIM_ARG(d));
+    return emim_cl_run_rows(ctx, "emim_rownorm_fwd", "emim_rownorm_fwd_serial", (size_t)rows, 8, EMIM_ARG(an),
+                            EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(x), EMIM_ARG(xo), EMIM_ARG(rows),
+                            EMIM_ARG(d));
 }
 
 /* backward t: 0 dx, 1 a, 2 r, 3 da */
@@ -87,10 +89,9 @@ emim_status emim_cl_rownorm_backward(emim_ctx *ctx, const emim_args *a)
 {
     cl_mem dx = MEM(0), an = MEM(1), r = MEM(2), da = MEM(3);
     cl_ulong dxo = OFF(0), ao = OFF(1), ro = OFF(2), dao = OFF(3), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
-    size_t g = (size_t)rows, l = 16;
-    return emim_cl_run(ctx, "emim_rownorm_bwd", 1, &g, &l, 10, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(an),
-                       EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(da), EMIM_ARG(dao), EMIM_ARG(rows),
-                       EMIM_ARG(d));
+    return emim_cl_run_rows(ctx, "emim_rownorm_bwd", "emim_rownorm_bwd_serial", (size_t)rows, 10, EMIM_ARG(dx),
+                            EMIM_ARG(dxo), EMIM_ARG(an), EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(da),
+                            EMIM_ARG(dao), EMIM_ARG(rows), EMIM_ARG(d));
 }
 
 /* i: 0 B, 1 n; f: 0 w.  forward t: 0 loss, 1 C */

@@ -1,6 +1,10 @@
 /* OpenCL twins of the loss ops: mse, l1, rownorm, barlow (CPU twins and the
  * order of every sum: cpu/loss.c). The emim_mse_* kernels serve mse (l1 0)
- * and l1 (l1 1). */
+ * and l1 (l1 1): one work-item per chunk, then one for the chunk sums;
+ * barlow the same. rownorm: a work-group of EMIM_ROW_LANES work-items per
+ * row, work-item j summing lane j, the lanes combined by the fixed tree in
+ * local memory (src/core/emim_math.h, "Row sums"); the *_serial kernels do
+ * the same with one work-item per row holding the 32 lanes. */
 #pragma OPENCL FP_CONTRACT OFF
 
 /* part[2c] = sum of m (p - t)^2 (l1: m |p - t|) over chunk c, part[2c + 1] = sum of m */
@@ -47,35 +51,71 @@ kernel void emim_mse_bwd(global float *dp, ulong dpo, int has_dp, global float *
     if (has_dt) dt[dto + e] -= g;
 }
 
+EMIM_INLINE void rownorm_fwd_row(global float *an, ulong ao, global float *r, ulong ro, global const float *x,
+                                 ulong xo, ulong d, ulong i, uint j0, uint nj, local float *pl)
+{
+    global const float *xi = x + xo + i * d;
+    float q[EMIM_ROW_LANES];
+    for (uint t = 0; t < nj; t++) {
+        float s = 0.0f;
+        for (ulong k = j0 + t; k < d; k += EMIM_ROW_LANES) {
+            float xx = xi[k] * xi[k];
+            s += xx;
+        }
+        q[t] = s;
+    }
+    float ri = sqrt(emim_lanes_sum(q, pl, j0, nj) + EMIM_ROWNORM_EPS);
+    for (ulong k = j0; k < d; k += EMIM_LANES_STEP(nj)) an[ao + i * d + k] = xi[k] / ri;
+    if (j0 == 0) r[ro + i] = ri;
+}
+
 kernel void emim_rownorm_fwd(global float *an, ulong ao, global float *r, ulong ro, global const float *x, ulong xo,
                              ulong rows, ulong d)
 {
+    local float pl[EMIM_ROW_LANES];
+    rownorm_fwd_row(an, ao, r, ro, x, xo, d, get_group_id(0), get_local_id(0), 1u, pl);
+}
+
+kernel void emim_rownorm_fwd_serial(global float *an, ulong ao, global float *r, ulong ro, global const float *x,
+                                    ulong xo, ulong rows, ulong d)
+{
     ulong i = get_global_id(0);
     if (i >= rows) return;
-    global const float *xi = x + xo + i * d;
-    float s = 0.0f;
-    for (ulong k = 0; k < d; k++) {
-        float xx = xi[k] * xi[k];
-        s += xx;
+    rownorm_fwd_row(an, ao, r, ro, x, xo, d, i, 0u, EMIM_ROW_LANES, (local float *)0);
+}
+
+EMIM_INLINE void rownorm_bwd_row(global float *dx, ulong dxo, global const float *an, ulong ao,
+                                 global const float *r, ulong ro, global const float *da, ulong dao, ulong d,
+                                 ulong i, uint j0, uint nj, local float *pl)
+{
+    float q[EMIM_ROW_LANES];
+    for (uint t = 0; t < nj; t++) {
+        float dot = 0.0f;
+        for (ulong k = j0 + t; k < d; k += EMIM_ROW_LANES) {
+            float u = an[ao + i * d + k] * da[dao + i * d + k];
+            dot += u;
+        }
+        q[t] = dot;
     }
-    float ri = sqrt(s + EMIM_ROWNORM_EPS);
-    for (ulong k = 0; k < d; k++) an[ao + i * d + k] = xi[k] / ri;
-    r[ro + i] = ri;
+    float dot = emim_lanes_sum(q, pl, j0, nj), ri = r[ro + i];
+    for (ulong k = j0; k < d; k += EMIM_LANES_STEP(nj))
+        dx[dxo + i * d + k] += emim_rownorm_dx(da[dao + i * d + k], an[ao + i * d + k], dot, ri);
 }
 
 kernel void emim_rownorm_bwd(global float *dx, ulong dxo, global const float *an, ulong ao, global const float *r,
                              ulong ro, global const float *da, ulong dao, ulong rows, ulong d)
 {
+    local float pl[EMIM_ROW_LANES];
+    rownorm_bwd_row(dx, dxo, an, ao, r, ro, da, dao, d, get_group_id(0), get_local_id(0), 1u, pl);
+}
+
+kernel void emim_rownorm_bwd_serial(global float *dx, ulong dxo, global const float *an, ulong ao,
+                                    global const float *r, ulong ro, global const float *da, ulong dao, ulong rows,
+                                    ulong d)
+{
     ulong i = get_global_id(0);
     if (i >= rows) return;
-    float dot = 0.0f;
-    for (ulong k = 0; k < d; k++) {
-        float t = an[ao + i * d + k] * da[dao + i * d + k];
-        dot += t;
-    }
-    float ri = r[ro + i];
-    for (ulong k = 0; k < d; k++)
-        dx[dxo + i * d + k] += emim_rownorm_dx(da[dao + i * d + k], an[ao + i * d + k], dot, ri);
+    rownorm_bwd_row(dx, dxo, an, ao, r, ro, da, dao, d, i, 0u, EMIM_ROW_LANES, (local float *)0);
 }
 
 kernel void emim_barlow_chunks(global float *part, global const float *C, ulong co, ulong n, ulong total, ulong nch,
