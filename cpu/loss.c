@@ -1,10 +1,12 @@
 /* CPU twins of the loss ops: mse, l1, rownorm, barlow (OpenCL twins:
  * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
- * twins: mse, l1, barlow: chunks of EMIM_REDUCE_CHUNK elements in order,
- * then the chunk sums in order (as cpu/reduce.c); rownorm: per row,
- * rowsum(x^2) forward and rowsum(a * da) backward, rowsum the lane shape of
- * src/core/emim_math.h ("Row sums": lane j sums terms j, j+32, ... in
- * order, then a fixed pairwise tree over the 32 lanes). */
+ * twins, built from the lane shape of src/core/emim_math.h ("Row sums":
+ * lane j sums terms j, j+32, ... in order, then a fixed pairwise tree over
+ * the 32 lanes), rowsum below:
+ *   mse, l1, barlow (one long vector): chunks of EMIM_REDUCE_CHUNK terms,
+ *     part[c] = rowsum(chunk c), total = rowsum(part[0 .. nch-1]) (as
+ *     cpu/reduce.c); mse and l1 sum the mask the same way beside the terms;
+ *   rownorm: per row, rowsum(x^2) forward and rowsum(a * da) backward. */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -15,7 +17,7 @@
 #define CH EMIM_REDUCE_CHUNK
 
 /* Sum of the masked squared (l1: absolute) differences and of the mask, in
- * the fixed order. */
+ * the fixed order (the chunk sums in ps[0 .. nch-1] and ps[nch .. 2nch-1]). */
 static emim_status mse_sums(emim_ctx *ctx, int l1, const float *p, const float *t, const float *m, int64_t n,
                             float *sq, float *cnt)
 {
@@ -25,23 +27,18 @@ static emim_status mse_sums(emim_ctx *ctx, int l1, const float *p, const float *
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
-        float s = 0.0f, k = 0.0f;
-        for (int64_t e = lo; e < hi; e++) {
-            float me = m ? m[e] : 1.0f;
-            s += l1 ? emim_l1_term(p[e], t[e], me) : emim_mse_term(p[e], t[e], me);
-            k += me;
-        }
-        ps[2 * c] = s;
-        ps[2 * c + 1] = k;
+        const float *pc = p + lo, *tc = t + lo, *mc = m ? m + lo : NULL;
+        float qs[EMIM_ROW_LANES], qk[EMIM_ROW_LANES];
+        emim_lanes_zero(qs);
+        emim_lanes_zero(qk);
+        EMIM_LANES(hi - lo, e, j, float me = mc ? mc[e] : 1.0f;
+                   qs[j] += l1 ? emim_l1_term(pc[e], tc[e], me) : emim_mse_term(pc[e], tc[e], me); qk[j] += me;);
+        ps[c] = emim_lanes_tree(qs);
+        ps[nch + c] = emim_lanes_tree(qk);
     }
-    float s = 0.0f, k = 0.0f;
-    for (int64_t c = 0; c < nch; c++) {
-        s += ps[2 * c];
-        k += ps[2 * c + 1];
-    }
+    *sq = emim_row_sum(ps, nch);
+    *cnt = emim_row_sum(ps + nch, nch);
     free(ps);
-    *sq = s;
-    *cnt = k;
     return EMIM_OK;
 }
 
@@ -127,12 +124,12 @@ emim_status emim_cpu_barlow_forward(emim_ctx *ctx, const emim_args *a)
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < total ? lo + CH : total;
-        float s = 0.0f;
-        for (int64_t e = lo; e < hi; e++) s += emim_barlow_term(C[e], (e % (n * n)) / n == e % n, w);
-        ps[c] = s;
+        float q[EMIM_ROW_LANES];
+        emim_lanes_zero(q);
+        EMIM_LANES(hi - lo, i, j, int64_t e = lo + i; q[j] += emim_barlow_term(C[e], (e % (n * n)) / n == e % n, w););
+        ps[c] = emim_lanes_tree(q);
     }
-    float s = 0.0f;
-    for (int64_t c = 0; c < nch; c++) s += ps[c];
+    float s = emim_row_sum(ps, nch);
     free(ps);
     P(a->t[0])[0] = s;
     return EMIM_OK;

@@ -1,7 +1,10 @@
 /* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
- * kernels-cl/loss.cl, CPU twins and the order of every sum cpu/loss.c).
- * rownorm runs with a work-group of EMIM_ROW_LANES work-items per row
- * (emim_cl_run_rows, or the serial kernels). */
+ * kernels-cl/loss.cl, CPU twins and the order of every sum cpu/loss.c). The
+ * sums run with a work-group of EMIM_ROW_LANES work-items per chunk (mse,
+ * l1, barlow), per row (rownorm) and for the final sum of the chunk sums
+ * (emim_cl_run_rows, or the serial kernels); the backward kernels of mse,
+ * l1 and barlow with one work-item per element. No host round-trip: the
+ * loss and the gradient coefficient stay on the device. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -15,8 +18,9 @@ static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, const char
     return emim_cl_check(ctx, err, what);
 }
 
-/* Runs the mse (l1 0) or l1 (l1 1) chunk sums and the final kernel into
- * out[oo] (the loss, or with want_coef the gradient coefficient from dl). */
+/* Runs the mse (l1 0) or l1 (l1 1) chunk sums (part[c] the terms, part[nch
+ * + c] the mask) and the final kernel into out[oo] (the loss, or with
+ * want_coef the gradient coefficient from dl). */
 static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int tslot, int mslot, cl_mem out,
                              cl_ulong oo, int want_coef, cl_mem dl, cl_ulong dlo, int l1)
 {
@@ -28,13 +32,12 @@ static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int t
     emim_status s = scratch(ctx, (size_t)nch * 2, &part,
                             l1 ? "l1: clCreateBuffer (partial sums)" : "mse: clCreateBuffer (partial sums)");
     if (s) return s;
-    size_t g = (size_t)nch, l = 64, g1 = 1;
-    s = emim_cl_run(ctx, "emim_mse_chunks", 1, &g, &l, 11, EMIM_ARG(part), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
-                    EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch),
-                    EMIM_ARG(kind));
-    if (!s) s = emim_cl_run(ctx, "emim_mse_final", 1, &g1, NULL, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
-                            EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo),
-                            EMIM_ARG(kind));
+    s = emim_cl_run_rows(ctx, "emim_mse_chunks", "emim_mse_chunks_serial", (size_t)nch, 11, EMIM_ARG(part),
+                         EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t), EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo),
+                         EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch), EMIM_ARG(kind));
+    if (!s) s = emim_cl_run_rows(ctx, "emim_mse_final", "emim_mse_final_serial", 1, 10, EMIM_ARG(out), EMIM_ARG(oo),
+                                 EMIM_ARG(part), EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc),
+                                 EMIM_ARG(dl), EMIM_ARG(dlo), EMIM_ARG(kind));
     clReleaseMemObject(part);
     return s;
 }
@@ -103,11 +106,10 @@ emim_status emim_cl_barlow_forward(emim_ctx *ctx, const emim_args *a)
     float w = a->f[0];
     emim_status s = scratch(ctx, (size_t)nch, &part, "barlow: clCreateBuffer (partial sums)");
     if (s) return s;
-    size_t g = (size_t)nch, l = 64, g1 = 1;
-    s = emim_cl_run(ctx, "emim_barlow_chunks", 1, &g, &l, 7, EMIM_ARG(part), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n),
-                    EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));
-    if (!s) s = emim_cl_run(ctx, "emim_barlow_final", 1, &g1, NULL, 4, EMIM_ARG(loss), EMIM_ARG(lo), EMIM_ARG(part),
-                            EMIM_ARG(nch));
+    s = emim_cl_run_rows(ctx, "emim_barlow_chunks", "emim_barlow_chunks_serial", (size_t)nch, 7, EMIM_ARG(part),
+                         EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n), EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));
+    if (!s) s = emim_cl_run_rows(ctx, "emim_barlow_final", "emim_barlow_final_serial", 1, 4, EMIM_ARG(loss),
+                                 EMIM_ARG(lo), EMIM_ARG(part), EMIM_ARG(nch));
     clReleaseMemObject(part);
     return s;
 }

@@ -1,42 +1,78 @@
 /* OpenCL twins of the loss ops: mse, l1, rownorm, barlow (CPU twins and the
  * order of every sum: cpu/loss.c). The emim_mse_* kernels serve mse (l1 0)
- * and l1 (l1 1): one work-item per chunk, then one for the chunk sums;
- * barlow the same. rownorm: a work-group of EMIM_ROW_LANES work-items per
- * row, work-item j summing lane j, the lanes combined by the fixed tree in
- * local memory (src/core/emim_math.h, "Row sums"); the *_serial kernels do
- * the same with one work-item per row holding the 32 lanes. */
+ * and l1 (l1 1). Every sum takes the lane shape of src/core/emim_math.h
+ * ("Row sums"): a work-group of EMIM_ROW_LANES work-items per chunk (mse,
+ * l1, barlow), per row (rownorm) or for the final sum of the chunk sums,
+ * work-item j summing lane j, the lanes combined by the fixed tree in local
+ * memory; the *_serial kernels do the same with one work-item holding the 32
+ * lanes. The backward kernels of mse, l1 and barlow: one work-item per
+ * element. */
 #pragma OPENCL FP_CONTRACT OFF
 
-/* part[2c] = sum of m (p - t)^2 (l1: m |p - t|) over chunk c, part[2c + 1] = sum of m */
+/* part[c] = rowsum of m (p - t)^2 (l1: m |p - t|) over chunk c, part[nch + c] = rowsum of m */
+EMIM_INLINE void mse_chunk(global float *part, global const float *p, ulong po, global const float *t, ulong to,
+                           global const float *m, ulong mo, int has_mask, ulong n, ulong nch, int l1, ulong c,
+                           uint j0, uint nj, local float *pl)
+{
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, n);
+    float qs[EMIM_ROW_LANES], qk[EMIM_ROW_LANES];
+    for (uint u = 0; u < nj; u++) {
+        float s = 0.0f, k = 0.0f;
+        for (ulong e = lo + j0 + u; e < hi; e += EMIM_ROW_LANES) {
+            float me = has_mask ? m[mo + e] : 1.0f;
+            s += l1 ? emim_l1_term(p[po + e], t[to + e], me) : emim_mse_term(p[po + e], t[to + e], me);
+            k += me;
+        }
+        qs[u] = s;
+        qk[u] = k;
+    }
+    float s = emim_lanes_sum(qs, pl, j0, nj), k = emim_lanes_sum(qk, pl, j0, nj);
+    if (j0 == 0) {
+        part[c] = s;
+        part[nch + c] = k;
+    }
+}
+
 kernel void emim_mse_chunks(global float *part, global const float *p, ulong po, global const float *t, ulong to,
                             global const float *m, ulong mo, int has_mask, ulong n, ulong nch, int l1)
 {
-    ulong c = get_global_id(0);
-    if (c >= nch) return;
-    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, n);
-    float s = 0.0f, k = 0.0f;
-    for (ulong e = lo; e < hi; e++) {
-        float me = has_mask ? m[mo + e] : 1.0f;
-        s += l1 ? emim_l1_term(p[po + e], t[to + e], me) : emim_mse_term(p[po + e], t[to + e], me);
-        k += me;
-    }
-    part[2 * c] = s;
-    part[2 * c + 1] = k;
+    local float pl[EMIM_ROW_LANES];
+    mse_chunk(part, p, po, t, to, m, mo, has_mask, n, nch, l1, get_group_id(0), get_local_id(0), 1u, pl);
 }
 
-/* out[0] = the loss (want_coef 0) or the gradient coefficient from dloss (1) */
-kernel void emim_mse_final(global float *out, ulong oo, global const float *part, ulong nch, int has_mask, float nf,
-                           int want_coef, global const float *dl, ulong dlo, int l1)
+kernel void emim_mse_chunks_serial(global float *part, global const float *p, ulong po, global const float *t,
+                                   ulong to, global const float *m, ulong mo, int has_mask, ulong n, ulong nch, int l1)
 {
-    if (get_global_id(0) != 0) return;
-    float s = 0.0f, k = 0.0f;
-    for (ulong c = 0; c < nch; c++) {
-        s += part[2 * c];
-        k += part[2 * c + 1];
-    }
+    ulong c = get_global_id(0);
+    if (c >= nch) return;
+    mse_chunk(part, p, po, t, to, m, mo, has_mask, n, nch, l1, c, 0u, EMIM_ROW_LANES, (local float *)0);
+}
+
+/* out[0] = the loss (want_coef 0) or the gradient coefficient from dloss (1);
+ * one row: the rowsums of part[0 .. nch-1] and part[nch .. 2nch-1] */
+EMIM_INLINE void mse_total(global float *out, ulong oo, global const float *part, ulong nch, int has_mask,
+                           float nf, int want_coef, global const float *dl, ulong dlo, int l1, uint j0, uint nj,
+                           local float *pl)
+{
+    float s = emim_row_sum_cl(part, nch, j0, nj, pl), k = emim_row_sum_cl(part + nch, nch, j0, nj, pl);
+    if (j0 != 0) return;
     float cnt = has_mask ? k : nf;
     if (want_coef) out[oo] = l1 ? emim_l1_coef(dl[dlo], cnt) : emim_mse_coef(dl[dlo], cnt);
     else out[oo] = cnt == 0.0f ? 0.0f : s / cnt;
+}
+
+kernel void emim_mse_final(global float *out, ulong oo, global const float *part, ulong nch, int has_mask, float nf,
+                           int want_coef, global const float *dl, ulong dlo, int l1)
+{
+    local float pl[EMIM_ROW_LANES];
+    mse_total(out, oo, part, nch, has_mask, nf, want_coef, dl, dlo, l1, get_local_id(0), 1u, pl);
+}
+
+kernel void emim_mse_final_serial(global float *out, ulong oo, global const float *part, ulong nch, int has_mask,
+                                  float nf, int want_coef, global const float *dl, ulong dlo, int l1)
+{
+    if (get_global_id(0) != 0) return;
+    mse_total(out, oo, part, nch, has_mask, nf, want_coef, dl, dlo, l1, 0u, EMIM_ROW_LANES, (local float *)0);
 }
 
 kernel void emim_mse_bwd(global float *dp, ulong dpo, int has_dp, global float *dt, ulong dto, int has_dt,
@@ -118,23 +154,50 @@ kernel void emim_rownorm_bwd_serial(global float *dx, ulong dxo, global const fl
     rownorm_bwd_row(dx, dxo, an, ao, r, ro, da, dao, d, i, 0u, EMIM_ROW_LANES, (local float *)0);
 }
 
+/* part[c] = rowsum of the Barlow terms over chunk c */
+EMIM_INLINE void barlow_chunk(global float *part, global const float *C, ulong co, ulong n, ulong total, ulong c,
+                              float w, uint j0, uint nj, local float *pl)
+{
+    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, total);
+    float q[EMIM_ROW_LANES];
+    for (uint u = 0; u < nj; u++) {
+        float s = 0.0f;
+        for (ulong e = lo + j0 + u; e < hi; e += EMIM_ROW_LANES)
+            s += emim_barlow_term(C[co + e], (e % (n * n)) / n == e % n, w);
+        q[u] = s;
+    }
+    float s = emim_lanes_sum(q, pl, j0, nj);
+    if (j0 == 0) part[c] = s;
+}
+
 kernel void emim_barlow_chunks(global float *part, global const float *C, ulong co, ulong n, ulong total, ulong nch,
                                float w)
 {
-    ulong c = get_global_id(0);
-    if (c >= nch) return;
-    ulong lo = c * EMIM_SUM_CHUNK, hi = min(lo + EMIM_SUM_CHUNK, total);
-    float s = 0.0f;
-    for (ulong e = lo; e < hi; e++) s += emim_barlow_term(C[co + e], (e % (n * n)) / n == e % n, w);
-    part[c] = s;
+    local float pl[EMIM_ROW_LANES];
+    barlow_chunk(part, C, co, n, total, get_group_id(0), w, get_local_id(0), 1u, pl);
 }
 
+kernel void emim_barlow_chunks_serial(global float *part, global const float *C, ulong co, ulong n, ulong total,
+                                      ulong nch, float w)
+{
+    ulong c = get_global_id(0);
+    if (c >= nch) return;
+    barlow_chunk(part, C, co, n, total, c, w, 0u, EMIM_ROW_LANES, (local float *)0);
+}
+
+/* loss = rowsum of the chunk sums (one row) */
 kernel void emim_barlow_final(global float *loss, ulong lo, global const float *part, ulong nch)
 {
+    local float pl[EMIM_ROW_LANES];
+    uint j = get_local_id(0);
+    float s = emim_row_sum_cl(part, nch, j, 1u, pl);
+    if (j == 0) loss[lo] = s;
+}
+
+kernel void emim_barlow_final_serial(global float *loss, ulong lo, global const float *part, ulong nch)
+{
     if (get_global_id(0) != 0) return;
-    float s = 0.0f;
-    for (ulong c = 0; c < nch; c++) s += part[c];
-    loss[lo] = s;
+    loss[lo] = emim_row_sum_cl(part, nch, 0u, EMIM_ROW_LANES, (local float *)0);
 }
 
 kernel void emim_barlow_bwd(global float *dC, ulong dco, global const float *C, ulong co, global const float *dl,

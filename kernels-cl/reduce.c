@@ -1,6 +1,9 @@
 /* OpenCL twins of sum and mean, host side (device code in
  * kernels-cl/reduce.cl; CPU twins and the order of additions in
- * cpu/reduce.c). */
+ * cpu/reduce.c): the chunk sums with a work-group of EMIM_ROW_LANES
+ * work-items per chunk, then the chunk sums of each row with a work-group
+ * per row (emim_cl_run_rows, or the serial kernels); backward one work-item
+ * per element. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -17,15 +20,13 @@ static emim_status reduce_fwd(emim_ctx *ctx, const emim_args *a, int mean)
     if (s) return s;
     cl_mem inp = MEM(1), out = MEM(0);
     cl_ulong io = OFF(1), oo = OFF(0);
-    size_t g = (size_t)(rows * nch), l = 64;
-    s = emim_cl_run(ctx, "emim_reduce_chunks", 1, &g, &l, 6, EMIM_ARG(part), EMIM_ARG(inp), EMIM_ARG(io),
-                    EMIM_ARG(rows), EMIM_ARG(n), EMIM_ARG(nch));
+    s = emim_cl_run_rows(ctx, "emim_reduce_chunks", "emim_reduce_chunks_serial", (size_t)(rows * nch), 6,
+                         EMIM_ARG(part), EMIM_ARG(inp), EMIM_ARG(io), EMIM_ARG(rows), EMIM_ARG(n), EMIM_ARG(nch));
     if (!s) {
         float nf = (float)n; /* converted on the host, like the CPU twin */
         cl_int m = mean;
-        size_t g2 = (size_t)rows, l2 = 64;
-        s = emim_cl_run(ctx, "emim_reduce_final", 1, &g2, &l2, 7, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
-                        EMIM_ARG(rows), EMIM_ARG(nch), EMIM_ARG(m), EMIM_ARG(nf));
+        s = emim_cl_run_rows(ctx, "emim_reduce_final", "emim_reduce_final_serial", (size_t)rows, 7, EMIM_ARG(out),
+                             EMIM_ARG(oo), EMIM_ARG(part), EMIM_ARG(rows), EMIM_ARG(nch), EMIM_ARG(m), EMIM_ARG(nf));
     }
     clReleaseMemObject(part); /* released once the queued kernels are done */
     return s;

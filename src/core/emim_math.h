@@ -47,10 +47,11 @@ EMIM_INLINE float emim_as_f32(emim_u32 u) { float x; memcpy(&x, &u, 4); return x
 #define EMIM_NAN emim_as_f32(0x7fc00000u) /* one NaN pattern for both builds */
 #endif
 
-/* Fixed-order sums (reduce, mse, barlow, clip_grad_norm): elements in
- * chunks of this many, each chunk summed in order, then the chunk sums in
- * order. The same on both twins (the public EMIM_REDUCE_CHUNK; internal.h
- * checks that they agree). */
+/* Fixed-order sums of long vectors (reduce, mse, l1, barlow,
+ * clip_grad_norm): elements in chunks of this many, each chunk summed as a
+ * row (below), then the chunk sums as a row; mask_mix's column sums: chunks
+ * of rows summed in order, then the chunk sums in order. The same on both
+ * twins (the public EMIM_REDUCE_CHUNK; internal.h checks that they agree). */
 #define EMIM_SUM_CHUNK 256
 
 /* ---------------------------------------------------------------------------
