@@ -1,12 +1,15 @@
 /* CPU twin of layernorm (OpenCL twin: kernels-cl/layernorm.{c,cl}). Per row
- * of C values, in this order on both twins:
- *   mean = (x0 + x1 + ... in order) / C
- *   var  = ((x0-mean)^2 + (x1-mean)^2 + ... in order) / C
+ * of C values, in this order on both twins, every row sum in the lane shape
+ * of src/core/emim_math.h ("Row sums": lane j sums elements j, j+32, ... in
+ * order, then a fixed pairwise tree over the 32 lanes):
+ *   mean = rowsum(x) / C
+ *   var  = rowsum((x - mean)^2) / C
  *   rstd = 1 / sqrt(var + eps);  out = fma((x - mean) * rstd, w, b)
- * backward: dnorm = dout * w; dm = (sum of dnorm in order) / C;
- *   dnm = (sum of dnorm * norm in order) / C;
+ * backward: dnorm = dout * w; dm = rowsum(dnorm) / C;
+ *   dnm = rowsum(dnorm * norm) / C;
  *   dinp += ((dnorm - dm) - norm * dnm) * rstd
- *   dw[c] += sum over rows in order of dout * norm;  db[c] += sum of dout. */
+ *   dw[c] += sum over rows in order of dout * norm;  db[c] += sum of dout
+ *   (column sums, one serial loop per column on both twins). */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -14,6 +17,7 @@
 #define PN(r) ((r).buf ? (r).buf->host + (r).off : NULL)
 
 /* t: 0 out [rows, C], 1 mean [rows], 2 rstd [rows], 3 inp [rows, C], 4 w [C], 5 b [C]; f0 eps */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_layernorm_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *out = P(a->t[0]), *mean = P(a->t[1]), *rstd = P(a->t[2]);
@@ -23,16 +27,11 @@ emim_status emim_cpu_layernorm_forward(emim_ctx *ctx, const emim_args *a)
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const float *x = inp + r * C;
-        float s = 0.0f;
-        for (int64_t c = 0; c < C; c++) s += x[c];
-        float m = s / cf;
-        float v = 0.0f;
-        for (int64_t c = 0; c < C; c++) {
-            float d = x[c] - m;
-            float dd = d * d;
-            v += dd;
-        }
-        float rs = emim_ln_rstd(v / cf, eps);
+        float p[EMIM_ROW_LANES];
+        float m = emim_row_sum(x, C) / cf;
+        emim_lanes_zero(p);
+        EMIM_LANES(C, c, j, float d = x[c] - m; float dd = d * d; p[j] += dd;);
+        float rs = emim_ln_rstd(emim_lanes_tree(p) / cf, eps);
         for (int64_t c = 0; c < C; c++) out[r * C + c] = emim_ln_out(x[c], m, rs, w[c], b[c]);
         mean[r] = m;
         rstd[r] = rs;
@@ -41,6 +40,7 @@ emim_status emim_cpu_layernorm_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* t: 0 dinp, 1 dw, 2 db (each may be NULL), 3 dout, 4 inp, 5 w, 6 mean, 7 rstd */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_layernorm_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dinp = PN(a->t[0]), *dw = PN(a->t[1]), *db = PN(a->t[2]);
@@ -51,14 +51,12 @@ emim_status emim_cpu_layernorm_backward(emim_ctx *ctx, const emim_args *a)
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const float *x = inp + r * C, *g = dout + r * C;
-            float m = mean[r], rs = rstd[r], sd = 0.0f, sdn = 0.0f;
-            for (int64_t c = 0; c < C; c++) {
-                float dnorm = g[c] * w[c];
-                float dn = dnorm * emim_ln_norm(x[c], m, rs);
-                sd += dnorm;
-                sdn += dn;
-            }
-            float dm = sd / cf, dnm = sdn / cf;
+            float m = mean[r], rs = rstd[r], pd[EMIM_ROW_LANES], pdn[EMIM_ROW_LANES];
+            emim_lanes_zero(pd);
+            emim_lanes_zero(pdn);
+            EMIM_LANES(C, c, j, float dnorm = g[c] * w[c]; float dn = dnorm * emim_ln_norm(x[c], m, rs);
+                       pd[j] += dnorm; pdn[j] += dn;);
+            float dm = emim_lanes_tree(pd) / cf, dnm = emim_lanes_tree(pdn) / cf;
             for (int64_t c = 0; c < C; c++) {
                 float dnorm = g[c] * w[c];
                 dinp[r * C + c] += emim_ln_dinp(dnorm, emim_ln_norm(x[c], m, rs), dm, dnm, rs);

@@ -1,7 +1,12 @@
 /* CPU twins of the loss ops: mse, l1, rownorm, barlow (OpenCL twins:
  * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
- * twins: chunks of EMIM_REDUCE_CHUNK elements in order, then the chunk sums
- * in order (as cpu/reduce.c), or one row in order. */
+ * twins, built from the lane shape of src/core/emim_math.h ("Row sums":
+ * lane j sums terms j, j+32, ... in order, then a fixed pairwise tree over
+ * the 32 lanes), rowsum below:
+ *   mse, l1, barlow (one long vector): chunks of EMIM_REDUCE_CHUNK terms,
+ *     part[c] = rowsum(chunk c), total = rowsum(part[0 .. nch-1]) (as
+ *     cpu/reduce.c); mse and l1 sum the mask the same way beside the terms;
+ *   rownorm: per row, rowsum(x^2) forward and rowsum(a * da) backward. */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -12,38 +17,37 @@
 #define CH EMIM_REDUCE_CHUNK
 
 /* Sum of the masked squared (l1: absolute) differences and of the mask, in
- * the fixed order. */
+ * the fixed order (the chunk sums in ps[0 .. nch-1] and ps[nch .. 2nch-1]). */
+EMIM_CPU_KERNEL
 static emim_status mse_sums(emim_ctx *ctx, int l1, const float *p, const float *t, const float *m, int64_t n,
                             float *sq, float *cnt)
 {
     int64_t nch = (n + CH - 1) / CH;
-    float *ps = malloc((size_t)nch * 2 * sizeof *ps);
-    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory for partial sums", l1 ? "l1" : "mse");
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch * 2, &ws));
+    float *ps = EMIM_HOST(ws);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
-        float s = 0.0f, k = 0.0f;
-        for (int64_t e = lo; e < hi; e++) {
-            float me = m ? m[e] : 1.0f;
-            s += l1 ? emim_l1_term(p[e], t[e], me) : emim_mse_term(p[e], t[e], me);
-            k += me;
-        }
-        ps[2 * c] = s;
-        ps[2 * c + 1] = k;
+        const float *pc = p + lo, *tc = t + lo, *mc = m ? m + lo : NULL;
+        float qs[EMIM_ROW_LANES], qk[EMIM_ROW_LANES];
+        emim_lanes_zero(qs);
+        emim_lanes_zero(qk);
+        EMIM_LANES(hi - lo, e, j, float me = mc ? mc[e] : 1.0f;
+                   qs[j] += l1 ? emim_l1_term(pc[e], tc[e], me) : emim_mse_term(pc[e], tc[e], me); qk[j] += me;);
+        ps[c] = emim_lanes_tree(qs);
+        ps[nch + c] = emim_lanes_tree(qk);
     }
-    float s = 0.0f, k = 0.0f;
-    for (int64_t c = 0; c < nch; c++) {
-        s += ps[2 * c];
-        k += ps[2 * c + 1];
-    }
-    free(ps);
-    *sq = s;
-    *cnt = k;
+    *sq = emim_row_sum(ps, nch);
+    *cnt = emim_row_sum(ps + nch, nch);
+    emim_ws_release(ctx, mark);
     return EMIM_OK;
 }
 
 /* The forward of mse (l1 0) and l1 (l1 1).
  * i: 0 n; f: 0 (float)n.  t: 0 loss [1], 1 pred, 2 target, 3 mask (may be NULL) */
+EMIM_CPU_KERNEL
 static emim_status masked_loss_forward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     float sq, cnt;
@@ -56,6 +60,7 @@ static emim_status masked_loss_forward(emim_ctx *ctx, const emim_args *a, int l1
 
 /* The backward of mse (l1 0) and l1 (l1 1).
  * t: 0 dpred, 1 dtarget (each may be NULL), 2 pred, 3 target, 4 mask (may be NULL), 5 dloss [1] */
+EMIM_CPU_KERNEL
 static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     float *dp = PN(a->t[0]), *dt = PN(a->t[1]);
@@ -84,6 +89,7 @@ emim_status emim_cpu_l1_forward(emim_ctx *ctx, const emim_args *a) { return mask
 emim_status emim_cpu_l1_backward(emim_ctx *ctx, const emim_args *a) { return masked_loss_backward(ctx, a, 1); }
 
 /* i: 0 rows, 1 d.  forward t: 0 a [rows, d], 1 r [rows], 2 x [rows, d] */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)
 {
     float *an = P(a->t[0]), *r = P(a->t[1]);
@@ -91,12 +97,7 @@ emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)
     int64_t rows = a->i[0], d = a->i[1];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t i = 0; i < rows; i++) {
-        float s = 0.0f;
-        for (int64_t k = 0; k < d; k++) {
-            float xx = x[i * d + k] * x[i * d + k];
-            s += xx;
-        }
-        float ri = emim_sqrt(s + EMIM_ROWNORM_EPS);
+        float ri = emim_sqrt(emim_row_dot(x + i * d, x + i * d, d) + EMIM_ROWNORM_EPS);
         for (int64_t k = 0; k < d; k++) an[i * d + k] = x[i * d + k] / ri;
         r[i] = ri;
     }
@@ -104,6 +105,7 @@ emim_status emim_cpu_rownorm_forward(emim_ctx *ctx, const emim_args *a)
 }
 
 /* backward t: 0 dx (+=), 1 a, 2 r, 3 da */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_rownorm_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dx = P(a->t[0]);
@@ -111,11 +113,7 @@ emim_status emim_cpu_rownorm_backward(emim_ctx *ctx, const emim_args *a)
     int64_t rows = a->i[0], d = a->i[1];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t i = 0; i < rows; i++) {
-        float dot = 0.0f;
-        for (int64_t k = 0; k < d; k++) {
-            float t = an[i * d + k] * da[i * d + k];
-            dot += t;
-        }
+        float dot = emim_row_dot(an + i * d, da + i * d, d);
         for (int64_t k = 0; k < d; k++) dx[i * d + k] += emim_rownorm_dx(da[i * d + k], an[i * d + k], dot, r[i]);
     }
     return EMIM_OK;
@@ -123,28 +121,32 @@ emim_status emim_cpu_rownorm_backward(emim_ctx *ctx, const emim_args *a)
 
 /* i: 0 B, 1 n; f: 0 w.  forward t: 0 loss [1], 1 C [B, n, n]:
  * loss = sum over b, i, j of (1 - C_ii)^2 or w C_ij^2, in the fixed order */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_barlow_forward(emim_ctx *ctx, const emim_args *a)
 {
     const float *C = P(a->t[1]);
     int64_t n = a->i[1], total = a->i[0] * n * n, nch = (total + CH - 1) / CH;
     float w = a->f[0];
-    float *ps = malloc((size_t)nch * sizeof *ps);
-    if (!ps) return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of memory for partial sums");
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
+    float *ps = EMIM_HOST(ws);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < total ? lo + CH : total;
-        float s = 0.0f;
-        for (int64_t e = lo; e < hi; e++) s += emim_barlow_term(C[e], (e % (n * n)) / n == e % n, w);
-        ps[c] = s;
+        float q[EMIM_ROW_LANES];
+        emim_lanes_zero(q);
+        EMIM_LANES(hi - lo, i, j, int64_t e = lo + i; q[j] += emim_barlow_term(C[e], (e % (n * n)) / n == e % n, w););
+        ps[c] = emim_lanes_tree(q);
     }
-    float s = 0.0f;
-    for (int64_t c = 0; c < nch; c++) s += ps[c];
-    free(ps);
+    float s = emim_row_sum(ps, nch);
+    emim_ws_release(ctx, mark);
     P(a->t[0])[0] = s;
     return EMIM_OK;
 }
 
 /* backward t: 0 dC (+=), 1 C, 2 dloss [1] */
+EMIM_CPU_KERNEL
 emim_status emim_cpu_barlow_backward(emim_ctx *ctx, const emim_args *a)
 {
     float *dC = P(a->t[0]);

@@ -1,6 +1,10 @@
 /* CPU twins of the optimiser ops: adamw and clip_grad_norm (OpenCL twins:
  * kernels-cl/optim.{c,cl}; formulas emim_adamw1 and emim_clip_factor in
- * src/core/emim_math.h). The norm is summed in fixed chunks as cpu/reduce.c. */
+ * src/core/emim_math.h). The squared norm is summed in fixed chunks as
+ * cpu/reduce.c, in the lane shape of emim_math.h ("Row sums": lane j sums
+ * terms j, j+32, ... in order, then a fixed pairwise tree over the 32
+ * lanes): part[c] = rowsum(g^2 over chunk c of EMIM_REDUCE_CHUNK),
+ * norm = sqrt(rowsum(part[0 .. nch-1])). */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -36,15 +40,9 @@ emim_status emim_cpu_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
-        float s = 0.0f;
-        for (int64_t e = lo; e < hi; e++) {
-            float gg = g[e] * g[e];
-            s += gg;
-        }
-        ps[c] = s;
+        ps[c] = emim_row_dot(g + lo, g + lo, hi - lo);
     }
-    float s = 0.0f;
-    for (int64_t c = 0; c < nch; c++) s += ps[c];
+    float s = emim_row_sum(ps, nch);
     emim_ws_release(ctx, mark);
     float norm = emim_sqrt(s), k = emim_clip_factor(norm, a->f[0]);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)

@@ -1,8 +1,11 @@
 /* CPU twins of the fixed-order reductions sum and mean. The order of the
- * additions (doc/numerics.md), the same in kernels-cl/reduce.cl:
+ * additions (doc/numerics.md), the same in kernels-cl/reduce.cl, with
+ * rowsum the lane shape of src/core/emim_math.h ("Row sums": lane j sums
+ * elements j, j+32, ... in order, then a fixed pairwise tree over the 32
+ * lanes):
  *   chunk c of row r = elements [c*CH, min((c+1)*CH, n)), CH = EMIM_REDUCE_CHUNK;
- *   part[c] = ((0 + x0) + x1) + ... over the chunk, in order;
- *   out[r]  = ((0 + part[0]) + part[1]) + ... in order;
+ *   part[c] = rowsum(chunk c);
+ *   out[r]  = rowsum(part[0], part[1], ..., part[nch-1]);
  *   mean    = out[r] / (float)n.
  * Chunks are summed in parallel; nothing depends on the thread count. */
 #include "core/internal.h"
@@ -11,35 +14,35 @@
 
 #define P(r) ((r).buf->host + (r).off)
 
+EMIM_CPU_KERNEL
 static emim_status reduce_rows(emim_ctx *ctx, const emim_args *a, int mean)
 {
     float *out = P(a->t[0]);
     const float *inp = P(a->t[1]);
     int64_t rows = a->i[0], n = a->i[1];
     int64_t nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
-    float *part = malloc((size_t)(rows * nch) * sizeof *part);
-    if (!part) return emim_set_error(ctx, EMIM_ERR_NOMEM, "sum: out of memory for %lld partial sums",
-                                     (long long)(rows * nch));
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)(rows * nch), &ws));
+    float *part = EMIM_HOST(ws);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t q = 0; q < rows * nch; q++) {
         int64_t r = q / nch, c = q % nch;
         int64_t lo = c * EMIM_REDUCE_CHUNK, hi = lo + EMIM_REDUCE_CHUNK < n ? lo + EMIM_REDUCE_CHUNK : n;
-        const float *x = inp + r * n;
-        float s = 0.0f;
-        for (int64_t e = lo; e < hi; e++) s += x[e];
-        part[q] = s;
+        part[q] = emim_row_sum(inp + r * n + lo, hi - lo);
     }
     float nf = (float)n;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
-        float s = 0.0f;
-        for (int64_t c = 0; c < nch; c++) s += part[r * nch + c];
+        float s = emim_row_sum(part + r * nch, nch);
         out[r] = mean ? s / nf : s;
     }
-    free(part);
+    emim_ws_release(ctx, mark);
     return EMIM_OK;
 }
 
 /* dinp[r,j] += dout[r] (sum) or dout[r] / (float)n (mean) */
+EMIM_CPU_KERNEL
 static emim_status reduce_rows_backward(emim_ctx *ctx, const emim_args *a, int mean)
 {
     float *dinp = P(a->t[0]);

@@ -147,8 +147,9 @@ emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, siz
 emim_status emim_scale_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, float alpha, size_t n);
 
 /* out[r] = sum_j inp[r, j], inp: [rows, n], out: [rows]. The order of the
- * additions is fixed (chunks of EMIM_REDUCE_CHUNK summed in order, then the
- * chunk sums in order), the same on both twins and for any thread count. */
+ * additions is fixed (chunks of EMIM_REDUCE_CHUNK, each summed in 32 lanes
+ * combined by a fixed tree, then the chunk sums the same way; see
+ * doc/numerics.md), the same on both twins and for any thread count. */
 #define EMIM_REDUCE_CHUNK 256
 emim_status emim_sum(emim_ctx *ctx, emim_ref out, emim_ref inp, int rows, size_t n);
 /* dinp[r, j] += dout[r]. */

@@ -1,5 +1,8 @@
 /* OpenCL twin of layernorm, host side (device code kernels-cl/layernorm.cl,
- * CPU twin cpu/layernorm.c). */
+ * CPU twin and the order of operations cpu/layernorm.c). Forward and dinp:
+ * a work-group of EMIM_ROW_LANES work-items per row (emim_cl_run_rows, or
+ * the serial kernels with one work-item per row); dw, db: one work-item per
+ * column. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -11,10 +14,10 @@ emim_status emim_cl_layernorm_forward(emim_ctx *ctx, const emim_args *a)
     cl_ulong oo = OFF(0), mo = OFF(1), ro = OFF(2), io = OFF(3), wo = OFF(4), bo = OFF(5);
     cl_ulong rows = (cl_ulong)a->i[0], C = (cl_ulong)a->i[1];
     float eps = a->f[0];
-    size_t g = (size_t)rows, l = 16;
-    return emim_cl_run(ctx, "emim_layernorm_fwd", 1, &g, &l, 15, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(mean),
-                       EMIM_ARG(mo), EMIM_ARG(rstd), EMIM_ARG(ro), EMIM_ARG(inp), EMIM_ARG(io), EMIM_ARG(w),
-                       EMIM_ARG(wo), EMIM_ARG(b), EMIM_ARG(bo), EMIM_ARG(rows), EMIM_ARG(C), EMIM_ARG(eps));
+    return emim_cl_run_rows(ctx, "emim_layernorm_fwd", "emim_layernorm_fwd_serial", (size_t)rows, 15,
+                            EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(mean), EMIM_ARG(mo), EMIM_ARG(rstd), EMIM_ARG(ro),
+                            EMIM_ARG(inp), EMIM_ARG(io), EMIM_ARG(w), EMIM_ARG(wo), EMIM_ARG(b), EMIM_ARG(bo),
+                            EMIM_ARG(rows), EMIM_ARG(C), EMIM_ARG(eps));
 }
 
 emim_status emim_cl_layernorm_backward(emim_ctx *ctx, const emim_args *a)
@@ -26,10 +29,10 @@ emim_status emim_cl_layernorm_backward(emim_ctx *ctx, const emim_args *a)
     if (a->t[0].buf) {
         cl_mem dinp = MEM(0);
         cl_ulong dio = OFF(0);
-        size_t g = (size_t)rows, l = 16;
-        s = emim_cl_run(ctx, "emim_layernorm_bwd_inp", 1, &g, &l, 14, EMIM_ARG(dinp), EMIM_ARG(dio), EMIM_ARG(dout),
-                        EMIM_ARG(go), EMIM_ARG(inp), EMIM_ARG(io), EMIM_ARG(w), EMIM_ARG(wo), EMIM_ARG(mean),
-                        EMIM_ARG(mo), EMIM_ARG(rstd), EMIM_ARG(ro), EMIM_ARG(rows), EMIM_ARG(C));
+        s = emim_cl_run_rows(ctx, "emim_layernorm_bwd_inp", "emim_layernorm_bwd_inp_serial", (size_t)rows, 14,
+                             EMIM_ARG(dinp), EMIM_ARG(dio), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(inp),
+                             EMIM_ARG(io), EMIM_ARG(w), EMIM_ARG(wo), EMIM_ARG(mean), EMIM_ARG(mo), EMIM_ARG(rstd),
+                             EMIM_ARG(ro), EMIM_ARG(rows), EMIM_ARG(C));
         if (s) return s;
     }
     if (a->t[1].buf || a->t[2].buf) {

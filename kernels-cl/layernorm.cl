@@ -1,29 +1,87 @@
 /* OpenCL twin of layernorm (CPU twin and the order of operations:
- * cpu/layernorm.c). One work-item per row (forward, dinp) or per column
- * (dw, db), each summing in order. */
+ * cpu/layernorm.c). Forward and dinp: a work-group of EMIM_ROW_LANES
+ * work-items per row, work-item j summing lane j (elements j, j+32, ... in
+ * order) and the lanes combined by the fixed tree in local memory
+ * (src/core/emim_math.h, "Row sums"); the *_serial kernels do the same with
+ * one work-item per row holding the 32 lanes (devices that cannot take the
+ * work-group). Each row body is written once, for lanes j0 .. j0+nj-1.
+ * dw, db: one work-item per column, summing over the rows in order. */
 #pragma OPENCL FP_CONTRACT OFF
+
+EMIM_INLINE void ln_fwd_row(global float *out, ulong oo, global float *mean, ulong mo, global float *rstd, ulong ro,
+                            global const float *inp, ulong io, global const float *w, ulong wo,
+                            global const float *b, ulong bo, ulong C, float eps, ulong r, uint j0, uint nj,
+                            local float *pl)
+{
+    global const float *x = inp + io + r * C;
+    float cf = (float)C, q[EMIM_ROW_LANES];
+    for (uint t = 0; t < nj; t++) {
+        float s = 0.0f;
+        for (ulong c = j0 + t; c < C; c += EMIM_ROW_LANES) s += x[c];
+        q[t] = s;
+    }
+    float m = emim_lanes_sum(q, pl, j0, nj) / cf;
+    for (uint t = 0; t < nj; t++) {
+        float v = 0.0f;
+        for (ulong c = j0 + t; c < C; c += EMIM_ROW_LANES) {
+            float d = x[c] - m;
+            float dd = d * d;
+            v += dd;
+        }
+        q[t] = v;
+    }
+    float rs = emim_ln_rstd(emim_lanes_sum(q, pl, j0, nj) / cf, eps);
+    for (ulong c = j0; c < C; c += EMIM_LANES_STEP(nj))
+        out[oo + r * C + c] = emim_ln_out(x[c], m, rs, w[wo + c], b[bo + c]);
+    if (j0 == 0) {
+        mean[mo + r] = m;
+        rstd[ro + r] = rs;
+    }
+}
 
 kernel void emim_layernorm_fwd(global float *out, ulong oo, global float *mean, ulong mo, global float *rstd,
                                ulong ro, global const float *inp, ulong io, global const float *w, ulong wo,
                                global const float *b, ulong bo, ulong rows, ulong C, float eps)
 {
+    local float pl[EMIM_ROW_LANES];
+    ln_fwd_row(out, oo, mean, mo, rstd, ro, inp, io, w, wo, b, bo, C, eps, get_group_id(0), get_local_id(0), 1u, pl);
+}
+
+kernel void emim_layernorm_fwd_serial(global float *out, ulong oo, global float *mean, ulong mo, global float *rstd,
+                                      ulong ro, global const float *inp, ulong io, global const float *w, ulong wo,
+                                      global const float *b, ulong bo, ulong rows, ulong C, float eps)
+{
     ulong r = get_global_id(0);
     if (r >= rows) return;
-    global const float *x = inp + io + r * C;
-    float cf = (float)C;
-    float s = 0.0f;
-    for (ulong c = 0; c < C; c++) s += x[c];
-    float m = s / cf;
-    float v = 0.0f;
-    for (ulong c = 0; c < C; c++) {
-        float d = x[c] - m;
-        float dd = d * d;
-        v += dd;
+    ln_fwd_row(out, oo, mean, mo, rstd, ro, inp, io, w, wo, b, bo, C, eps, r, 0u, EMIM_ROW_LANES,
+               (local float *)0);
+}
+
+EMIM_INLINE void ln_bwd_row(global float *dinp, ulong dio, global const float *dout, ulong go,
+                            global const float *inp, ulong io, global const float *w, ulong wo,
+                            global const float *mean, ulong mo, global const float *rstd, ulong ro, ulong C,
+                            ulong r, uint j0, uint nj, local float *pl)
+{
+    global const float *x = inp + io + r * C, *g = dout + go + r * C;
+    float cf = (float)C, qd[EMIM_ROW_LANES], qdn[EMIM_ROW_LANES];
+    float m = mean[mo + r], rs = rstd[ro + r];
+    for (uint t = 0; t < nj; t++) {
+        float sd = 0.0f, sdn = 0.0f;
+        for (ulong c = j0 + t; c < C; c += EMIM_ROW_LANES) {
+            float dnorm = g[c] * w[wo + c];
+            float dn = dnorm * emim_ln_norm(x[c], m, rs);
+            sd += dnorm;
+            sdn += dn;
+        }
+        qd[t] = sd;
+        qdn[t] = sdn;
     }
-    float rs = emim_ln_rstd(v / cf, eps);
-    for (ulong c = 0; c < C; c++) out[oo + r * C + c] = emim_ln_out(x[c], m, rs, w[wo + c], b[bo + c]);
-    mean[mo + r] = m;
-    rstd[ro + r] = rs;
+    float dm = emim_lanes_sum(qd, pl, j0, nj) / cf;
+    float dnm = emim_lanes_sum(qdn, pl, j0, nj) / cf;
+    for (ulong c = j0; c < C; c += EMIM_LANES_STEP(nj)) {
+        float dnorm = g[c] * w[wo + c];
+        dinp[dio + r * C + c] += emim_ln_dinp(dnorm, emim_ln_norm(x[c], m, rs), dm, dnm, rs);
+    }
 }
 
 kernel void emim_layernorm_bwd_inp(global float *dinp, ulong dio, global const float *dout, ulong go,
@@ -31,22 +89,20 @@ kernel void emim_layernorm_bwd_inp(global float *dinp, ulong dio, global const f
                                    global const float *mean, ulong mo, global const float *rstd, ulong ro,
                                    ulong rows, ulong C)
 {
+    local float pl[EMIM_ROW_LANES];
+    ln_bwd_row(dinp, dio, dout, go, inp, io, w, wo, mean, mo, rstd, ro, C, get_group_id(0), get_local_id(0), 1u,
+               pl);
+}
+
+kernel void emim_layernorm_bwd_inp_serial(global float *dinp, ulong dio, global const float *dout, ulong go,
+                                          global const float *inp, ulong io, global const float *w, ulong wo,
+                                          global const float *mean, ulong mo, global const float *rstd, ulong ro,
+                                          ulong rows, ulong C)
+{
     ulong r = get_global_id(0);
     if (r >= rows) return;
-    global const float *x = inp + io + r * C, *g = dout + go + r * C;
-    float cf = (float)C;
-    float m = mean[mo + r], rs = rstd[ro + r], sd = 0.0f, sdn = 0.0f;
-    for (ulong c = 0; c < C; c++) {
-        float dnorm = g[c] * w[wo + c];
-        float dn = dnorm * emim_ln_norm(x[c], m, rs);
-        sd += dnorm;
-        sdn += dn;
-    }
-    float dm = sd / cf, dnm = sdn / cf;
-    for (ulong c = 0; c < C; c++) {
-        float dnorm = g[c] * w[wo + c];
-        dinp[dio + r * C + c] += emim_ln_dinp(dnorm, emim_ln_norm(x[c], m, rs), dm, dnm, rs);
-    }
+    ln_bwd_row(dinp, dio, dout, go, inp, io, w, wo, mean, mo, rstd, ro, C, r, 0u, EMIM_ROW_LANES,
+               (local float *)0);
 }
 
 /* has_dw, has_db: whether dw / db are to be written (a NULL operand is

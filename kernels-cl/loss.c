@@ -1,20 +1,29 @@
 /* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
- * kernels-cl/loss.cl, CPU twins cpu/loss.c). */
+ * kernels-cl/loss.cl, CPU twins and the order of every sum cpu/loss.c). The
+ * sums run with a work-group of EMIM_ROW_LANES work-items per chunk (mse,
+ * l1, barlow), per row (rownorm) and for the final sum of the chunk sums
+ * (emim_cl_run_rows, or the serial kernels); the backward kernels of mse,
+ * l1 and barlow with one work-item per element. No host round-trip: the
+ * loss and the gradient coefficient stay on the device. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
 #define OFF(s) ((cl_ulong)a->t[s].off)
 #define CH EMIM_REDUCE_CHUNK   /* = EMIM_SUM_CHUNK in loss.cl */
 
-static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, const char *what)
+/* scratch from the context's workspace: its buffer and offset */
+static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, cl_ulong *off)
 {
-    cl_int err;
-    *out = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
-    return emim_cl_check(ctx, err, what);
+    emim_ref r;
+    EMIM_CHECK(emim_ws_take(ctx, floats, &r));
+    *out = r.buf->mem;
+    *off = r.off;
+    return EMIM_OK;
 }
 
-/* Runs the mse (l1 0) or l1 (l1 1) chunk sums and the final kernel into
- * out[oo] (the loss, or with want_coef the gradient coefficient from dl). */
+/* Runs the mse (l1 0) or l1 (l1 1) chunk sums (part[c] the terms, part[nch
+ * + c] the mask) and the final kernel into out[oo] (the loss, or with
+ * want_coef the gradient coefficient from dl). */
 static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int tslot, int mslot, cl_mem out,
                              cl_ulong oo, int want_coef, cl_mem dl, cl_ulong dlo, int l1)
 {
@@ -22,18 +31,17 @@ static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int t
     float nf = a->f[0];
     cl_int has_mask = a->t[mslot].buf != NULL, wc = want_coef, kind = l1;
     cl_mem part, p = MEM(pslot), t = MEM(tslot), m = has_mask ? MEM(mslot) : p;
-    cl_ulong po = OFF(pslot), to = OFF(tslot), mo = has_mask ? OFF(mslot) : 0;
-    emim_status s = scratch(ctx, (size_t)nch * 2, &part,
-                            l1 ? "l1: clCreateBuffer (partial sums)" : "mse: clCreateBuffer (partial sums)");
-    if (s) return s;
-    size_t g = (size_t)nch, l = 64, g1 = 1;
-    s = emim_cl_run(ctx, "emim_mse_chunks", 1, &g, &l, 11, EMIM_ARG(part), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
-                    EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n), EMIM_ARG(nch),
-                    EMIM_ARG(kind));
-    if (!s) s = emim_cl_run(ctx, "emim_mse_final", 1, &g1, NULL, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
-                            EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf), EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo),
-                            EMIM_ARG(kind));
-    clReleaseMemObject(part);
+    cl_ulong pfo, po = OFF(pslot), to = OFF(tslot), mo = has_mask ? OFF(mslot) : 0;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    EMIM_CHECK(scratch(ctx, (size_t)nch * 2, &part, &pfo));
+    emim_status s = emim_cl_run_rows(ctx, "emim_mse_chunks", "emim_mse_chunks_serial", (size_t)nch, 12,
+                                     EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
+                                     EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n),
+                                     EMIM_ARG(nch), EMIM_ARG(kind));
+    if (!s) s = emim_cl_run_rows(ctx, "emim_mse_final", "emim_mse_final_serial", 1, 11, EMIM_ARG(out), EMIM_ARG(oo),
+                                 EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(nch), EMIM_ARG(has_mask), EMIM_ARG(nf),
+                                 EMIM_ARG(wc), EMIM_ARG(dl), EMIM_ARG(dlo), EMIM_ARG(kind));
+    emim_ws_release(ctx, mark);
     return s;
 }
 
@@ -47,9 +55,10 @@ static emim_status masked_loss_forward(emim_ctx *ctx, const emim_args *a, int l1
 static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l1)
 {
     cl_mem coef;
-    emim_status s = scratch(ctx, 1, &coef, l1 ? "l1: clCreateBuffer (coefficient)" : "mse: clCreateBuffer (coefficient)");
-    if (s) return s;
-    s = mse_final(ctx, a, 2, 3, 4, coef, 0, 1, MEM(5), OFF(5), l1);
+    cl_ulong cfo;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    EMIM_CHECK(scratch(ctx, 1, &coef, &cfo));
+    emim_status s = mse_final(ctx, a, 2, 3, 4, coef, cfo, 1, MEM(5), OFF(5), l1);
     if (!s) {
         cl_ulong n = (cl_ulong)a->i[0];
         cl_int has_dp = a->t[0].buf != NULL, has_dt = a->t[1].buf != NULL, has_mask = a->t[4].buf != NULL, kind = l1;
@@ -62,7 +71,7 @@ static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l
                         EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(coef), EMIM_ARG(n),
                         EMIM_ARG(kind));
     }
-    clReleaseMemObject(coef);
+    emim_ws_release(ctx, mark);
     return s;
 }
 
@@ -77,9 +86,9 @@ emim_status emim_cl_rownorm_forward(emim_ctx *ctx, const emim_args *a)
 {
     cl_mem an = MEM(0), r = MEM(1), x = MEM(2);
     cl_ulong ao = OFF(0), ro = OFF(1), xo = OFF(2), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
-    size_t g = (size_t)rows, l = 16;
-    return emim_cl_run(ctx, "emim_rownorm_fwd", 1, &g, &l, 8, EMIM_ARG(an), EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro),
-                       EMIM_ARG(x), EMIM_ARG(xo), EMIM_ARG(rows), EMIM_ARG(d));
+    return emim_cl_run_rows(ctx, "emim_rownorm_fwd", "emim_rownorm_fwd_serial", (size_t)rows, 8, EMIM_ARG(an),
+                            EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(x), EMIM_ARG(xo), EMIM_ARG(rows),
+                            EMIM_ARG(d));
 }
 
 /* backward t: 0 dx, 1 a, 2 r, 3 da */
@@ -87,10 +96,9 @@ emim_status emim_cl_rownorm_backward(emim_ctx *ctx, const emim_args *a)
 {
     cl_mem dx = MEM(0), an = MEM(1), r = MEM(2), da = MEM(3);
     cl_ulong dxo = OFF(0), ao = OFF(1), ro = OFF(2), dao = OFF(3), rows = (cl_ulong)a->i[0], d = (cl_ulong)a->i[1];
-    size_t g = (size_t)rows, l = 16;
-    return emim_cl_run(ctx, "emim_rownorm_bwd", 1, &g, &l, 10, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(an),
-                       EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(da), EMIM_ARG(dao), EMIM_ARG(rows),
-                       EMIM_ARG(d));
+    return emim_cl_run_rows(ctx, "emim_rownorm_bwd", "emim_rownorm_bwd_serial", (size_t)rows, 10, EMIM_ARG(dx),
+                            EMIM_ARG(dxo), EMIM_ARG(an), EMIM_ARG(ao), EMIM_ARG(r), EMIM_ARG(ro), EMIM_ARG(da),
+                            EMIM_ARG(dao), EMIM_ARG(rows), EMIM_ARG(d));
 }
 
 /* i: 0 B, 1 n; f: 0 w.  forward t: 0 loss, 1 C */
@@ -100,14 +108,15 @@ emim_status emim_cl_barlow_forward(emim_ctx *ctx, const emim_args *a)
     cl_mem part, loss = MEM(0), C = MEM(1);
     cl_ulong lo = OFF(0), co = OFF(1);
     float w = a->f[0];
-    emim_status s = scratch(ctx, (size_t)nch, &part, "barlow: clCreateBuffer (partial sums)");
-    if (s) return s;
-    size_t g = (size_t)nch, l = 64, g1 = 1;
-    s = emim_cl_run(ctx, "emim_barlow_chunks", 1, &g, &l, 7, EMIM_ARG(part), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n),
-                    EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));
-    if (!s) s = emim_cl_run(ctx, "emim_barlow_final", 1, &g1, NULL, 4, EMIM_ARG(loss), EMIM_ARG(lo), EMIM_ARG(part),
-                            EMIM_ARG(nch));
-    clReleaseMemObject(part);
+    cl_ulong pfo;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    EMIM_CHECK(scratch(ctx, (size_t)nch, &part, &pfo));
+    emim_status s = emim_cl_run_rows(ctx, "emim_barlow_chunks", "emim_barlow_chunks_serial", (size_t)nch, 8,
+                                     EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n),
+                                     EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));
+    if (!s) s = emim_cl_run_rows(ctx, "emim_barlow_final", "emim_barlow_final_serial", 1, 5, EMIM_ARG(loss),
+                                 EMIM_ARG(lo), EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(nch));
+    emim_ws_release(ctx, mark);
     return s;
 }
 

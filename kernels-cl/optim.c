@@ -1,5 +1,8 @@
 /* OpenCL twins of adamw and clip_grad_norm, host side (device code
- * kernels-cl/optim.cl, CPU twins cpu/optim.c). */
+ * kernels-cl/optim.cl, CPU twins and the order of the norm's sum
+ * cpu/optim.c): the chunk sums of the squared norm with a work-group of
+ * EMIM_ROW_LANES work-items per chunk, the final sum with one work-group
+ * (emim_cl_run_rows, or the serial kernels). */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -26,11 +29,12 @@ emim_status emim_cl_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
     EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
     cl_mem part = ws.buf->mem;
     cl_ulong po = ws.off;
-    size_t gc = (size_t)nch, lc = 64, g1 = 1, gn = (size_t)n, ln = 256;
-    emim_status s = emim_cl_run(ctx, "emim_sumsq_chunks", 1, &gc, &lc, 6, EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(g),
-                                EMIM_ARG(go), EMIM_ARG(n), EMIM_ARG(nch));
-    if (!s) s = emim_cl_run(ctx, "emim_clip_norm", 1, &g1, NULL, 5, EMIM_ARG(norm), EMIM_ARG(no), EMIM_ARG(part),
-                            EMIM_ARG(po), EMIM_ARG(nch));
+    size_t gn = (size_t)n, ln = 256;
+    emim_status s = emim_cl_run_rows(ctx, "emim_sumsq_chunks", "emim_sumsq_chunks_serial", (size_t)nch, 6,
+                                     EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(n),
+                                     EMIM_ARG(nch));
+    if (!s) s = emim_cl_run_rows(ctx, "emim_clip_norm", "emim_clip_norm_serial", 1, 5, EMIM_ARG(norm), EMIM_ARG(no),
+                                 EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(nch));
     if (!s) s = emim_cl_run(ctx, "emim_clip_scale", 1, &gn, &ln, 6, EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(norm),
                             EMIM_ARG(no), EMIM_ARG(maxn), EMIM_ARG(n));
     emim_ws_release(ctx, mark);

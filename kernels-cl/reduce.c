@@ -1,6 +1,9 @@
 /* OpenCL twins of sum and mean, host side (device code in
  * kernels-cl/reduce.cl; CPU twins and the order of additions in
- * cpu/reduce.c). */
+ * cpu/reduce.c): the chunk sums with a work-group of EMIM_ROW_LANES
+ * work-items per chunk, then the chunk sums of each row with a work-group
+ * per row (emim_cl_run_rows, or the serial kernels); backward one work-item
+ * per element. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -11,23 +14,24 @@ static emim_status reduce_fwd(emim_ctx *ctx, const emim_args *a, int mean)
 {
     cl_ulong rows = (cl_ulong)a->i[0], n = (cl_ulong)a->i[1];
     cl_ulong nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
-    cl_int err;
-    cl_mem part = clCreateBuffer(ctx->cl.context, CL_MEM_READ_WRITE, (size_t)(rows * nch) * sizeof(float), NULL, &err);
-    emim_status s = emim_cl_check(ctx, err, "sum: clCreateBuffer (partial sums)");
-    if (s) return s;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref ws;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)(rows * nch), &ws));
+    cl_mem part = ws.buf->mem;
+    cl_ulong pfo = ws.off;
     cl_mem inp = MEM(1), out = MEM(0);
     cl_ulong io = OFF(1), oo = OFF(0);
-    size_t g = (size_t)(rows * nch), l = 64;
-    s = emim_cl_run(ctx, "emim_reduce_chunks", 1, &g, &l, 6, EMIM_ARG(part), EMIM_ARG(inp), EMIM_ARG(io),
-                    EMIM_ARG(rows), EMIM_ARG(n), EMIM_ARG(nch));
+    emim_status s = emim_cl_run_rows(ctx, "emim_reduce_chunks", "emim_reduce_chunks_serial", (size_t)(rows * nch), 7,
+                                     EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(inp), EMIM_ARG(io), EMIM_ARG(rows),
+                                     EMIM_ARG(n), EMIM_ARG(nch));
     if (!s) {
         float nf = (float)n; /* converted on the host, like the CPU twin */
         cl_int m = mean;
-        size_t g2 = (size_t)rows, l2 = 64;
-        s = emim_cl_run(ctx, "emim_reduce_final", 1, &g2, &l2, 7, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(part),
-                        EMIM_ARG(rows), EMIM_ARG(nch), EMIM_ARG(m), EMIM_ARG(nf));
+        s = emim_cl_run_rows(ctx, "emim_reduce_final", "emim_reduce_final_serial", (size_t)rows, 8, EMIM_ARG(out),
+                             EMIM_ARG(oo), EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(rows), EMIM_ARG(nch), EMIM_ARG(m),
+                             EMIM_ARG(nf));
     }
-    clReleaseMemObject(part); /* released once the queued kernels are done */
+    emim_ws_release(ctx, mark); /* the queue is in order: later work runs after these kernels */
     return s;
 }
 

@@ -71,6 +71,19 @@ START_TEST(twins_exact_other_gemm_kernel)
 }
 END_TEST
 
+/* The row ops' serial kernels (one work-item per row, for devices that
+ * cannot take a work-group of EMIM_ROW_LANES) against the CPU twin: the
+ * same bits as the work-group kernels the default run used. */
+START_TEST(twins_exact_serial_rows)
+{
+    const char *old = getenv("EMIM_CL_ROWS");
+    setenv("EMIM_CL_ROWS", "serial", 1);
+    run_mode(EMIM_MODE_EXACT);
+    if (old) setenv("EMIM_CL_ROWS", old, 1);
+    else unsetenv("EMIM_CL_ROWS");
+}
+END_TEST
+
 int main(void)
 {
     if (!emim_have_opencl()) {
@@ -90,6 +103,7 @@ int main(void)
     tcase_add_test(tc, twins_exact);
     tcase_add_test(tc, twins_fast);
     tcase_add_test(tc, twins_exact_other_gemm_kernel);
+    tcase_add_test(tc, twins_exact_serial_rows);
     suite_add_tcase(s, tc);
     return run_suite(s, 0);
 }

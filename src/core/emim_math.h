@@ -47,11 +47,149 @@ EMIM_INLINE float emim_as_f32(emim_u32 u) { float x; memcpy(&x, &u, 4); return x
 #define EMIM_NAN emim_as_f32(0x7fc00000u) /* one NaN pattern for both builds */
 #endif
 
-/* Fixed-order sums (reduce, mse, barlow, clip_grad_norm): elements in
- * chunks of this many, each chunk summed in order, then the chunk sums in
- * order. The same on both twins (the public EMIM_REDUCE_CHUNK; internal.h
- * checks that they agree). */
+/* Fixed-order sums of long vectors (reduce, mse, l1, barlow,
+ * clip_grad_norm): elements in chunks of this many, each chunk summed as a
+ * row (below), then the chunk sums as a row; mask_mix's column sums: chunks
+ * of rows summed in order, then the chunk sums in order. The same on both
+ * twins (the public EMIM_REDUCE_CHUNK; internal.h checks that they agree). */
 #define EMIM_SUM_CHUNK 256
+
+/* ---------------------------------------------------------------------------
+ * Row sums: the one reduction shape of every row op (layernorm, softmax,
+ * rownorm, sum/mean, the losses), the same on both twins and shaped for a GPU
+ * work-group of EMIM_ROW_LANES work-items per row. For a row of n terms t_e:
+ *   lane j (0 <= j < L, L = EMIM_ROW_LANES) sums the terms j, j+L, j+2L, ...
+ *     in order from 0.0f: p_j = ((0 + t_j) + t_{j+L}) + ...;
+ *   the L partials combine by a fixed pairwise tree: for s = L/2, L/4, ...,
+ *     1: p_i = p_i + p_{i+s} for each i < s; the sum is p_0.
+ * A row maximum (softmax) has the same shape with max for + (from -inf).
+ * CPU: the lanes are an array p[L] updated block by block (L consecutive
+ * terms, the last block may be short; EMIM_LANES below), which GCC
+ * vectorises. OpenCL: a work-group of L work-items per row, work-item j
+ * being lane j, its partial then combined in local memory by the same tree
+ * with a barrier per level (emim_lanes_tree_local); a device or kernel that
+ * cannot take a work-group of L runs the serial variant of the kernel (the
+ * host picks it: emim_cl_run_rows in src/core/opencl.c), one work-item per
+ * row holding the L partials in a private array, in the same order
+ * (emim_lanes_tree). Neither the work-group size nor the thread count
+ * changes a bit. (A lane starts at +0 and so never holds -0: a short last
+ * block gives the same bits as one padded with zeros.)
+ * ------------------------------------------------------------------------- */
+#define EMIM_ROW_LANES 32
+
+/* The tree over L partials in p[] (private memory on OpenCL), in place;
+ * returns the row sum. */
+EMIM_INLINE float emim_lanes_tree(float *p)
+{
+    for (int s = EMIM_ROW_LANES / 2; s > 0; s >>= 1)
+        for (int i = 0; i < s; i++) p[i] = p[i] + p[i + s];
+    return p[0];
+}
+/* The same tree with max (the first operand kept unless the second is
+ * greater: p_i = p_{i+s} > p_i ? p_{i+s} : p_i). */
+EMIM_INLINE float emim_lanes_tree_max(float *p)
+{
+    for (int s = EMIM_ROW_LANES / 2; s > 0; s >>= 1)
+        for (int i = 0; i < s; i++) p[i] = p[i + s] > p[i] ? p[i + s] : p[i];
+    return p[0];
+}
+
+#ifdef __OPENCL_VERSION__
+/* OpenCL, work-group variant: work-item `lane` of a group of L contributes
+ * its partial v; the tree runs in local memory p[L]; every work-item gets
+ * the row sum (max). All work-items of the group must call it. */
+EMIM_INLINE float emim_lanes_tree_local(local float *p, uint lane, float v)
+{
+    p[lane] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = EMIM_ROW_LANES / 2; s > 0; s >>= 1) {
+        if (lane < s) p[lane] = p[lane] + p[lane + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = p[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* p may be used again */
+    return r;
+}
+EMIM_INLINE float emim_lanes_tree_max_local(local float *p, uint lane, float v)
+{
+    p[lane] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = EMIM_ROW_LANES / 2; s > 0; s >>= 1) {
+        if (lane < s) p[lane] = p[lane + s] > p[lane] ? p[lane + s] : p[lane];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = p[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+/* A row kernel body is written once for both variants as a function of
+ * (j0, nj): the work-item computes lanes j0 .. j0+nj-1 (group variant: its
+ * own lane, nj = 1; serial variant: j0 = 0, nj = L), each lane's partial
+ * into q[t]; emim_lanes_sum / emim_lanes_max then give the row's result.
+ * Element loops of the row run c = j0, j0 + EMIM_LANES_STEP(nj), ... */
+#define EMIM_LANES_STEP(nj) (EMIM_ROW_LANES / (nj))
+EMIM_INLINE float emim_lanes_sum(float *q, local float *p, uint j0, uint nj)
+{
+    return nj == 1u ? emim_lanes_tree_local(p, j0, q[0]) : emim_lanes_tree(q);
+}
+EMIM_INLINE float emim_lanes_max(float *q, local float *p, uint j0, uint nj)
+{
+    return nj == 1u ? emim_lanes_tree_max_local(p, j0, q[0]) : emim_lanes_tree_max(q);
+}
+/* The row sum of x[0..n-1] (global memory) for lanes j0 .. j0+nj-1, as
+ * emim_row_sum on the C side. */
+EMIM_INLINE float emim_row_sum_cl(global const float *x, ulong n, uint j0, uint nj, local float *pl)
+{
+    float q[EMIM_ROW_LANES];
+    for (uint t = 0; t < nj; t++) {
+        float s = 0.0f;
+        for (ulong e = j0 + t; e < n; e += EMIM_ROW_LANES) s += x[e];
+        q[t] = s;
+    }
+    return emim_lanes_sum(q, pl, j0, nj);
+}
+#else
+/* C: runs the statement(s) BODY for every element e (int64_t) of a row of
+ * n, with j (int) its lane: the full blocks of L as fixed-count loops over
+ * the lanes (vectorised), then the short last block. BODY typically ends
+ * with p[j] += term. */
+#define EMIM_LANES(n, e, j, ...)                                                                                \
+    do {                                                                                                        \
+        int64_t emim_b_ = 0, emim_n_ = (n);                                                                     \
+        for (; emim_b_ + EMIM_ROW_LANES <= emim_n_; emim_b_ += EMIM_ROW_LANES)                                  \
+            for (int j = 0; j < EMIM_ROW_LANES; j++) {                                                          \
+                int64_t e = emim_b_ + j;                                                                        \
+                __VA_ARGS__                                                                                     \
+            }                                                                                                   \
+        for (int j = 0; emim_b_ + j < emim_n_; j++) {                                                           \
+            int64_t e = emim_b_ + j;                                                                            \
+            __VA_ARGS__                                                                                         \
+        }                                                                                                       \
+    } while (0)
+
+/* L lanes set to v: +0 for sums, -inf for maxima */
+EMIM_INLINE void emim_lanes_fill(float *p, float v)
+{
+    for (int j = 0; j < EMIM_ROW_LANES; j++) p[j] = v;
+}
+EMIM_INLINE void emim_lanes_zero(float *p) { emim_lanes_fill(p, 0.0f); }
+/* The row sum of x[0..n-1] in the lane shape. */
+EMIM_INLINE float emim_row_sum(const float *x, int64_t n)
+{
+    float p[EMIM_ROW_LANES];
+    emim_lanes_zero(p);
+    EMIM_LANES(n, e, j, p[j] += x[e];);
+    return emim_lanes_tree(p);
+}
+/* The row sum of the rounded products x[e] * y[e] in the lane shape. */
+EMIM_INLINE float emim_row_dot(const float *x, const float *y, int64_t n)
+{
+    float p[EMIM_ROW_LANES];
+    emim_lanes_zero(p);
+    EMIM_LANES(n, e, j, float t = x[e] * y[e]; p[j] += t;);
+    return emim_lanes_tree(p);
+}
+#endif
 
 /* ---------------------------------------------------------------------------
  * Philox4x32-10 (Salmon et al., SC'11), the generator of Random123; tested

@@ -18,6 +18,8 @@
 #endif
 
 _Static_assert(EMIM_SUM_CHUNK == EMIM_REDUCE_CHUNK, "the twins' chunk sizes must agree");
+_Static_assert(EMIM_ROW_LANES >= 2 && (EMIM_ROW_LANES & (EMIM_ROW_LANES - 1)) == 0,
+               "the row sums' tree halves the lanes: a power of two");
 
 /* ---- buffers ---- */
 struct emim_buf {
@@ -75,7 +77,7 @@ emim_status emim_dispatch_profiled(emim_ctx *ctx, int op, int dir, emim_kernel_f
 /* ---- context ---- */
 #define EMIM_WS_CHUNKS 24   /* the workspace's chunks at most (emim_ws_take) */
 #if HAVE_OPENCL
-#define EMIM_CL_MAX_KERNELS 64
+#define EMIM_CL_MAX_KERNELS 96
 typedef struct {
     cl_platform_id platform;
     cl_device_id device;
@@ -85,6 +87,7 @@ typedef struct {
     cl_device_type type;
     int correct_divsqrt;      /* device honours -cl-fp32-correctly-rounded-divide-sqrt */
     int gemm_direct;          /* exact GEMM: 1 the kernel for CPU-like devices, 0 the tiled one */
+    int rows_serial;          /* row ops: 1 the serial kernels (one work-item per row), 0 a work-group per row */
     size_t max_alloc;         /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     size_t max_wg;            /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     struct { const char *name; cl_kernel k; } kcache[EMIM_CL_MAX_KERNELS]; /* created on first use */
@@ -312,6 +315,13 @@ emim_status emim_cl_kernel(emim_ctx *ctx, const char *name, cl_kernel *out);
  * rounded up to a multiple of l (l NULL: the implementation chooses). */
 emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims,
                         const size_t *g, const size_t *l, int nargs, ...);
+/* Runs the row kernel `name` over `rows` rows with a work-group of
+ * EMIM_ROW_LANES work-items per row (global size rows * EMIM_ROW_LANES), or
+ * where the device or the kernel cannot take that work-group (or
+ * EMIM_CL_ROWS=serial) its variant `serial` with one work-item per row; both
+ * take the same arguments (nargs EMIM_ARG pairs) and give the same bits
+ * (src/core/emim_math.h, "Row sums"). Both names are string literals. */
+emim_status emim_cl_run_rows(emim_ctx *ctx, const char *name, const char *serial, size_t rows, int nargs, ...);
 emim_status emim_cl_check(emim_ctx *ctx, cl_int err, const char *what);
 #define EMIM_ARG(x) sizeof(x), (const void *)&(x)
 #endif

@@ -247,6 +247,15 @@ static emim_status cl_init(emim_ctx *ctx, const emim_options *opt)
     else if (gv && !strcmp(gv, "direct")) cl->gemm_direct = 1;
     else if (gv && *gv)
         return emim_set_error(ctx, EMIM_ERR_ARG, "EMIM_CL_GEMM='%s': expected tiled or direct", gv);
+    /* The row ops (layernorm, softmax, rownorm, sum, the losses): a work-group
+     * of EMIM_ROW_LANES work-items per row, or one work-item per row (the
+     * serial variants, same bits) where the device cannot take that;
+     * EMIM_CL_ROWS=group|serial overrides (tests run both). */
+    cl->rows_serial = cl->max_wg < EMIM_ROW_LANES;
+    const char *rv = getenv("EMIM_CL_ROWS");
+    if (rv && !strcmp(rv, "serial")) cl->rows_serial = 1;
+    else if (rv && *rv && strcmp(rv, "group"))
+        return emim_set_error(ctx, EMIM_ERR_ARG, "EMIM_CL_ROWS='%s': expected group or serial", rv);
     /* Some implementations (PoCL) report a global size but do not enforce
      * it: the context caps its own allocations at the reported size. */
     if (!ctx->mem_limit || ctx->mem_limit > global) ctx->mem_limit = (size_t)global;
@@ -349,25 +358,17 @@ emim_status emim_cl_kernel(emim_ctx *ctx, const char *name, cl_kernel *out)
     return EMIM_OK;
 }
 
-emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims, const size_t *g, const size_t *l,
-                        int nargs, ...)
+static emim_status cl_runv(emim_ctx *ctx, const char *name, cl_kernel k, int dims, const size_t *g,
+                           const size_t *l, int nargs, va_list ap)
 {
-    cl_kernel k;
-    emim_status s = emim_cl_kernel(ctx, name, &k);
-    if (s) return s;
-    va_list ap;
-    va_start(ap, nargs);
     for (int i = 0; i < nargs; i++) {
         size_t size = va_arg(ap, size_t);
         const void *ptr = va_arg(ap, const void *);
         cl_int err = clSetKernelArg(k, (cl_uint)i, size, ptr);
-        if (err != CL_SUCCESS) {
-            va_end(ap);
+        if (err != CL_SUCCESS)
             return emim_set_error(ctx, EMIM_ERR_OPENCL, "clSetKernelArg(%s, %d): %s", name, i,
                                   emim_cl_error_name(err));
-        }
     }
-    va_end(ap);
     size_t gg[3], ll[3];
     for (int d = 0; d < dims; d++) {
         if (g[d] == 0) return EMIM_OK; /* nothing to do */
@@ -382,6 +383,40 @@ emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims, const size_t 
         return emim_set_error(ctx, EMIM_ERR_OPENCL, "clEnqueueNDRangeKernel(%s): %s", name,
                               emim_cl_error_name(err));
     return EMIM_OK;
+}
+
+emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims, const size_t *g, const size_t *l,
+                        int nargs, ...)
+{
+    cl_kernel k;
+    emim_status s = emim_cl_kernel(ctx, name, &k);
+    if (s) return s;
+    va_list ap;
+    va_start(ap, nargs);
+    s = cl_runv(ctx, name, k, dims, g, l, nargs, ap);
+    va_end(ap);
+    return s;
+}
+
+emim_status emim_cl_run_rows(emim_ctx *ctx, const char *name, const char *serial, size_t rows, int nargs, ...)
+{
+    cl_kernel k;
+    emim_status s;
+    int group = !ctx->cl.rows_serial;
+    if (group) {
+        if ((s = emim_cl_kernel(ctx, name, &k))) return s;
+        /* the kernel's own limit (registers, local memory) may be below the device's */
+        size_t kwg = 0;
+        cl_int err = clGetKernelWorkGroupInfo(k, ctx->cl.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+        if (err != CL_SUCCESS || kwg < EMIM_ROW_LANES) group = 0;
+    }
+    if (!group && (s = emim_cl_kernel(ctx, serial, &k))) return s;
+    size_t g = group ? rows * EMIM_ROW_LANES : rows, l = group ? EMIM_ROW_LANES : 16;
+    va_list ap;
+    va_start(ap, nargs);
+    s = cl_runv(ctx, group ? name : serial, k, 1, &g, &l, nargs, ap);
+    va_end(ap);
+    return s;
 }
 
 /* ---- emim info ---- */
