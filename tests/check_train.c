@@ -11,6 +11,53 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#if HAVE_OPENCL
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#endif
+
+/* Host and OpenCL allocations made by the library's own code: the test
+ * program is linked with --wrap for malloc, calloc, realloc, aligned_alloc,
+ * posix_memalign and clCreateBuffer (Makefile.am), so that a step that allocates is seen. */
+static long host_allocs, cl_allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n)
+{
+    __atomic_add_fetch(&host_allocs, 1, __ATOMIC_RELAXED);
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t k, size_t n)
+{
+    __atomic_add_fetch(&host_allocs, 1, __ATOMIC_RELAXED);
+    return __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    __atomic_add_fetch(&host_allocs, 1, __ATOMIC_RELAXED);
+    return __real_realloc(p, n);
+}
+void *__real_aligned_alloc(size_t a, size_t n);
+void *__wrap_aligned_alloc(size_t a, size_t n)
+{
+    __atomic_add_fetch(&host_allocs, 1, __ATOMIC_RELAXED);
+    return __real_aligned_alloc(a, n);
+}
+int __real_posix_memalign(void **p, size_t a, size_t n);
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+    __atomic_add_fetch(&host_allocs, 1, __ATOMIC_RELAXED);
+    return __real_posix_memalign(p, a, n);
+}
+#if HAVE_OPENCL
+cl_mem __real_clCreateBuffer(cl_context c, cl_mem_flags f, size_t n, void *h, cl_int *e);
+cl_mem __wrap_clCreateBuffer(cl_context c, cl_mem_flags f, size_t n, void *h, cl_int *e)
+{
+    __atomic_add_fetch(&cl_allocs, 1, __ATOMIC_RELAXED);
+    return __real_clCreateBuffer(c, f, n, h, e);
+}
+#endif
 
 enum { S = 16, STEPS = 30 };
 
@@ -477,6 +524,60 @@ END_TEST
 START_TEST(exact_twins_aniso2) { method = METHODS[_i]; twins(&ANISO2); }
 END_TEST
 
+/* After the first step, a step allocates nothing: no buffer, no host
+ * memory, no OpenCL buffer (scratch comes from the context's workspace) */
+static void no_allocs(emim_backend_kind b, emim_mode mode)
+{
+    char why[4096];
+    emim_ctx *ctx = test_ctx(b, mode, 2, why, sizeof why);
+    ck_assert_msg(ctx != NULL, "%s", why);
+    emim_train_config t;
+    micro(&t);
+    emim_trainer *T = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+    size_t vol = (size_t)t.vit.channels * S * S * S;
+    float *img = malloc(vol * t.batch * sizeof *img);
+    emim_step_stats st;
+    phantoms(img, &t, 0);
+    ck_assert_msg(emim_trainer_step(T, img, &st) == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert_int_eq(emim_finish(ctx), EMIM_OK);
+    long bufs = emim_alloc_count(ctx), host = __atomic_load_n(&host_allocs, __ATOMIC_SEQ_CST),
+         cl = __atomic_load_n(&cl_allocs, __ATOMIC_SEQ_CST);
+    /* no assertion until the counts are read: Check's own bookkeeping allocates */
+    emim_status st1 = EMIM_OK;
+    int finite = 1;
+    for (int s = 1; s < 4 && !st1; s++) {
+        st1 = emim_trainer_step(T, img, &st);
+        finite &= isfinite(st.loss) != 0;
+    }
+    if (!st1) st1 = emim_finish(ctx);
+    long host2 = __atomic_load_n(&host_allocs, __ATOMIC_SEQ_CST), cl2 = __atomic_load_n(&cl_allocs, __ATOMIC_SEQ_CST);
+    ck_assert_msg(st1 == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert(finite);
+    ck_assert(bufs > 0);
+    ck_assert_msg(emim_alloc_count(ctx) == bufs, "%s: %ld buffers allocated in 3 steps after the first", method,
+                  emim_alloc_count(ctx) - bufs);
+    ck_assert_msg(host2 == host, "%s: %ld host allocations in 3 steps after the first", method, host2 - host);
+    ck_assert_msg(cl2 == cl, "%s: %ld OpenCL buffers created in 3 steps after the first", method, cl2 - cl);
+    free(img);
+    emim_trainer_free(T);
+    emim_ctx_free(ctx);
+}
+START_TEST(no_allocs_cpu)
+{
+    method = METHODS[_i];
+    no_allocs(EMIM_BACKEND_CPU, EMIM_MODE_EXACT);
+    no_allocs(EMIM_BACKEND_CPU, EMIM_MODE_FAST);
+}
+END_TEST
+START_TEST(no_allocs_opencl)
+{
+    method = METHODS[_i];
+    no_allocs(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT);
+    no_allocs(EMIM_BACKEND_OPENCL, EMIM_MODE_FAST);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -491,6 +592,7 @@ int main(void)
     tcase_add_test(tc, ema);
     tcase_add_test(tc, method_tables);
     tcase_add_test(tc, golden_cpu);
+    tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {
@@ -498,6 +600,7 @@ int main(void)
         tcase_add_loop_test(tc, exact_twins, 0, NMETHODS);
         tcase_add_loop_test(tc, exact_twins_aniso2, 0, NMETHODS);
         tcase_add_test(tc, golden_opencl);
+        tcase_add_loop_test(tc, no_allocs_opencl, 0, NMETHODS);
     } else {
         printf("no OpenCL device: the CPU/OpenCL comparison does not run\n");
     }
