@@ -306,7 +306,7 @@ fi
 log "device: $device_note"
 log ""
 
-run_step "emim info" info.txt "$B/bin/emim" info
+run_step "emim info" info.txt "$B/bin/emim" info && sed 's/^/      /' "$results/info.txt" | tee -a "$results/run.log"
 run_step "validate, fast mode" validate-fast.txt "$B/bin/emim" -b opencl validate --fast
 run_step "validate, exact mode" validate-exact.txt "$B/bin/emim" -b opencl validate --exact
 
