@@ -229,8 +229,10 @@ else
       done
       export OCL_ICD_VENDORS="$vend"
       icd_note="OCL_ICD_VENDORS=$vend, made for:$found"
-    elif [ "$own_icd" = 1 ]; then
-      icd_note="/etc/OpenCL/vendors (--own-icd: no vendor driver found: no libnvidia-opencl.so.1, libamdocl64.so or libigdrcl.so)"
+    else
+      rm -rf "$work/icd"
+      [ "$own_icd" = 1 ] &&
+        icd_note="/etc/OpenCL/vendors (--own-icd: no vendor driver found: no libnvidia-opencl.so.1, libamdocl64.so or libigdrcl.so)"
     fi
   fi
 fi
