@@ -18,7 +18,8 @@ const char *emim_blas_info(void)
 #else
     const char *model = "unknown";
 #endif
-    snprintf(buf, sizeof buf, "OpenBLAS %s (threading: %s)", cfg, model);
+    snprintf(buf, sizeof buf, "OpenBLAS %s (threading: %s); fast-mode CPU GEMM: %s", cfg, model,
+             emim_cpu_fast_gemm_info());
     return buf;
 }
 

@@ -193,6 +193,8 @@ emim_status emim_barlow_args(emim_ctx *ctx, const char *op, float w, int B, int 
 /* patchify's data movement on host memory (cpu/patch.c; the trainer's host
  * tokens use it too): mode 0 tok = img, 1 img += tok, 2 img = tok,
  * 3 tok += img; image [B, C, H, W, D], tokens [B, N, C*P0*P1*P2]. */
+/* fast mode's CPU GEMM, as chosen (cpu/gemm.c: EMIM_FAST_GEMM), for emim info */
+const char *emim_cpu_fast_gemm_info(void);
 void emim_patch_move(float *tok, float *img, int mode, int64_t B, int64_t C, int64_t H, int64_t W, int64_t D,
                      int64_t P0, int64_t P1, int64_t P2, int threads);
 #define EMIM_DECL_TWIN(fn) emim_status fn(emim_ctx *ctx, const emim_args *a);
