@@ -31,8 +31,14 @@ typedef ulong emim_u64;
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-/* C: contraction is off by -ffp-contract=off (configure insists on it) */
+/* C: contraction is off by -ffp-contract=off (configure insists on it).
+ * Always inlined, so that the twins' loops over these formulas vectorise
+ * (a call in a loop body stops GCC's vectoriser; the same bits either way). */
+#if defined(__GNUC__)
+#define EMIM_INLINE static inline __attribute__((always_inline))
+#else
 #define EMIM_INLINE static inline
+#endif
 typedef uint32_t emim_u32;
 typedef int32_t emim_i32;
 typedef uint64_t emim_u64;
@@ -286,15 +292,34 @@ EMIM_INLINE float emim_ln_dinp(float dnorm, float norm, float dm, float dnm, flo
  * the ln2_lo correction; exp(r) = 1 + r + r^2 P(r); the result is scaled by
  * 2^k in two exact power-of-two factors so that only the last product can
  * round (to a denormal, or overflow to +inf). */
+/* A float's bits as an integer that orders as the float does (non-NaN;
+ * its own inverse): clamps done on it are integer min/max, which compilers
+ * keep as selects (a float clamp to a constant becomes a branch whose arms
+ * they specialise, and a loop with branches does not vectorise). */
+EMIM_INLINE emim_i32 emim_ord_key(emim_i32 i) { return i ^ ((i >> 31) & 0x7fffffff); }
+EMIM_INLINE float emim_clampf(float x, float lo, float hi)
+{
+    emim_i32 k = emim_ord_key((emim_i32)emim_as_u32(x));
+    emim_i32 klo = emim_ord_key((emim_i32)emim_as_u32(lo)), khi = emim_ord_key((emim_i32)emim_as_u32(hi));
+    k = k > khi ? khi : k;
+    k = k < klo ? klo : k;
+    return emim_as_f32((emim_u32)emim_ord_key(k));
+}
+
 EMIM_INLINE float emim_expf(float x)
 {
-    if (x != x) return x + x;
-    /* exp(89) > FLT_MAX, exp(-104) < 2^-150: clamping keeps k in [-150, 128]
+    /* branch-free (selects, not jumps: loops over it vectorise); a NaN is
+     * carried through and replaced at the end.
+     * exp(89) > FLT_MAX, exp(-104) < 2^-150: clamping keeps k in [-150, 128]
      * and still rounds to +inf / +0. */
-    x = x > 89.0f ? 89.0f : x;
-    x = x < -104.0f ? -104.0f : x;
-    float kf = emim_floor(emim_fma(x, 0x1.715476p+0f, 0.5f));
-    float r = emim_fma(kf, -0x1.62e43p-1f, x);
+    float xc = emim_clampf(x, -104.0f, 89.0f); /* a NaN becomes one of the bounds */
+    /* kf = floor(v) (|v| < 2^31), by truncation and an integer correction:
+     * floorf does not vectorise without giving up FP exception semantics */
+    float v = emim_fma(xc, 0x1.715476p+0f, 0.5f);
+    emim_i32 ki = (emim_i32)v;
+    ki -= (float)ki > v ? 1 : 0;
+    float kf = (float)ki;
+    float r = emim_fma(kf, -0x1.62e43p-1f, xc);
     r = emim_fma(kf, 0x1.05c61p-29f, r);
     float p = 0x1.6a4156p-10f;
     p = emim_fma(p, r, 0x1.1239c6p-7f);
@@ -302,12 +327,14 @@ EMIM_INLINE float emim_expf(float x)
     p = emim_fma(p, r, 0x1.555492p-3f);
     p = emim_fma(p, r, 0x1.fffffcp-2f);
     float y = 1.0f + emim_fma(r * r, p, r);
-    emim_i32 k = (emim_i32)kf;
+    emim_i32 k = ki;
     emim_i32 k1 = k / 2;
     emim_i32 k2 = k - k1;
     float s1 = emim_as_f32((emim_u32)(k1 + 127) << 23);
     float s2 = emim_as_f32((emim_u32)(k2 + 127) << 23);
-    return y * s1 * s2;
+    float e = y * s1 * s2;
+    float xx = x + x; /* computed either way: a select, not a branch */
+    return x == x ? e : xx;
 }
 
 /* log(x), < 1 ulp measured.  x = 2^e m, m in [sqrt(1/2), sqrt(2)) (denormals
@@ -347,23 +374,25 @@ EMIM_INLINE float emim_logf(float x)
  * a ~ 3.92 on), erf = 1 - erfc with the sign of x. */
 EMIM_INLINE float emim_erff(float x)
 {
-    if (x != x) return x + x;
-    float a = emim_fabs(x);
-    if (a < 1.0f) {
-        float z = x * x;
-        float q = 0x1.4771fcp-14f;
-        q = emim_fma(q, z, -0x1.a3515ep-11f);
-        q = emim_fma(q, z, 0x1.53f224p-8f);
-        q = emim_fma(q, z, -0x1.b7f71ap-6f);
-        q = emim_fma(q, z, 0x1.ce2ce6p-4f);
-        q = emim_fma(q, z, -0x1.81273ep-2f);
-        q = emim_fma(q, z, 0x1.06eba8p-3f);
-        return emim_fma(x, q, x);
-    }
-    a = a > 4.0f ? 4.0f : a;
-    float a2 = a * a;
-    float a2lo = emim_fma(a, a, -a2);
-    float t = a - 2.5f;
+    /* both branches computed, one selected (no jumps: loops vectorise); a
+     * NaN runs through both and is replaced at the end */
+    float xc = x;
+    float a = emim_fabs(xc);
+    /* |x| < 1 */
+    float z = xc * xc;
+    float q = 0x1.4771fcp-14f;
+    q = emim_fma(q, z, -0x1.a3515ep-11f);
+    q = emim_fma(q, z, 0x1.53f224p-8f);
+    q = emim_fma(q, z, -0x1.b7f71ap-6f);
+    q = emim_fma(q, z, 0x1.ce2ce6p-4f);
+    q = emim_fma(q, z, -0x1.81273ep-2f);
+    q = emim_fma(q, z, 0x1.06eba8p-3f);
+    float small = emim_fma(xc, q, xc);
+    /* 1 <= |x| */
+    float ac = emim_clampf(a, 0.0f, 4.0f);
+    float a2 = ac * ac;
+    float a2lo = emim_fma(ac, ac, -a2);
+    float t = ac - 2.5f;
     float g = -0x1.6d13cap-16f;
     g = emim_fma(g, t, 0x1.01539ap-14f);
     g = emim_fma(g, t, -0x1.c510aep-12f);
@@ -373,7 +402,10 @@ EMIM_INLINE float emim_erff(float x)
     g = emim_fma(g, t, -0x1.692512p-2f);
     g = emim_fma(g, t, -0x1.8e8b72p+0f);
     float r = 1.0f - emim_expf((g - a2lo) - a2);
-    return emim_as_f32(emim_as_u32(r) | (emim_as_u32(x) & 0x80000000u));
+    float big = emim_as_f32(emim_as_u32(r) | (emim_as_u32(xc) & 0x80000000u));
+    float e = a < 1.0f ? small : big;
+    float xx = x + x; /* computed either way: a select, not a branch */
+    return x == x ? e : xx;
 }
 
 /* sin(pi/2 f) and cos(pi/2 f) for |f| <= 1/2:
