@@ -285,10 +285,12 @@ int main(int argc, char **argv)
                 printf("%s\t%s\t%s\t%.4f\t%.4f\t%.2f\t%.1f\t%.4f\t%.1f\t%.0f\n", p, m ? "exact" : "fast", r.device,
                        r.median, r.best, r.gflop, r.gflop / r.median, alone, alone > 0 ? 100 * alone / r.median : 0,
                        rss);
-            else
+            else if (alone > 0)
                 printf("%-6s %-5s %9.4f %9.4f %8.2f %8.1f %9.4fs %8.1f%% %5.0f MiB  %s\n", p, m ? "exact" : "fast",
-                       r.median, r.best, r.gflop, r.gflop / r.median, alone, alone > 0 ? 100 * alone / r.median : 0,
-                       rss, r.device);
+                       r.median, r.best, r.gflop, r.gflop / r.median, alone, 100 * alone / r.median, rss, r.device);
+            else /* no fast row to take the GEMMs' own rate from */
+                printf("%-6s %-5s %9.4f %9.4f %8.2f %8.1f %10s %9s %5.0f MiB  %s\n", p, m ? "exact" : "fast",
+                       r.median, r.best, r.gflop, r.gflop / r.median, "-", "-", rss, r.device);
             fflush(stdout);
         }
     }
