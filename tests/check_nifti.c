@@ -360,6 +360,44 @@ START_TEST(bad_input)
     put16(b, 50, 2);
     bad_file("5d.nii", b, n1, "more than 4");
 
+    /* exactly 2^31 voxels on one axis (NIfTI-2): one more than an int holds;
+     * refused by the header-only read as by the full one */
+    memcpy(b, g2, n2);
+    put64(b, 16, 3);
+    put64(b, 24, (int64_t)1 << 31);
+    put64(b, 32, 1);
+    put64(b, 40, 1);
+    bad_file("axis2g.nii", b, n2, "exceed the limit");
+    {
+        emim_volume hv;
+        ck_assert_int_ne(emim_nifti_read(&hv, in_dir(path, sizeof path, "axis2g.nii"), 0, err, sizeof err), EMIM_OK);
+        ck_assert_ptr_nonnull(strstr(err, "exceed the limit"));
+    }
+
+    /* a gzip file whose header claims 1024 x 1024 x 520 uint8 (545 MB: 2.2 GB
+     * as float) and that holds 600 KB of data, enough compressed bytes for
+     * deflate's largest ratio: the reader allocates as the data arrives,
+     * so under the 1 GiB cap it says "truncated", not "out of memory" */
+    {
+        size_t nd = 348 + 4 + 600 * 1024;
+        unsigned char *claim = calloc(nd, 1);
+        memcpy(claim, g1, 352);
+        put16(claim, 40, 3);
+        put16(claim, 42, 1024);
+        put16(claim, 44, 1024);
+        put16(claim, 46, 520);
+        put16(claim, 48, 1);
+        put16(claim, 70, 2);   /* uint8 */
+        put16(claim, 72, 8);
+        uint64_t x = 88172645463325252ull;
+        for (size_t i = 352; i < nd; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            claim[i] = (unsigned char)(x >> 56);
+        }
+        bad_gz_file("claims.nii.gz", claim, nd, "truncated: the data ends after 614400 of 545259520 bytes");
+        free(claim);
+    }
+
     /* datatypes */
     memcpy(b, g1, n1);
     put16(b, 70, 32);

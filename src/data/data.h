@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The largest volume we read: 2^31 voxels (8 GiB as float). */
-#define EMIM_NIFTI_MAX_VOXELS ((int64_t)1 << 31)
+/* The largest volume we read: 2^31 - 1 voxels (8 GiB as float), so that
+ * every axis and the voxel count fit in an int. */
+#define EMIM_NIFTI_MAX_VOXELS (((int64_t)1 << 31) - 1)
 /* deflate cannot expand data more than about 1032:1 */
 #define EMIM_GZIP_MAX_RATIO 1032
 

@@ -247,17 +247,17 @@ static double load_value(const unsigned char *p, int datatype, int swap)
     return NAN;
 }
 
+/* The raw data is read into a buffer that grows as it arrives (doubling),
+ * and the volume's floats are allocated only once all of it has arrived:
+ * what a file makes the reader allocate is bounded by the data it really
+ * holds, not by what its header claims (a few compressed bytes can claim
+ * gigabytes). */
 static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h, char *err, size_t errlen)
 {
-    int64_t nx = v->nx, ny = v->ny, nz = v->nz, nc = v->nc, slice = nx * ny;
-    size_t bytes = (size_t)slice * h->nbyper;
-    unsigned char *buf = malloc(bytes ? bytes : 1);
-    v->data = malloc((size_t)h->nvox * sizeof(float));
-    if (!buf || !v->data) {
-        free(buf);
-        emim_volume_free(v);
-        return emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory for %lld voxels", dpath, (long long)h->nvox);
-    }
+    int64_t nx = v->nx, ny = v->ny, nz = v->nz, nc = v->nc;
+    size_t total = (size_t)h->nvox * (size_t)h->nbyper, cap = 0, got = 0;
+    unsigned char *raw = NULL, *buf = NULL;
+    v->data = NULL;
     emim_status s = EMIM_OK;
     gzFile g = gzopen(dpath, "rb");
     if (!g) {
@@ -271,28 +271,43 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
                       m ? m : "the file ends", (long long)h->vox_offset);
         goto out;
     }
-    for (int64_t c = 0; c < nc; c++)
-        for (int64_t z = 0; z < nz; z++) {
-            size_t got = 0;
-            while (got < bytes) {
-                unsigned chunk = bytes - got > (1u << 30) ? 1u << 30 : (unsigned)(bytes - got);
-                int n = gzread(g, buf + got, chunk);
-                if (n <= 0) {
-                    const char *m = n < 0 ? gz_message(g) : NULL;
-                    int64_t have = ((c * nz + z) * slice) * h->nbyper + (int64_t)got;
-                    if (m)
-                        s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: corrupt gzip data after %lld of %lld data bytes "
-                                      "(zlib: %s)", dpath, (long long)have, (long long)(h->nvox * h->nbyper), m);
-                    else
-                        s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: truncated: the data ends after %lld of %lld "
-                                      "bytes", dpath, (long long)have, (long long)(h->nvox * h->nbyper));
-                    goto out;
-                }
-                got += (size_t)n;
+    while (got < total) {
+        if (got == cap) {
+            size_t ncap = cap ? (cap > total / 2 ? total : 2 * cap) : (total < (1u << 20) ? total : 1u << 20);
+            unsigned char *r = realloc(raw, ncap);
+            if (!r) {
+                s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory for %lld data bytes", dpath,
+                              (long long)ncap);
+                goto out;
             }
+            raw = r;
+            cap = ncap;
+        }
+        unsigned chunk = cap - got > (1u << 30) ? 1u << 30 : (unsigned)(cap - got);
+        int n = gzread(g, raw + got, chunk);
+        if (n <= 0) {
+            const char *m = n < 0 ? gz_message(g) : NULL;
+            if (m)
+                s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: corrupt gzip data after %lld of %lld data bytes "
+                              "(zlib: %s)", dpath, (long long)got, (long long)total, m);
+            else
+                s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: truncated: the data ends after %lld of %lld bytes", dpath,
+                              (long long)got, (long long)total);
+            goto out;
+        }
+        got += (size_t)n;
+    }
+    v->data = malloc((size_t)h->nvox * sizeof(float));
+    if (!v->data) {
+        s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory for %lld voxels", dpath, (long long)h->nvox);
+        goto out;
+    }
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t z = 0; z < nz; z++)
             for (int64_t y = 0; y < ny; y++)
                 for (int64_t x = 0; x < nx; x++) {
-                    double r = load_value(buf + (size_t)(y * nx + x) * h->nbyper, h->datatype, h->swap);
+                    const unsigned char *p = raw + (size_t)(((c * nz + z) * ny + y) * nx + x) * h->nbyper;
+                    double r = load_value(p, h->datatype, h->swap);
                     double d = r * h->slope + h->inter;
                     float f = (float)d;
                     if (!isfinite(f)) {
@@ -307,13 +322,19 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
                     }
                     v->data[((c * nx + x) * ny + y) * nz + z] = f;
                 }
-        }
+    free(raw);
+    raw = NULL;
+    buf = malloc(65536);
+    if (!buf) {
+        s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory", dpath);
+        goto out;
+    }
     /* Read on to the end of the stream so that zlib checks the CRC-32 of
      * compressed data (at most 64 MiB of trailing bytes are looked at). */
     if (!gzdirect(g)) {
         int64_t trailing = 0;
         for (;;) {
-            int n = gzread(g, buf, bytes < 65536 ? (unsigned)bytes : 65536u);
+            int n = gzread(g, buf, 65536u);
             if (n < 0) {
                 const char *m = gz_message(g);
                 s = emim_fail(err, errlen, EMIM_ERR_IO, "%s: corrupt gzip data (zlib: %s)", dpath, m ? m : "read error");
@@ -325,6 +346,7 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
     }
 out:
     if (g) gzclose(g);
+    free(raw);
     free(buf);
     if (s) emim_volume_free(v);
     return s;
