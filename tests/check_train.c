@@ -524,6 +524,58 @@ END_TEST
 START_TEST(exact_twins_aniso2) { method = METHODS[_i]; twins(&ANISO2); }
 END_TEST
 
+/* A checkpoint's configuration is trusted only as far as its data carries
+ * the weights: one that claims a wider model than its tensors hold (the
+ * header edited, the CRC of the data still right) is refused before anything
+ * of that model is allocated. */
+START_TEST(hostile_checkpoint_config)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    emim_train_config t;
+    micro(&t);
+    emim_trainer *T = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+    char path[] = "/tmp/emim-hostile-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(emim_trainer_save(T, path) == EMIM_OK, "%s", emim_error(ctx));
+    emim_trainer_free(T);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 16);
+    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    /* hidden 24 -> 240 (still divisible by the heads and within the limits) */
+    static const char from[] = "\\\"hidden\\\":24", to[] = "\\\"hidden\\\":240";
+    unsigned char *at = memmem(b, (size_t)n, from, strlen(from));
+    ck_assert_ptr_nonnull(at);
+    uint64_t hl;
+    memcpy(&hl, b, 8);
+    hl += 1;
+    unsigned char *c = malloc((size_t)n + 1);
+    size_t pre = (size_t)(at - b);
+    memcpy(c, b, pre);
+    memcpy(c, &hl, 8);
+    memcpy(c + pre, to, strlen(to));
+    memcpy(c + pre + strlen(to), at + strlen(from), (size_t)n - pre - strlen(from));
+    f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(c, 1, (size_t)n + 1, f), (size_t)n + 1);
+    fclose(f);
+    emim_train_config c2;
+    long done;
+    ck_assert_int_eq(emim_checkpoint_config(ctx, path, &c2, &done, NULL), EMIM_ERR_IO);
+    ck_assert_msg(strstr(emim_error(ctx), path) && strstr(emim_error(ctx), "parameters"), "%s", emim_error(ctx));
+    unlink(path);
+    free(b);
+    free(c);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 /* After the first step, a step allocates nothing: no buffer, no host
  * memory, no OpenCL buffer (scratch comes from the context's workspace) */
 static void no_allocs(emim_backend_kind b, emim_mode mode)
@@ -593,6 +645,7 @@ int main(void)
     tcase_add_test(tc, method_tables);
     tcase_add_test(tc, golden_cpu);
     tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
+    tcase_add_test(tc, hostile_checkpoint_config);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {

@@ -243,6 +243,31 @@ static void ckpt_close(ckpt *k)
 
 static emim_status legacy_open(emim_ctx *ctx, const char *path, ckpt *k, FILE *f, long n);
 
+/* The configuration's size against the data the file holds (3 floats per
+ * parameter: the weights and AdamW's two moments), before anything is
+ * allocated for it: a configuration is trusted only as far as the file
+ * carries its weights. */
+static emim_status ckpt_check_size(emim_ctx *ctx, const char *path, ckpt *k)
+{
+    size_t P;
+    if (emim_train_param_count(&k->cfg, &P)) {
+        ckpt_close(k);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: a bad checkpoint: its model's parameter table cannot be made", path);
+    }
+    uint64_t have = 0;
+    if (k->all) {
+        have = (k->all_n - k->legacy_data) / 4;
+    } else {
+        for (int i = 0; i < emim_st_count(k->st); i++) have += emim_st_get(k->st, i)->size;
+    }
+    if (have != 3 * (uint64_t)P) {
+        ckpt_close(k);
+        return emim_set_error(ctx, EMIM_ERR_IO, "%s: a bad checkpoint: its configuration has %zu parameters, so 3 x "
+                              "%zu floats of data, and the file holds %llu floats", path, P, P, (unsigned long long)have);
+    }
+    return EMIM_OK;
+}
+
 static emim_status ckpt_open(emim_ctx *ctx, const char *path, ckpt *k)
 {
     memset(k, 0, sizeof *k);
@@ -262,7 +287,7 @@ static emim_status ckpt_open(emim_ctx *ctx, const char *path, ckpt *k)
     if (!memcmp(first, "EMIMCKPT", 8)) {
         emim_status s = legacy_open(ctx, path, k, f, n);
         fclose(f);
-        return s;
+        return s ? s : ckpt_check_size(ctx, path, k);
     }
     fclose(f);
     char err[4400];
@@ -296,7 +321,7 @@ static emim_status ckpt_open(emim_ctx *ctx, const char *path, ckpt *k)
         return emim_set_error(ctx, EMIM_ERR_IO, "%s: a bad checkpoint: %s", path, err);
     }
     if (!(k->record = strdup(rec))) { ckpt_close(k); return emim_set_error(ctx, EMIM_ERR_NOMEM, "%s: out of memory", path); }
-    return EMIM_OK;
+    return ckpt_check_size(ctx, path, k);
 }
 
 emim_status emim_checkpoint_config(emim_ctx *ctx, const char *path, emim_train_config *cfg, long *steps_done,

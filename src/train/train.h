@@ -43,4 +43,8 @@ struct emim_trainer {
 
 #define EMIM_CKPT_MAX_RECORD (1u << 20) /* bytes of a run record */
 
+/* The parameters (floats of one arena) of a configuration, from its
+ * parameter table alone (nothing of the model is allocated). */
+emim_status emim_train_param_count(const emim_train_config *cfg, size_t *P);
+
 #endif

@@ -140,6 +140,19 @@ float emim_lr_at(const emim_train_config *t, long step)
     return (float)(lr * 0.5 * (1 + cos(3.141592653589793 * q)));
 }
 
+/* The number of parameters (floats of one arena) a configuration has. */
+emim_status emim_train_param_count(const emim_train_config *cfg, size_t *P)
+{
+    emim_vit_params lay;
+    *P = 0;
+    emim_status s = emim_vit_layout(&cfg->vit, &lay);
+    if (s) return s;
+    s = emim_objective_get(cfg->method)->layout(cfg, &lay);
+    if (!s) *P = lay.total;
+    emim_vit_layout_free(&lay);
+    return s;
+}
+
 /* ---- the trainer ---- */
 emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out)
 {
