@@ -46,12 +46,18 @@ expect pretrain-list-2-channels out "2 channels"
 RUN="--data $tmp/ph2 --modalities t1n,t1c $MICRO --img-size 48,48,32 --patch 16,16,8 --exact --warmup 2"
 check straight-6 0 $E pretrain $RUN --steps 6 --out "$tmp/s6"
 check first-3 0 $E pretrain $RUN --steps 3 --schedule-steps 6 --out "$tmp/h6"
+# as a run killed after its checkpoint at step 3 leaves it: metrics of later
+# steps (the last one half-written) and a half-written checkpoint.emim.tmp;
+# the resumed run cuts metrics.tsv back to step 3 and removes the .tmp
+printf '4\t9\t9\t9\t9\t9\tnan\t0\t0\n5\t9\t9\t9\t9\t9\tnan\t0\t0\n6\t0.' >> "$tmp/h6/metrics.tsv"
+echo half > "$tmp/h6/checkpoint.emim.tmp"
 check resume-to-6 0 sh -c "cd / && $E pretrain --resume --out '$tmp/h6' --steps 6"
 expect resume-to-6-summary out "resumed, method emim, model (preset tiny): 2 channels, 48x48x32 in patches of 16x16x8 (36 tokens)"
 cmp "$tmp/s6/checkpoint.emim" "$tmp/h6/checkpoint.emim" ||
   { echo "FAIL resume-to-6: the checkpoints differ from the straight run's"; fail=1; }
 cut -f1-6 "$tmp/s6/metrics.tsv" > "$tmp/a"; cut -f1-6 "$tmp/h6/metrics.tsv" > "$tmp/b"
 cmp -s "$tmp/a" "$tmp/b" || { echo "FAIL resume-to-6 metrics"; paste "$tmp/a" "$tmp/b"; fail=1; }
+test ! -e "$tmp/h6/checkpoint.emim.tmp" || { echo "FAIL resume-to-6: a stale checkpoint.emim.tmp is left"; fail=1; }
 check resume-done 0 $E pretrain --resume --out "$tmp/h6"
 expect resume-done-message out "the run is at step 6 of 6"
 # the same options given again are accepted

@@ -503,6 +503,54 @@ static int check_resume(const run_opts *ck, const run_opts *cli, const opt_args 
     return 0;
 }
 
+/* metrics.tsv cut back to the header and the whole lines of steps 1 ..
+ * step (a run killed after its last checkpoint leaves later steps, and
+ * perhaps half a line, which the resumed run writes again), through
+ * PATH.tmp and a rename: a crash meanwhile leaves the old file or the new
+ * one. A missing file is made with the header alone. 0, or 1 with a
+ * message. */
+static int cut_metrics(const char *path, long step, const char *header)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "rb");
+    if (!in && errno != ENOENT) {
+        fprintf(stderr, "%s: %s: cannot read: %s\n", prog, path, strerror(errno));
+        return 1;
+    }
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", prog, tmp, strerror(errno));
+        if (in) fclose(in);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int bad = 0, first = 1;
+    if (!in) bad |= fputs(header, out) < 0;
+    while (in && (n = getline(&line, &cap, in)) > 0) {
+        if (line[n - 1] != '\n') break;              /* half a line: the crash */
+        if (!first) {
+            char *end;
+            long s = strtol(line, &end, 10);
+            if (end == line || *end != '\t' || s < 1 || s > step) break;
+        }
+        first = 0;
+        bad |= fwrite(line, 1, (size_t)n, out) != (size_t)n;
+    }
+    free(line);
+    if (in) fclose(in);
+    bad |= fflush(out) != 0 || fsync(fileno(out)) != 0;
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path)) {
+        fprintf(stderr, "%s: %s: cannot cut back to step %ld: %s\n", prog, path, step, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    return 0;
+}
+
 /* SIGTERM (a SLURM time limit or preemption), SIGINT and SIGUSR1 (SLURM's
  * --signal=USR1@SECONDS) end the run after the current step, with a
  * checkpoint; a second one ends it at once. */
@@ -711,6 +759,23 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, derr);
         rc = 1;
     }
+    /* metrics.tsv's header; on resume, the file cut back to the checkpoint's
+     * step first (steps after it are written again), and what an earlier
+     * run left half-written (PATH.tmp) removed */
+    const char *const *terms;
+    int nterms = emim_method_metrics(t->method, &terms);
+    char header[1024];
+    int hn = snprintf(header, sizeof header, "step\tloss");
+    for (int k = 0; k < nterms; k++) hn += snprintf(header + hn, sizeof header - (size_t)hn, "\t%s", terms[k]);
+    snprintf(header + hn, sizeof header - (size_t)hn, "\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
+    if (!rc) {
+        char stale[4200];
+        snprintf(stale, sizeof stale, "%s.tmp", ckpt);
+        unlink(stale);
+        snprintf(stale, sizeof stale, "%s.tmp", metrics);
+        unlink(stale);
+    }
+    if (!rc && resume && cut_metrics(metrics, start, header)) rc = 1;
     FILE *mf = NULL;
     if (!rc && !(mf = fopen(metrics, resume ? "a" : "w"))) {
         fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
@@ -727,13 +792,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         emim_ctx_free(ctx);
         return rc;
     }
-    const char *const *terms;
-    int nterms = emim_method_metrics(t->method, &terms);
-    if (!resume) {
-        fprintf(mf, "step\tloss");
-        for (int k = 0; k < nterms; k++) fprintf(mf, "\t%s", terms[k]);
-        fprintf(mf, "\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
-    }
+    if (!resume) fputs(header, mf);
     size_t nfeat = (size_t)t->batch * emim_vit_tokens(&t->vit) * t->vit.hidden;
     float *feat = erank_every ? malloc(nfeat * sizeof *feat) : NULL;
     double *sv = erank_every ? malloc((size_t)t->vit.hidden * sizeof *sv) : NULL;
