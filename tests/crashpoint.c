@@ -1,25 +1,35 @@
-/* A crash at a chosen moment, for tests/check_crash.sh (LD_PRELOAD): counts
- * the calls of write, fsync, rename and fflush that the program makes and,
- * at the call number EMIM_CRASH_AT, kills the process with SIGKILL (a
- * write is cut in half first: a torn write). EMIM_CRASH_COUNT=FILE writes
- * the number of calls made to FILE at exit (to choose the moments). Not
- * installed; built for the tests only. */
+/* A crash or a write fault at a chosen moment, for tests/check_crash.sh
+ * (LD_PRELOAD): counts the calls of write, fsync, rename and fflush that the
+ * program makes and, at the call number EMIM_CRASH_AT, kills the process
+ * with SIGKILL (a write is cut in half first: a torn write), or, at the call
+ * number EMIM_FAIL_AT, fails it as EMIM_FAIL_HOW says: enospc or eio (the
+ * call returns -1 with that errno), short (a write writes half and says so;
+ * other calls are not affected). EMIM_CRASH_COUNT=FILE writes the number of
+ * calls made to FILE at exit (to choose the moments). Not installed; built
+ * for the tests only. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-static long calls, crash_at = -1;
+static long calls, crash_at = -1, fail_at;
+static int fail_errno;   /* 0: a short write */
 
+/* 1: crash now; 2: fail now; 0: go on */
 static int now(void)
 {
     if (crash_at < 0) {
-        const char *e = getenv("EMIM_CRASH_AT");
+        const char *e = getenv("EMIM_CRASH_AT"), *f = getenv("EMIM_FAIL_AT"), *h = getenv("EMIM_FAIL_HOW");
+        fail_at = f ? atol(f) : 0;
+        fail_errno = h && !strcmp(h, "short") ? 0 : h && !strcmp(h, "eio") ? EIO : ENOSPC;
         crash_at = e ? atol(e) : 0;
     }
-    return __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST) == crash_at;
+    long c = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
+    return c == crash_at ? 1 : c == fail_at ? 2 : 0;
 }
 
 static void *real(const char *name)
@@ -33,9 +43,15 @@ ssize_t write(int fd, const void *b, size_t n)
 {
     static ssize_t (*w)(int, const void *, size_t);
     if (!w) w = (ssize_t (*)(int, const void *, size_t))real("write");
-    if (now()) {
+    int k = now();
+    if (k == 1) {
         if (n > 1) w(fd, b, n / 2);
         raise(SIGKILL);
+    }
+    if (k == 2 && !fail_errno && n > 1) return w(fd, b, n / 2);
+    if (k == 2 && fail_errno) {
+        errno = fail_errno;
+        return -1;
     }
     return w(fd, b, n);
 }
@@ -44,7 +60,12 @@ int fsync(int fd)
 {
     static int (*f)(int);
     if (!f) f = (int (*)(int))real("fsync");
-    if (now()) raise(SIGKILL);
+    int k = now();
+    if (k == 1) raise(SIGKILL);
+    if (k == 2 && fail_errno) {
+        errno = fail_errno;
+        return -1;
+    }
     return f(fd);
 }
 
@@ -52,7 +73,12 @@ int rename(const char *a, const char *b)
 {
     static int (*f)(const char *, const char *);
     if (!f) f = (int (*)(const char *, const char *))real("rename");
-    if (now()) raise(SIGKILL);
+    int k = now();
+    if (k == 1) raise(SIGKILL);
+    if (k == 2 && fail_errno) {
+        errno = fail_errno;
+        return -1;
+    }
     return f(a, b);
 }
 
@@ -60,7 +86,12 @@ int fflush(FILE *s)
 {
     static int (*f)(FILE *);
     if (!f) f = (int (*)(FILE *))real("fflush");
-    if (now()) raise(SIGKILL);
+    int k = now();
+    if (k == 1) raise(SIGKILL);
+    if (k == 2 && fail_errno) {
+        errno = fail_errno;
+        return EOF;
+    }
     return f(s);
 }
 

@@ -834,7 +834,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         }
         emim_step_stats st;
         if (emim_trainer_step(T, img, &st)) {
-            fprintf(stderr, "\n%s: step %ld: %s\n", prog, s + 1, emim_error(ctx));
+            fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, emim_error(ctx));
             rc = 1;
             break;
         }
@@ -842,7 +842,14 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         fprintf(mf, "%ld\t%.9g", s + 1, st.loss);
         for (int k = 0; k < st.n; k++) fprintf(mf, "\t%.9g", st.value[k]);
         fprintf(mf, "\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", st.lr, st.grad_norm, erank, wait, el);
-        fflush(mf);
+        if (fflush(mf) || ferror(mf)) {
+            /* a full or failing disk: stop; the last checkpoint stays whole
+             * and --resume cuts metrics.tsv back to it */
+            fprintf(stderr, "%s%s: %s: cannot write step %ld: %s\n", tty ? "\n" : "", prog, metrics, s + 1,
+                    strerror(errno));
+            rc = 1;
+            break;
+        }
         if (isnan(first)) first = st.loss;
         if (s >= r->stop - 10) { last_sum += st.loss; last_n++; }
         long k = s - start + 1, total = r->stop - start;
@@ -859,7 +866,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         int sig = stop_signal;
         if ((s + 1) % every == 0 || s + 1 == r->stop || sig) {
             if (emim_trainer_save(T, ckpt)) {
-                fprintf(stderr, "\n%s: %s\n", prog, emim_error(ctx));
+                fprintf(stderr, "%s%s: %s\n", tty ? "\n" : "", prog, emim_error(ctx));
                 rc = 1;
                 break;
             }
@@ -874,7 +881,10 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     if (tty) fprintf(stderr, "\n");
     double el = now_s() - t0;
     long ran = emim_trainer_steps_done(T) - start;
-    fclose(mf);
+    if (fclose(mf) && !rc) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
+        rc = 1;
+    }
     if (!rc && ran > 0) {
         printf("done: loss %.6f at the first step, %.6f over the last %d; %.2f steps/s (%.2f volumes/s); "
                "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
