@@ -21,6 +21,11 @@ if [ ! -f "$SHIM" ]; then
   echo "SKIP: $SHIM not built"
   exit 77
 fi
+if ldd "$EMIM" 2>/dev/null | grep -q 'libasan'; then
+  # the sanitizer's runtime must be loaded first, and intercepts write itself
+  echo "SKIP: a sanitizer build (the crash shim is an LD_PRELOAD library)"
+  exit 77
+fi
 E="$EMIM -q -b cpu"
 RUN="--hidden 24 --heads 2 --layers 2 --mlp 48 --img-size 32,32,16 --patch 16,16,8 --steps 6 --exact
   --checkpoint-every 2 --check-samples 0 --erank-every 0"

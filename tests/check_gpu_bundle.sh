@@ -15,6 +15,8 @@ SRC=${EMIM_SRCDIR:-.}
 for t in ldd objdump; do
   command -v "$t" >/dev/null 2>&1 || { echo "SKIP: no $t"; exit 77; }
 done
+ldd "$BUILD/emim" 2>/dev/null | grep -q 'libasan' &&
+  { echo "SKIP: a sanitizer build (a bundle of it would need the sanitizer's runtime on the node)"; exit 77; }
 
 check bundle 0 sh "$SRC/tools/gpu-bundle.sh" --build-dir "$BUILD" "$tmp/made"
 expect bundle-size out "MiB (2 programs"
