@@ -305,9 +305,11 @@ static emim_status ckpt_open(emim_ctx *ctx, const char *path, ckpt *k)
                               "metadata)", path);
     }
     if (!ver || atoi(ver) != CKPT_VERSION) {
+        /* the message before the close: ver lives in the header */
+        emim_status s = emim_set_error(ctx, EMIM_ERR_IO, "%s: checkpoint version %.40s, this libemim reads versions "
+                                       "2 and %d", path, ver ? ver : "(none)", CKPT_VERSION);
         ckpt_close(k);
-        return emim_set_error(ctx, EMIM_ERR_IO, "%s: checkpoint version %s, this libemim reads versions 2 and %d",
-                              path, ver ? ver : "(none)", CKPT_VERSION);
+        return s;
     }
     const char *run = emim_st_meta(k->st, "run"), *rec = emim_st_meta(k->st, "record");
     json_error_t je;
