@@ -518,9 +518,8 @@ static emim_status gemm_batched(emim_ctx *ctx, int exact, int threads, int ta, i
     plan_exact(&pl, per, m, n, k);
     const size_t need = plan_floats(&pl);
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, need * (size_t)regions, &ws));
-    float *pack = EMIM_HOST(ws);
+    float *pack;
+    EMIM_CHECK(emim_ws_host(ctx, need * (size_t)regions, &pack));
     if (batch == 1) {
         run_exact(&pl, threads, ta, tb, m, n, k, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc, pack);
     } else {

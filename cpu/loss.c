@@ -24,9 +24,8 @@ static emim_status mse_sums(emim_ctx *ctx, int l1, const float *p, const float *
 {
     int64_t nch = (n + CH - 1) / CH;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch * 2, &ws));
-    float *ps = EMIM_HOST(ws);
+    float *ps;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)nch * 2, &ps));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;
@@ -128,9 +127,8 @@ emim_status emim_cpu_barlow_forward(emim_ctx *ctx, const emim_args *a)
     int64_t n = a->i[1], total = a->i[0] * n * n, nch = (total + CH - 1) / CH;
     float w = a->f[0];
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
-    float *ps = EMIM_HOST(ws);
+    float *ps;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)nch, &ps));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < total ? lo + CH : total;

@@ -34,9 +34,8 @@ emim_status emim_cpu_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
     float *g = P(a->t[1]);
     int64_t n = a->i[0], nch = (n + CH - 1) / CH;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
-    float *ps = EMIM_HOST(ws);
+    float *ps;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)nch, &ps));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t lo = c * CH, hi = lo + CH < n ? lo + CH : n;

@@ -22,9 +22,8 @@ static emim_status reduce_rows(emim_ctx *ctx, const emim_args *a, int mean)
     int64_t rows = a->i[0], n = a->i[1];
     int64_t nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)(rows * nch), &ws));
-    float *part = EMIM_HOST(ws);
+    float *part;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)(rows * nch), &part));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t q = 0; q < rows * nch; q++) {
         int64_t r = q / nch, c = q % nch;

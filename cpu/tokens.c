@@ -22,9 +22,8 @@ static emim_status check_idx(emim_ctx *ctx, const char *op, const float *idx, in
                              int64_t n_out)
 {
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)n_in, &ws));
-    float *seen = EMIM_HOST(ws);   /* 1: row already named in this sample */
+    float *seen;   /* 1: row already named in this sample */
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)n_in, &seen));
     emim_status s = EMIM_OK;
     for (int64_t b = 0; b < B && !s; b++) {
         for (int64_t k = 0; k < n_in; k++) seen[k] = 0.0f;
@@ -125,9 +124,8 @@ emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
     if (dt) {
         int64_t nch = (rows + CH - 1) / CH;
         emim_ws_mark mark = emim_ws_mark_get(ctx);
-        emim_ref ws;
-        EMIM_CHECK(emim_ws_take(ctx, (size_t)(nch * d), &ws));
-        float *part = EMIM_HOST(ws);
+        float *part;
+        EMIM_CHECK(emim_ws_host(ctx, (size_t)(nch * d), &part));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
         for (int64_t e = 0; e < nch * d; e++) {
             int64_t ch = e / d, c = e % d, lo = ch * CH, hi = lo + CH < rows ? lo + CH : rows;

@@ -11,16 +11,6 @@
 #define OFF(s) ((cl_ulong)a->t[s].off)
 #define CH EMIM_REDUCE_CHUNK   /* = EMIM_SUM_CHUNK in loss.cl */
 
-/* scratch from the context's workspace: its buffer and offset */
-static emim_status scratch(emim_ctx *ctx, size_t floats, cl_mem *out, cl_ulong *off)
-{
-    emim_ref r;
-    EMIM_CHECK(emim_ws_take(ctx, floats, &r));
-    *out = r.buf->mem;
-    *off = r.off;
-    return EMIM_OK;
-}
-
 /* Runs the mse (l1 0) or l1 (l1 1) chunk sums (part[c] the terms, part[nch
  * + c] the mask) and the final kernel into out[oo] (the loss, or with
  * want_coef the gradient coefficient from dl). */
@@ -33,7 +23,7 @@ static emim_status mse_final(emim_ctx *ctx, const emim_args *a, int pslot, int t
     cl_mem part, p = MEM(pslot), t = MEM(tslot), m = has_mask ? MEM(mslot) : p;
     cl_ulong pfo, po = OFF(pslot), to = OFF(tslot), mo = has_mask ? OFF(mslot) : 0;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    EMIM_CHECK(scratch(ctx, (size_t)nch * 2, &part, &pfo));
+    EMIM_CHECK(emim_ws_cl(ctx, (size_t)nch * 2, &part, &pfo));
     emim_status s = emim_cl_run_rows(ctx, "emim_mse_chunks", "emim_mse_chunks_serial", (size_t)nch, 12,
                                      EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(p), EMIM_ARG(po), EMIM_ARG(t),
                                      EMIM_ARG(to), EMIM_ARG(m), EMIM_ARG(mo), EMIM_ARG(has_mask), EMIM_ARG(n),
@@ -57,7 +47,7 @@ static emim_status masked_loss_backward(emim_ctx *ctx, const emim_args *a, int l
     cl_mem coef;
     cl_ulong cfo;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    EMIM_CHECK(scratch(ctx, 1, &coef, &cfo));
+    EMIM_CHECK(emim_ws_cl(ctx, 1, &coef, &cfo));
     emim_status s = mse_final(ctx, a, 2, 3, 4, coef, cfo, 1, MEM(5), OFF(5), l1);
     if (!s) {
         cl_ulong n = (cl_ulong)a->i[0];
@@ -110,7 +100,7 @@ emim_status emim_cl_barlow_forward(emim_ctx *ctx, const emim_args *a)
     float w = a->f[0];
     cl_ulong pfo;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    EMIM_CHECK(scratch(ctx, (size_t)nch, &part, &pfo));
+    EMIM_CHECK(emim_ws_cl(ctx, (size_t)nch, &part, &pfo));
     emim_status s = emim_cl_run_rows(ctx, "emim_barlow_chunks", "emim_barlow_chunks_serial", (size_t)nch, 8,
                                      EMIM_ARG(part), EMIM_ARG(pfo), EMIM_ARG(C), EMIM_ARG(co), EMIM_ARG(n),
                                      EMIM_ARG(total), EMIM_ARG(nch), EMIM_ARG(w));

@@ -25,10 +25,9 @@ emim_status emim_cl_clip_grad_norm_forward(emim_ctx *ctx, const emim_args *a)
     cl_ulong no = OFF(0), go = OFF(1), n = (cl_ulong)a->i[0], nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
     float maxn = a->f[0];
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)nch, &ws));
-    cl_mem part = ws.buf->mem;
-    cl_ulong po = ws.off;
+    cl_mem part;
+    cl_ulong po;
+    EMIM_CHECK(emim_ws_cl(ctx, (size_t)nch, &part, &po));
     size_t gn = (size_t)n, ln = 256;
     emim_status s = emim_cl_run_rows(ctx, "emim_sumsq_chunks", "emim_sumsq_chunks_serial", (size_t)nch, 6,
                                      EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(g), EMIM_ARG(go), EMIM_ARG(n),

@@ -15,10 +15,9 @@ static emim_status reduce_fwd(emim_ctx *ctx, const emim_args *a, int mean)
     cl_ulong rows = (cl_ulong)a->i[0], n = (cl_ulong)a->i[1];
     cl_ulong nch = (n + EMIM_REDUCE_CHUNK - 1) / EMIM_REDUCE_CHUNK;
     emim_ws_mark mark = emim_ws_mark_get(ctx);
-    emim_ref ws;
-    EMIM_CHECK(emim_ws_take(ctx, (size_t)(rows * nch), &ws));
-    cl_mem part = ws.buf->mem;
-    cl_ulong pfo = ws.off;
+    cl_mem part;
+    cl_ulong pfo;
+    EMIM_CHECK(emim_ws_cl(ctx, (size_t)(rows * nch), &part, &pfo));
     cl_mem inp = MEM(1), out = MEM(0);
     cl_ulong io = OFF(1), oo = OFF(0);
     emim_status s = emim_cl_run_rows(ctx, "emim_reduce_chunks", "emim_reduce_chunks_serial", (size_t)(rows * nch), 7,

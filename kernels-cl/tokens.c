@@ -61,10 +61,9 @@ emim_status emim_cl_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
         cl_mem dt = MEM(1);
         cl_ulong dto = OFF(1), nch = (rows + CH - 1) / CH;
         emim_ws_mark mark = emim_ws_mark_get(ctx);
-        emim_ref ws;
-        EMIM_CHECK(emim_ws_take(ctx, (size_t)(nch * d), &ws));
-        cl_mem part = ws.buf->mem;
-        cl_ulong po = ws.off;
+        cl_mem part;
+        cl_ulong po;
+        EMIM_CHECK(emim_ws_cl(ctx, (size_t)(nch * d), &part, &po));
         size_t g = (size_t)(nch * d), l = 64, gd = (size_t)d;
         s = emim_cl_run(ctx, "emim_mask_mix_bwd_chunks", 1, &g, &l, 9, EMIM_ARG(part), EMIM_ARG(po), EMIM_ARG(m),
                         EMIM_ARG(mo), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(rows), EMIM_ARG(d), EMIM_ARG(nch));

@@ -255,6 +255,15 @@ void emim_ws_release(emim_ctx *ctx, emim_ws_mark m)
     ctx->ws.used = m.used;
 }
 
+emim_status emim_ws_host(emim_ctx *ctx, size_t n, float **out)
+{
+    emim_ref r;
+    *out = NULL;
+    EMIM_CHECK(emim_ws_take(ctx, n, &r));
+    *out = EMIM_HOST(r);
+    return EMIM_OK;
+}
+
 emim_status emim_ws_take(emim_ctx *ctx, size_t n, emim_ref *out)
 {
     *out = emim_at(NULL, 0);

@@ -150,9 +150,17 @@ struct emim_ctx {
 typedef struct { int chunk; size_t used; } emim_ws_mark;
 emim_ws_mark emim_ws_mark_get(const emim_ctx *ctx);
 emim_status emim_ws_take(emim_ctx *ctx, size_t n, emim_ref *out);
+/* The same as host memory (a CPU twin's scratch). */
+emim_status emim_ws_host(emim_ctx *ctx, size_t n, float **out);
 void emim_ws_release(emim_ctx *ctx, emim_ws_mark m);
 /* host memory of a CPU-backend ref */
 #define EMIM_HOST(r) ((r).buf->host + (r).off)
+
+#if HAVE_OPENCL
+/* emim_ws_take for an OpenCL twin: the chunk's buffer and the offset in floats
+ * (kernels take the offset) */
+emim_status emim_ws_cl(emim_ctx *ctx, size_t n, cl_mem *mem, cl_ulong *off);
+#endif
 
 /* Profiling: calls, seconds and (GEMM) flops per op and direction. */
 struct emim_prof {

@@ -385,6 +385,15 @@ static emim_status cl_runv(emim_ctx *ctx, const char *name, cl_kernel k, int dim
     return EMIM_OK;
 }
 
+emim_status emim_ws_cl(emim_ctx *ctx, size_t n, cl_mem *mem, cl_ulong *off)
+{
+    emim_ref r;
+    EMIM_CHECK(emim_ws_take(ctx, n, &r));
+    *mem = r.buf->mem;
+    *off = r.off;
+    return EMIM_OK;
+}
+
 emim_status emim_cl_run(emim_ctx *ctx, const char *name, int dims, const size_t *g, const size_t *l,
                         int nargs, ...)
 {
