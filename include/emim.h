@@ -68,7 +68,8 @@ typedef struct {
     emim_mode mode;
     int threads;              /* CPU threads; 0: OpenMP's default */
     int verbose;              /* 1: say on stderr which backend/device was chosen */
-    size_t mem_limit;         /* device bytes the context may allocate; 0: device size */
+    size_t mem_limit;         /* bytes of buffers the context may allocate; 0: the device's global
+                                 memory (OpenCL) or emim_host_memory() (CPU); EMIM_MEM_LIMIT=8G */
 } emim_options;
 
 typedef struct emim_ctx emim_ctx;
@@ -669,7 +670,7 @@ typedef struct {
     int random_crop;           /* [1] */
     int flip;                  /* random flips along each axis [0] */
     uint64_t seed;
-    size_t cache_bytes;        /* [half the physical memory] */
+    size_t cache_bytes;        /* [half of emim_host_memory()] */
     int threads;               /* background loading threads; 0: load in the caller [1] */
     int depth;                 /* batches loaded ahead [2] */
 } emim_data_config;
@@ -747,6 +748,16 @@ const emim_op_info *emim_op_get(int i);
 /* Buffers allocated on ctx since its creation, its own scratch included
  * (a training step allocates nothing once the first step is done). */
 long emim_alloc_count(const emim_ctx *ctx);
+
+/* The memory this process may use: the least of the physical memory, its
+ * cgroup's limit (cgroup v2 memory.max up the hierarchy, or v1's
+ * memory.limit_in_bytes: what SLURM and containers enforce by killing) and
+ * RLIMIT_AS / RLIMIT_DATA. *source (may be NULL) names which one it is. */
+size_t emim_host_memory(const char **source);
+/* The cap on the bytes of ctx's buffers (emim_options.mem_limit), *used
+ * (may be NULL) the bytes allocated, *source (may be NULL) what set the cap.
+ * A buffer over the cap fails with EMIM_ERR_NOMEM and a message. */
+size_t emim_mem_limit(const emim_ctx *ctx, size_t *used, const char **source);
 
 /* ---- profiling ----
  * While profiling, every op call is timed and counted per op and direction

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static emim_ctx *cpu(void)
@@ -116,8 +117,43 @@ START_TEST(memory_cap)
     ck_assert_ptr_nonnull(strstr(emim_error(ctx), "cap"));
     emim_buf_free(a);
     ck_assert_int_eq(emim_buf_alloc(ctx, 600, &b), EMIM_OK);
+    size_t used;
+    const char *src;
+    ck_assert_uint_eq(emim_mem_limit(ctx, &used, &src), 4000);
+    ck_assert_uint_eq(used, 2400);
     emim_buf_free(b);
+    emim_mem_limit(ctx, &used, NULL);
+    ck_assert_uint_eq(used, 0);
+    ck_assert_ptr_nonnull(strstr(src, "EMIM_MEM_LIMIT"));
     emim_ctx_free(ctx);
+
+    /* by default a CPU context's cap is what the process may use */
+    size_t host = emim_host_memory(&src);
+    ck_assert_msg(host > ((size_t)64 << 20) && host < SIZE_MAX, "host memory %zu (%s)", host, src);
+    ctx = cpu();
+    const char *csrc;
+    ck_assert_uint_eq(emim_mem_limit(ctx, NULL, &csrc), host);
+    ck_assert_str_eq(csrc, src);
+    emim_ctx_free(ctx);
+
+    /* EMIM_MEM_LIMIT: binary units; a bad size is an error naming it */
+    static const struct { const char *v; size_t want; } ok[] = {
+        { "8G", (size_t)8 << 30 }, { "512M", (size_t)512 << 20 }, { "1.5GiB", (size_t)3 << 29 },
+        { "4096", 4096 }, { "64KB", 65536 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        setenv("EMIM_MEM_LIMIT", ok[i].v, 1);
+        ck_assert_int_eq(emim_options_init(&o, NULL, 0), EMIM_OK);
+        ck_assert_uint_eq(o.mem_limit, ok[i].want);
+    }
+    static const char *const bad[] = { "3X", "-1G", "0", "G", "1e30", "12 G" };
+    char err[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("EMIM_MEM_LIMIT", bad[i], 1);
+        ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_ERR_ARG);
+        ck_assert_msg(strstr(err, "EMIM_MEM_LIMIT") && strstr(err, bad[i]), "%s", err);
+    }
+    unsetenv("EMIM_MEM_LIMIT");
 }
 END_TEST
 

@@ -84,6 +84,13 @@ check pretrain-truncated 1 "$EMIM" -q -b cpu pretrain --steps 6 --out "$run/r" -
 grep -q "checkpoint.emim: the checkpoint is truncated or corrupt" err.$$ || { echo "FAIL pretrain-truncated message"; cat err.$$; fail=1; }
 check pretrain-bad-preset 2 "$EMIM" pretrain --preset=huge --out "$run/x"
 check pretrain-bad-ratio 2 "$EMIM" pretrain --r-pos=1.5 --out "$run/x"
+# a batch too large for the memory: refused before training, one line, no run folder
+EMIM_MEM_LIMIT=256M check pretrain-batch-memory 1 "$EMIM" -q -b cpu pretrain --batch 4096 --out "$run/big"
+test "$(wc -l < err.$$)" -eq 1 && grep -q "a batch of 4096 (method emim) does not fit: .*memory cap of 0.25 GiB" err.$$ ||
+  { echo "FAIL pretrain-batch-memory message"; cat err.$$; fail=1; }
+test ! -e "$run/big/checkpoint.emim" || { echo "FAIL pretrain-batch-memory wrote a checkpoint"; fail=1; }
+check bad-mem-limit 2 env EMIM_MEM_LIMIT=lots "$EMIM" info
+grep -q "EMIM_MEM_LIMIT='lots'" err.$$ || { echo "FAIL bad-mem-limit message"; cat err.$$; fail=1; }
 # real data: the phantom as a BraTS folder, a short run on it, bad data
 check phantom-write 0 "$EMIM" phantom --out "$run/ph" --subjects 3 --size 40,36,32
 test -f "$run/ph/PHANTOM-00002-000/PHANTOM-00002-000-t2f.nii.gz" || { echo "FAIL phantom files"; ls -R "$run/ph"; fail=1; }

@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #if HAVE_OPENCL
 #define CL_TARGET_OPENCL_VERSION 120
@@ -587,6 +589,71 @@ START_TEST(hostile_checkpoint_config)
 }
 END_TEST
 
+/* A batch (from an option or a checkpoint's configuration: both within the
+ * limits) whose buffers would pass the context's memory cap is refused when
+ * the trainer is made, with a message saying what to lower, and leaves
+ * nothing allocated; one whose host tokens would pass what the process may
+ * use is refused before they are allocated. */
+START_TEST(batch_over_memory)
+{
+    emim_options o;
+    emim_options_init(&o, NULL, 0);
+    o.backend = EMIM_BACKEND_CPU;
+    o.mem_limit = (size_t)64 << 20;
+    emim_ctx *ctx = NULL;
+    ck_assert_int_eq(emim_ctx_create(&ctx, &o, NULL, 0), EMIM_OK);
+    for (int k = 0; k < NMETHODS; k++) {
+        method = METHODS[k];
+        emim_train_config t;
+        micro(&t);
+        t.batch = 8192; /* 8192 x 8 tokens of 2048 values: 512 MiB of tokens alone */
+        emim_trainer *T = NULL;
+        ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_ERR_NOMEM);
+        ck_assert_ptr_null(T);
+        const char *e = emim_error(ctx);
+        ck_assert_msg(strstr(e, "a batch of 8192") && strstr(e, "does not fit") && strstr(e, "memory cap of 0.0625 GiB")
+                      && strstr(e, "lower the batch"), "%s", e);
+        size_t used;
+        ck_assert_uint_eq(emim_mem_limit(ctx, &used, NULL), (size_t)64 << 20);
+        ck_assert_uint_eq(used, 0);
+        t.batch = 2; /* the same context still trains a batch that fits */
+        ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+        emim_trainer_free(T);
+    }
+    /* host tokens: 65536 samples of 8 tokens of 2048 values take 4 GiB:
+     * refused when the process may use less (ulimit -v 1 GiB here) */
+    if (!getenv("EMIM_TEST_NO_MEMCAP")) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            struct rlimit r = { (rlim_t)1 << 30, (rlim_t)1 << 30 };
+            struct rlimit cur;
+            getrlimit(RLIMIT_AS, &cur);
+            if (cur.rlim_cur != RLIM_INFINITY && cur.rlim_cur < r.rlim_cur) _exit(3);
+            emim_train_config t;
+            method = "emim";
+            micro(&t);
+            t.batch = 65536;
+            emim_options q;
+            emim_options_init(&q, NULL, 0);
+            q.backend = EMIM_BACKEND_CPU;
+            q.threads = 1;
+            emim_ctx *c2 = NULL;
+            if (emim_ctx_create(&c2, &q, NULL, 0)) _exit(4);
+            if (setrlimit(RLIMIT_AS, &r)) _exit(5);
+            emim_trainer *T = NULL;
+            emim_status st = emim_trainer_create(c2, &t, &T);
+            const char *e = emim_error(c2);
+            _exit(st == EMIM_ERR_NOMEM && strstr(e, "a batch of 65536 needs") && strstr(e, "ulimit -v") ? 0 : 6);
+        }
+        int ws;
+        ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+        ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
+    }
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 /* After the first step, a step allocates nothing: no buffer, no host
  * memory, no OpenCL buffer (scratch comes from the context's workspace) */
 static void no_allocs(emim_backend_kind b, emim_mode mode)
@@ -657,6 +724,7 @@ int main(void)
     tcase_add_test(tc, golden_cpu);
     tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
     tcase_add_test(tc, hostile_checkpoint_config);
+    tcase_add_test(tc, batch_over_memory);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {

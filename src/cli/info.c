@@ -45,6 +45,13 @@ int cmd_info(emim_options *o, int argc, char **argv)
     q.verbose = 0;
     if (emim_ctx_create(&ctx, &q, err, sizeof err) == EMIM_OK) {
         printf("selected: backend %s, device %s\n", emim_backend_name(ctx), emim_device_name(ctx));
+        const char *src;
+        size_t cap = emim_mem_limit(ctx, NULL, &src);
+        printf("memory cap: %.1f GiB (%s)\n", cap / 1073741824.0, src);
+        if (emim_backend(ctx) == EMIM_BACKEND_OPENCL) {
+            size_t host = emim_host_memory(&src);
+            printf("host memory: %.1f GiB (%s)\n", host / 1073741824.0, src);
+        }
         emim_ctx_free(ctx);
     } else {
         printf("selected: none (%s)\n", err);

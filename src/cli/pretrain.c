@@ -168,7 +168,7 @@ static void usage(FILE *f)
             "  --checkpoint-every=N       [50]\n"
             "  --data-threads=N           background loading threads; 0: none [1]\n"
             "  --prefetch=N               batches loaded ahead [2]\n"
-            "  --cache-mb=N               memory for prepared subjects [half the RAM]\n"
+            "  --cache-mb=N               memory for prepared subjects [half the memory this process may use]\n"
             "  --erank-every=N            the effective rank of a batch's features in metrics.tsv every N\n"
             "                             steps (and at the first); 0: never [10]\n"
             "  --check-samples=N          the collapse check at the end: samples for the collapsed loss;\n"
@@ -874,8 +874,7 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         if (sig && s + 1 < r->stop) {
             fprintf(stderr, "%s%s: %s: stopped after step %ld of %ld with a checkpoint; '%s pretrain --resume --out "
                     "%s' continues the run\n", tty ? "\n" : "", prog, strsignal(sig), s + 1, r->stop, prog, out);
-            rc = 128 + sig;
-            break;
+            break; /* exit 0: SLURM chains (--dependency=afterok) go on to the --resume job */
         }
     }
     if (tty) fprintf(stderr, "\n");

@@ -104,6 +104,10 @@ emim_status emim_options_init(emim_options *opt, char *err, size_t errlen)
         }
         opt->threads = (int)t;
     }
+    if ((v = getenv("EMIM_MEM_LIMIT")) && *v && emim_parse_size(v, &opt->mem_limit)) {
+        put_err(err, errlen, "EMIM_MEM_LIMIT='%s': expected a size such as 8G, 512M or 1.5GiB", v);
+        return EMIM_ERR_ARG;
+    }
     return EMIM_OK;
 }
 
@@ -134,6 +138,7 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
     ctx->verbose = opt->verbose;
     ctx->threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     ctx->mem_limit = opt->mem_limit;
+    ctx->mem_source = "the limit set (EMIM_MEM_LIMIT or emim_options.mem_limit)";
     ctx->ws.top = -1;
 
     emim_status s = EMIM_OK;
@@ -175,12 +180,17 @@ emim_status emim_ctx_create(emim_ctx **out, const emim_options *opt_in, char *er
             fprintf(stderr, "emim: backend auto: built without OpenCL; using the CPU twin (%d threads)\n", ctx->threads);
 #endif
         ctx->be = &emim_backend_cpu;
+        ctx->mem_limit = opt->mem_limit;
+        ctx->mem_source = "the limit set (EMIM_MEM_LIMIT or emim_options.mem_limit)";
         break;
     default:
         put_err(err, errlen, "unknown backend %d", (int)opt->backend);
         free(ctx);
         return EMIM_ERR_ARG;
     }
+    /* the CPU backend's buffers: at most what this process may use (the
+     * OpenCL backend's: at most the device's global memory) */
+    if (!ctx->mem_limit && ctx->be == &emim_backend_cpu) ctx->mem_limit = emim_host_memory(&ctx->mem_source);
     s = ctx->be->init(ctx, opt);
     if (s != EMIM_OK) {
         put_err(err, errlen, "%s", ctx->error);
@@ -210,8 +220,9 @@ emim_status emim_buf_alloc(emim_ctx *ctx, size_t n, emim_buf **out)
     size_t bytes = n * sizeof(float);
     if (ctx->mem_limit && ctx->mem_used + bytes > ctx->mem_limit)
         return emim_set_error(ctx, EMIM_ERR_NOMEM,
-                              "buffer of %zu bytes: over the context's memory cap (%zu of %zu bytes in use)",
-                              bytes, ctx->mem_used, ctx->mem_limit);
+                              "a buffer of %.3g GiB would pass the memory cap of %.3g GiB (%.3g GiB in use; the cap "
+                              "is %s; EMIM_MEM_LIMIT sets another)", bytes / 1073741824.0,
+                              ctx->mem_limit / 1073741824.0, ctx->mem_used / 1073741824.0, ctx->mem_source);
     emim_buf *b = calloc(1, sizeof *b);
     if (!b) return emim_set_error(ctx, EMIM_ERR_NOMEM, "out of host memory for a buffer header");
     b->ctx = ctx;

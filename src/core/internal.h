@@ -125,6 +125,7 @@ struct emim_ctx {
     char device_name[256];
     char error[2048];
     size_t mem_limit, mem_used;   /* bytes */
+    const char *mem_source;       /* what set mem_limit (emim_mem_limit) */
     emim_buf *bufs;               /* live buffers, freed with the context */
     struct emim_prof *prof;       /* per-op timings while profiling (emim_profile_start); NULL: off */
     struct {                      /* the workspace (emim_ws_take): scratch as a stack over chunks */
@@ -168,6 +169,9 @@ struct emim_prof {
     long calls[EMIM_OP_COUNT][2];
     double seconds[EMIM_OP_COUNT][2], flops[EMIM_OP_COUNT][2];
 };
+
+/* "8G", "512M", "1.5GiB", "4096" (bytes): binary units */
+emim_status emim_parse_size(const char *s, size_t *out);
 
 /* Sets the context's error message (printf-style) and returns status. */
 emim_status emim_set_error(emim_ctx *ctx, emim_status status, const char *fmt, ...)

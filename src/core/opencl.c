@@ -258,7 +258,10 @@ static emim_status cl_init(emim_ctx *ctx, const emim_options *opt)
         return emim_set_error(ctx, EMIM_ERR_ARG, "EMIM_CL_ROWS='%s': expected group or serial", rv);
     /* Some implementations (PoCL) report a global size but do not enforce
      * it: the context caps its own allocations at the reported size. */
-    if (!ctx->mem_limit || ctx->mem_limit > global) ctx->mem_limit = (size_t)global;
+    if (!ctx->mem_limit || ctx->mem_limit > global) {
+        ctx->mem_limit = (size_t)global;
+        ctx->mem_source = "the device's global memory";
+    }
 
     cl->context = clCreateContext(NULL, 1, &cl->device, NULL, NULL, &err);
     emim_status s = emim_cl_check(ctx, err, "clCreateContext");

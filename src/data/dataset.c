@@ -65,8 +65,8 @@ void emim_data_config_default(emim_data_config *c)
     c->fg_crop = 1;
     c->random_crop = 1;
     c->seed = 1;
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
-    c->cache_bytes = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize / 2 : (size_t)1 << 30;
+    size_t mem = emim_host_memory(NULL);
+    c->cache_bytes = mem < SIZE_MAX ? mem / 2 : (size_t)1 << 30;
     c->threads = 1;
     c->depth = 2;
 }

@@ -256,7 +256,7 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
 {
     int64_t nx = v->nx, ny = v->ny, nz = v->nz, nc = v->nc;
     size_t total = (size_t)h->nvox * (size_t)h->nbyper, cap = 0, got = 0;
-    unsigned char *raw = NULL, *buf = NULL;
+    unsigned char *data = NULL, *buf = NULL;
     v->data = NULL;
     emim_status s = EMIM_OK;
     gzFile g = gzopen(dpath, "rb");
@@ -274,17 +274,17 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
     while (got < total) {
         if (got == cap) {
             size_t ncap = cap ? (cap > total / 2 ? total : 2 * cap) : (total < (1u << 20) ? total : 1u << 20);
-            unsigned char *r = realloc(raw, ncap);
+            unsigned char *r = realloc(data, ncap);
             if (!r) {
                 s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory for %lld data bytes", dpath,
                               (long long)ncap);
                 goto out;
             }
-            raw = r;
+            data = r;
             cap = ncap;
         }
         unsigned chunk = cap - got > (1u << 30) ? 1u << 30 : (unsigned)(cap - got);
-        int n = gzread(g, raw + got, chunk);
+        int n = gzread(g, data + got, chunk);
         if (n <= 0) {
             const char *m = n < 0 ? gz_message(g) : NULL;
             if (m)
@@ -306,7 +306,7 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
         for (int64_t z = 0; z < nz; z++)
             for (int64_t y = 0; y < ny; y++)
                 for (int64_t x = 0; x < nx; x++) {
-                    const unsigned char *p = raw + (size_t)(((c * nz + z) * ny + y) * nx + x) * h->nbyper;
+                    const unsigned char *p = data + (size_t)(((c * nz + z) * ny + y) * nx + x) * h->nbyper;
                     double r = load_value(p, h->datatype, h->swap);
                     double d = r * h->slope + h->inter;
                     float f = (float)d;
@@ -322,8 +322,8 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
                     }
                     v->data[((c * nx + x) * ny + y) * nz + z] = f;
                 }
-    free(raw);
-    raw = NULL;
+    free(data);
+    data = NULL;
     buf = malloc(65536);
     if (!buf) {
         s = emim_fail(err, errlen, EMIM_ERR_NOMEM, "%s: out of memory", dpath);
@@ -346,7 +346,7 @@ static emim_status read_data(emim_volume *v, const char *dpath, const rawhdr *h,
     }
 out:
     if (g) gzclose(g);
-    free(raw);
+    free(data);
     free(buf);
     if (s) emim_volume_free(v);
     return s;

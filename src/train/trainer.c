@@ -154,6 +154,16 @@ emim_status emim_train_param_count(const emim_train_config *cfg, size_t *P)
 }
 
 /* ---- the trainer ---- */
+
+/* A configuration whose buffers pass the memory cap: the cap's message,
+ * said as what the user can change. */
+static emim_status too_big(emim_ctx *ctx, const emim_train_config *cfg)
+{
+    char why[2048];
+    snprintf(why, sizeof why, "%s", emim_error(ctx));
+    return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: a batch of %d (method %s) does not fit: %s; lower the batch "
+                          "or the model's size", cfg->batch, emim_method_name(cfg->method), why);
+}
 emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out)
 {
     *out = NULL;
@@ -171,6 +181,15 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     s = T->def->layout(cfg, &T->lay);
     if (s) { emim_trainer_free(T); return emim_set_error(ctx, s, "train: the %s parameter table could not be made",
                                                          T->def->name); }
+    /* the host's copy of a batch's tokens: within what this process may use */
+    const char *src;
+    size_t host = emim_host_memory(&src), need = bt * sizeof(float) + (size_t)B * cfg->vit.channels * N;
+    if (need > host) {
+        emim_trainer_free(T);
+        return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: a batch of %d needs %.3g GiB of host memory for its "
+                              "tokens, more than the %.3g GiB this process may use (%s); lower the batch", B,
+                              need / 1073741824.0, host / 1073741824.0, src);
+    }
     T->host_tok = malloc(bt * sizeof *T->host_tok);
     T->masks = malloc((size_t)B * cfg->vit.channels * N);
     T->perm = malloc((size_t)N * sizeof *T->perm);
@@ -180,14 +199,15 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (!s) s = emim_buf_alloc(ctx, P, &T->grads);
     if (!s) s = emim_adamw_state_init(ctx, &T->opt, P);
     if (!s) s = emim_buf_alloc(ctx, bt + 1, &T->work);
-    if (!s) s = emim_vit_init(ctx, &T->lay, T->params, cfg->seed, cfg->init);
+    if (s) { emim_trainer_free(T); return s == EMIM_ERR_NOMEM ? too_big(ctx, cfg) : s; }
+    s = emim_vit_init(ctx, &T->lay, T->params, cfg->seed, cfg->init);
     if (s) { emim_trainer_free(T); return s; }
     T->tok = emim_at(T->work, 0);
     T->norm = emim_at(T->work, bt);
     T->M = (emim_model){ ctx, &T->cfg, &T->lay, T->params, T->grads, N, PD,
                          cfg->vit.patch[0] * cfg->vit.patch[1] * cfg->vit.patch[2] };
     s = T->def->create(&T->obj, &T->M);
-    if (s) { emim_trainer_free(T); return s; }
+    if (s) { emim_trainer_free(T); return s == EMIM_ERR_NOMEM ? too_big(ctx, cfg) : s; }
     *out = T;
     return EMIM_OK;
 }
