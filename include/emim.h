@@ -501,6 +501,11 @@ typedef struct {
     emim_optim_config optim;
     emim_schedule_config sched;
     int batch;
+    int micro;                  /* samples per micro-batch, dividing batch; 0: the whole batch. The
+                                   batch's gradient is then the fixed pairwise tree (emim_tree_mid) over
+                                   its micro-batches' gradients, times 1/(batch / micro): the same bits
+                                   for any number of processes sharing the micro-batches. Activations
+                                   are kept for one micro-batch at a time. */
     uint64_t seed;              /* initialisation, masks */
 } emim_train_config;
 /* The defaults of the method (a name; NULL: "emim") for the encoder vit.
@@ -532,18 +537,49 @@ typedef struct emim_trainer emim_trainer;
 emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emim_trainer **out);
 void emim_trainer_free(emim_trainer *T);
 const emim_train_config *emim_trainer_config(const emim_trainer *T);
-/* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]). */
+/* One step on images [batch, channels, H, W, D] (host memory, in [0, 1]);
+ * under emim_trainer_set_comm, this rank's samples only
+ * (emim_trainer_local_batch). */
 emim_status emim_trainer_step(emim_trainer *T, const float *images, emim_step_stats *st);
 /* The same with the caller's masks [batch, channels, tokens] (1 = masked)
  * instead of the method's (for tests and experiments). */
 emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const uint8_t *masks,
                                     emim_step_stats *st);
-/* The gradient reduction between the objective's backward and clipping:
- * called with the gradient arena (laid out as the parameters) and its size
- * in floats; it must leave the same gradients on every process. NULL (the
- * default): nothing (one process). */
-typedef emim_status (*emim_grad_reduce_fn)(emim_ctx *ctx, emim_buf *grads, size_t n, void *user);
-void emim_trainer_set_reduce(emim_trainer *T, emim_grad_reduce_fn fn, void *user);
+/* Data parallel training: a group of `size` processes (ranks), each with
+ * its own trainer of the same configuration. The K = batch / micro
+ * micro-batches of a step are shared out in rank order, rank r taking
+ * micro-batches [r K / size, (r + 1) K / size) (K >= size); each rank passes
+ * emim_trainer_step the images of its own samples only, and its masks are
+ * those of the samples' places in the whole batch. In exact mode the
+ * gradients' tree is completed across ranks in its fixed order (each rank
+ * sums a slice of the parameters over the tree's nodes, then the slices are
+ * gathered): the bits equal one process's for any rank count. In fast mode
+ * the ranks' sums are added by allreduce_sum. The callbacks move host
+ * floats between all ranks at once (MPI's collectives: src/train/mpi.c,
+ * emim_comm_mpi). */
+typedef struct emim_comm {
+    int rank, size;
+    void *user;
+    /* send: for each rank q, scount[q] floats from send + sdispl[q]; recv:
+     * rcount[q] floats from rank q at recv + rdispl[q] */
+    emim_status (*alltoallv)(struct emim_comm *c, const float *send, const size_t *scount, const size_t *sdispl,
+                             float *recv, const size_t *rcount, const size_t *rdispl);
+    /* every rank's count[rank] floats from send into recv + displ[q], rank order */
+    emim_status (*allgatherv)(struct emim_comm *c, const float *send, float *recv, const size_t *count,
+                              const size_t *displ);
+    /* buf [n] summed over the ranks, in place (any order: fast mode) */
+    emim_status (*allreduce_sum)(struct emim_comm *c, float *buf, size_t n);
+} emim_comm;
+/* Trains as rank comm->rank of comm->size (NULL: alone). The comm must
+ * outlive the trainer. EMIM_ERR_ARG when the batch has fewer micro-batches
+ * than ranks. */
+emim_status emim_trainer_set_comm(emim_trainer *T, emim_comm *comm);
+/* The samples [*first, *first + *count) of the batch that this rank's
+ * emim_trainer_step takes. */
+void emim_trainer_local_batch(const emim_trainer *T, int *first, int *count);
+/* The split of the gradient tree's node [lo, hi), hi - lo >= 2: lo plus the
+ * largest power of two below hi - lo. */
+long emim_tree_mid(long lo, long hi);
 /* The gradients of the last step (laid out as the parameters; after
  * clipping, before the update). */
 emim_buf *emim_trainer_grads(emim_trainer *T);

@@ -8,6 +8,7 @@
 #include "train/train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -589,6 +590,225 @@ START_TEST(hostile_checkpoint_config)
 }
 END_TEST
 
+/* ---- data parallel ranks, in one process: a comm over threads ----
+ * The collectives of emim_comm over shared memory: each rank publishes its
+ * buffers, all wait, each copies what is its, all wait. */
+enum { MAXR = 4 };
+typedef struct {
+    pthread_barrier_t bar;
+    const float *send[MAXR];
+    const size_t *scount[MAXR], *sdispl[MAXR];
+} tcomm_shared;
+
+static emim_status t_alltoallv(emim_comm *c, const float *send, const size_t *scount, const size_t *sdispl,
+                               float *recv, const size_t *rcount, const size_t *rdispl)
+{
+    tcomm_shared *sh = c->user;
+    sh->send[c->rank] = send;
+    sh->scount[c->rank] = scount;
+    sh->sdispl[c->rank] = sdispl;
+    pthread_barrier_wait(&sh->bar);
+    for (int q = 0; q < c->size; q++) {
+        ck_assert_uint_eq(sh->scount[q][c->rank], rcount[q]);
+        memcpy(recv + rdispl[q], sh->send[q] + sh->sdispl[q][c->rank], rcount[q] * sizeof *recv);
+    }
+    pthread_barrier_wait(&sh->bar);
+    return EMIM_OK;
+}
+
+static emim_status t_allgatherv(emim_comm *c, const float *send, float *recv, const size_t *count,
+                                const size_t *displ)
+{
+    tcomm_shared *sh = c->user;
+    sh->send[c->rank] = send;
+    pthread_barrier_wait(&sh->bar);
+    for (int q = 0; q < c->size; q++) memcpy(recv + displ[q], sh->send[q], count[q] * sizeof *recv);
+    pthread_barrier_wait(&sh->bar);
+    return EMIM_OK;
+}
+
+static emim_status t_allreduce(emim_comm *c, float *buf, size_t n)
+{
+    tcomm_shared *sh = c->user;
+    float *mine = malloc(n * sizeof *mine);
+    memcpy(mine, buf, n * sizeof *buf);
+    sh->send[c->rank] = mine;
+    pthread_barrier_wait(&sh->bar);
+    for (size_t i = 0; i < n; i++) {
+        float a = 0;
+        for (int q = 0; q < c->size; q++) a += sh->send[q][i];
+        buf[i] = a;
+    }
+    pthread_barrier_wait(&sh->bar);
+    free(mine);
+    return EMIM_OK;
+}
+
+typedef struct {
+    emim_comm comm;
+    emim_backend_kind backend;
+    emim_mode mode;
+    int batch, micro, steps;
+    float *loss;     /* [steps] */
+    float *params;   /* out: the final weights */
+    size_t np;
+} rank_job;
+
+/* One rank's run: phantoms of the whole batch made, its own samples passed. */
+static void *rank_run(void *arg)
+{
+    rank_job *j = arg;
+    emim_ctx *ctx = test_ctx(j->backend, j->mode, 1, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    emim_train_config t;
+    micro(&t);
+    t.batch = j->batch;
+    t.micro = j->micro;
+    emim_trainer *T = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+    ck_assert_msg(emim_trainer_set_comm(T, j->comm.size > 1 ? &j->comm : NULL) == EMIM_OK, "%s", emim_error(ctx));
+    int first, count;
+    emim_trainer_local_batch(T, &first, &count);
+    size_t vol = (size_t)CUBE.C * S * S * S;
+    float *img = malloc(vol * t.batch * sizeof *img);
+    for (int s = 0; s < j->steps; s++) {
+        phantoms(img, &t, s);
+        emim_step_stats st;
+        ck_assert_msg(emim_trainer_step(T, img + (size_t)first * vol, &st) == EMIM_OK, "%s", emim_error(ctx));
+        j->loss[s] = st.loss;
+    }
+    j->np = emim_trainer_layout(T)->total;
+    j->params = malloc(j->np * sizeof *j->params);
+    ck_assert_int_eq(emim_buf_read(emim_trainer_params(T), 0, j->np, j->params), EMIM_OK);
+    free(img);
+    emim_trainer_free(T);
+    emim_ctx_free(ctx);
+    return NULL;
+}
+
+/* R ranks (threads) train batch B in micro-batches of m: every rank's
+ * losses and weights; rank 0's returned (the caller frees). */
+static void ranks_run(int R, emim_backend_kind backend, emim_mode mode, int B, int m, int steps, float *loss,
+                      float **params, size_t *np)
+{
+    tcomm_shared sh;
+    pthread_barrier_init(&sh.bar, NULL, (unsigned)R);
+    rank_job job[MAXR];
+    pthread_t th[MAXR];
+    float ls[MAXR][8];
+    for (int r = 0; r < R; r++) {
+        job[r] = (rank_job){ { r, R, &sh, t_alltoallv, t_allgatherv, t_allreduce }, backend, mode, B, m, steps,
+                             ls[r], NULL, 0 };
+        ck_assert_int_eq(pthread_create(&th[r], NULL, rank_run, &job[r]), 0);
+    }
+    for (int r = 0; r < R; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&sh.bar);
+    /* every rank ends with the same weights and reports the same losses */
+    for (int r = 1; r < R; r++) {
+        ck_assert_int_eq(memcmp(job[r].params, job[0].params, job[0].np * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(ls[r], ls[0], (size_t)steps * sizeof(float)), 0);
+        free(job[r].params);
+    }
+    memcpy(loss, ls[0], (size_t)steps * sizeof *loss);
+    *params = job[0].params;
+    *np = job[0].np;
+}
+
+/* Exact mode: 1, 2, 3 and 4 ranks (3: uneven blocks of micro-batches) give
+ * the bits of one process, which differ from the whole batch's in one pass
+ * only by the order of the batch's sums. */
+START_TEST(ranks_exact)
+{
+    enum { B = 4, STEPSR = 3 };
+    method = METHODS[_i];
+    float l1[STEPSR], lr[STEPSR], l0[STEPSR], *p1, *pr, *p0;
+    size_t n1, nr, n0;
+    ranks_run(1, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 1, STEPSR, l1, &p1, &n1);
+    for (int R = 2; R <= 4; R++) {
+        ranks_run(R, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 1, STEPSR, lr, &pr, &nr);
+        ck_assert_uint_eq(nr, n1);
+        ck_assert_msg(!memcmp(pr, p1, n1 * sizeof *p1) && !memcmp(lr, l1, sizeof l1),
+                      "%s: %d ranks differ from one process", method, R);
+        free(pr);
+    }
+    /* micro-batches of 2 on 2 ranks: the bits of micro-batches of 2 on one */
+    ranks_run(1, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 2, STEPSR, l0, &p0, &n0);
+    ranks_run(2, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 2, STEPSR, lr, &pr, &nr);
+    ck_assert(!memcmp(pr, p0, n0 * sizeof *p0) && !memcmp(lr, l0, sizeof l0));
+    free(pr);
+    free(p0);
+    /* the whole batch in one pass: the same losses and weights but for
+     * rounding (a mean of per-sample gradients either way) */
+    ranks_run(1, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 0, STEPSR, l0, &p0, &n0);
+    double dmax = 0, pmax = 0;
+    for (size_t i = 0; i < n1; i++) {
+        dmax = fmax(dmax, fabs((double)p0[i] - p1[i]));
+        pmax = fmax(pmax, fabs((double)p0[i]));
+    }
+    ck_assert_msg(dmax <= 1e-4 * pmax, "%s: micro-batches of 1 vs one pass: weights differ by %g (largest %g)",
+                  method, dmax, pmax);
+    for (int s = 0; s < STEPSR; s++)
+        ck_assert_msg(fabsf(l0[s] - l1[s]) <= 1e-5f * fabsf(l0[s]), "%s: step %d loss %.9g vs %.9g", method, s,
+                      (double)l1[s], (double)l0[s]);
+    free(p0);
+    free(p1);
+}
+END_TEST
+
+/* Fast mode: ranks agree with each other (allreduce) and with one process
+ * but for rounding; OpenCL's exact mode: the CPU's bits across ranks. */
+START_TEST(ranks_fast_and_opencl)
+{
+    enum { B = 4, STEPSR = 2 };
+    method = "emim";
+    float l1[STEPSR], lr[STEPSR], *p1, *pr;
+    size_t n1, nr;
+    ranks_run(1, EMIM_BACKEND_CPU, EMIM_MODE_FAST, B, 1, STEPSR, l1, &p1, &n1);
+    ranks_run(2, EMIM_BACKEND_CPU, EMIM_MODE_FAST, B, 1, STEPSR, lr, &pr, &nr);
+    for (size_t i = 0; i < n1; i++) ck_assert_msg(fabsf(pr[i] - p1[i]) <= 1e-4f, "weight %zu: %g vs %g", i, pr[i], p1[i]);
+    free(pr);
+    free(p1);
+    char why[4096];
+    emim_ctx *probe = test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 1, why, sizeof why);
+    if (!probe) { printf("ranks on OpenCL: skipped (%s)\n", why); return; }
+    emim_ctx_free(probe);
+    ranks_run(1, EMIM_BACKEND_CPU, EMIM_MODE_EXACT, B, 1, STEPSR, l1, &p1, &n1);
+    ranks_run(2, EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, B, 1, STEPSR, lr, &pr, &nr);
+    ck_assert(!memcmp(pr, p1, n1 * sizeof *p1) && !memcmp(lr, l1, sizeof l1));
+    free(pr);
+    free(p1);
+}
+END_TEST
+
+/* Bad groups: more ranks than micro-batches. */
+START_TEST(ranks_bad)
+{
+    method = "emim";
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 1, NULL, 0);
+    emim_train_config t;
+    micro(&t);
+    t.batch = 4;
+    t.micro = 2;
+    emim_trainer *T = NULL;
+    ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_OK);
+    emim_comm c = { 0, 3, NULL, t_alltoallv, t_allgatherv, t_allreduce };
+    ck_assert_int_eq(emim_trainer_set_comm(T, &c), EMIM_ERR_ARG);
+    ck_assert_msg(strstr(emim_error(ctx), "3 processes but only 2 micro-batches"), "%s", emim_error(ctx));
+    c.rank = 5;
+    ck_assert_int_eq(emim_trainer_set_comm(T, &c), EMIM_ERR_ARG);
+    emim_trainer_free(T);
+    t.micro = 3;
+    ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_ERR_ARG);
+    ck_assert_msg(strstr(emim_error(ctx), "micro-batch 3 must divide the batch 4"), "%s", emim_error(ctx));
+    /* the tree's shape */
+    ck_assert_int_eq(emim_tree_mid(0, 2), 1);
+    ck_assert_int_eq(emim_tree_mid(0, 3), 2);
+    ck_assert_int_eq(emim_tree_mid(0, 4), 2);
+    ck_assert_int_eq(emim_tree_mid(4, 11), 8);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 /* A batch (from an option or a checkpoint's configuration: both within the
  * limits) whose buffers would pass the context's memory cap is refused when
  * the trainer is made, with a message saying what to lower, and leaves
@@ -725,6 +945,9 @@ int main(void)
     tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
     tcase_add_test(tc, hostile_checkpoint_config);
     tcase_add_test(tc, batch_over_memory);
+    tcase_add_loop_test(tc, ranks_exact, 0, NMETHODS);
+    tcase_add_test(tc, ranks_fast_and_opencl);
+    tcase_add_test(tc, ranks_bad);
     char why[512];
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT, 0, why, sizeof why) : NULL;
     if (probe) {

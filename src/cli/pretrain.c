@@ -28,7 +28,7 @@ enum { K_CONFIG, K_RECORD, K_RUNTIME };
 #define OPT_BASE 256
 enum {
     O_PRESET = OPT_BASE, O_IMG, O_PATCH, O_HIDDEN, O_LAYERS, O_HEADS, O_MLP,
-    O_METHOD, O_STEPS, O_SCHED, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_WINIT, O_INIT, O_SEED, O_EXACT,
+    O_METHOD, O_STEPS, O_SCHED, O_BATCH, O_MICRO, O_LR, O_WARMUP, O_WD, O_CLIP, O_WINIT, O_INIT, O_SEED, O_EXACT,
     O_DATA, O_MODS, O_PCT, O_SPACING, O_NOFG, O_CENTRE, O_FLIP,
     O_OUT, O_EVERY, O_RESUME, O_DTHREADS, O_PREFETCH, O_CACHE, O_ERANK, O_CHECKN,
     O_END
@@ -42,7 +42,8 @@ static const struct {
     { "preset", 1, K_RECORD },      { "img-size", 1, K_CONFIG },     { "patch", 1, K_CONFIG },
     { "hidden", 1, K_CONFIG },      { "layers", 1, K_CONFIG },       { "heads", 1, K_CONFIG },
     { "mlp", 1, K_CONFIG },         { "method", 1, K_CONFIG },       { "steps", 1, K_RECORD },
-    { "schedule-steps", 1, K_CONFIG }, { "batch", 1, K_CONFIG },     { "lr", 1, K_CONFIG },
+    { "schedule-steps", 1, K_CONFIG }, { "batch", 1, K_CONFIG },     { "micro-batch", 1, K_CONFIG },
+    { "lr", 1, K_CONFIG },
     { "warmup", 1, K_CONFIG },      { "weight-decay", 1, K_CONFIG }, { "clip", 1, K_CONFIG },
     { "weight-init", 1, K_CONFIG }, { "init", 1, K_RECORD },       { "seed", 1, K_CONFIG },
     { "exact", 0, K_RECORD },
@@ -126,6 +127,9 @@ static void usage(FILE *f)
             "  --schedule-steps=N         length of the warm-up + cosine schedule [--steps]; a run split\n"
             "                             over several jobs gives the final length here\n"
             "  --batch=N                  volumes per step [2]\n"
+            "  --micro-batch=N            volumes per forward/backward pass, dividing the batch: the step's\n"
+            "                             gradient is a fixed tree over the passes (less memory; the same\n"
+            "                             bits on any number of MPI ranks) [the batch]\n"
             "  --lr=X --warmup=N          peak learning rate [1e-3], linear warm-up steps [20]\n"
             "  --weight-decay=X --clip=X  AdamW weight decay [0.05], gradient-norm clipping [1]; 0: off\n"
             "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
@@ -245,6 +249,7 @@ static void apply(run_opts *r, int id, const char *v)
     case O_STEPS: r->stop = parse_int(v, what, 1, INT_MAX); break;
     case O_SCHED: t->sched.steps = parse_int(v, what, 1, INT_MAX); break;
     case O_BATCH: t->batch = parse_int(v, what, 1, 65536); break;
+    case O_MICRO: t->micro = parse_int(v, what, 1, 65536); break;
     case O_LR: t->optim.lr = parse_float(v, what, 0, 10); break;
     case O_WARMUP: t->sched.warmup = parse_int(v, what, 0, INT_MAX); break;
     case O_WD: t->optim.weight_decay = parse_float(v, what, 0, 10); break;
@@ -312,6 +317,7 @@ static void fmt(const run_opts *r, int id, char *b, size_t n)
     case O_STEPS: snprintf(b, n, "%ld", r->stop); break;
     case O_SCHED: snprintf(b, n, "%d", t->sched.steps); break;
     case O_BATCH: snprintf(b, n, "%d", t->batch); break;
+    case O_MICRO: snprintf(b, n, "%d", t->micro ? t->micro : t->batch); break;
     case O_LR: shortest(b, n, t->optim.lr); break;
     case O_WARMUP: snprintf(b, n, "%d", t->sched.warmup); break;
     case O_WD: shortest(b, n, t->optim.weight_decay); break;
@@ -403,6 +409,10 @@ static void check_shape(const run_opts *r)
         }
     if (v->hidden % v->heads) {
         fprintf(stderr, "%s: --hidden %d is not divisible by --heads %d\n", prog, v->hidden, v->heads);
+        exit(2);
+    }
+    if (r->t.micro > r->t.batch || (r->t.micro && r->t.batch % r->t.micro)) {
+        fprintf(stderr, "%s: --micro-batch %d does not divide --batch %d\n", prog, r->t.micro, r->t.batch);
         exit(2);
     }
     /* the library's limits (tokens, widths) and the method's options,

@@ -173,7 +173,7 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     /* backward of the reconstruction */
     EMIM_CHECK(emim_buf_zero(o->work, o->dg.off, emim_buf_size(o->work) - o->dg.off));
     EMIM_CHECK(emim_mse_backward(ctx, o->dg, none, o->g, b->tok, none, o->dmim, bt));
-    EMIM_CHECK(emim_linear_backward(ctx, o->dzm, emim_at(M->grads, o->recon.w), emim_at(M->grads, o->recon.b),
+    EMIM_CHECK(emim_linear_backward(ctx, o->dzm, emim_at(b->grads, o->recon.w), emim_at(b->grads, o->recon.b),
                                     emim_vit_acts_output(o->am), emim_at(M->params, o->recon.w), o->dg, B * N, h,
                                     M->PD));
     /* the pyramid: one Barlow Twins term per level, forward and backward */
@@ -183,8 +183,8 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
                             emim_vit_acts_hidden(o->am, layer), o->cache, o->w_off, B, N, h));
         EMIM_CHECK(emim_pbt_backward(ctx, o->dh[layer], o->dhm[layer], o->cache, o->dpbt, o->w_off, B, N, h));
     }
-    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->ax, none, o->dh));
-    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->am, o->dzm, o->dhm));
+    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->ax, none, o->dh));
+    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->am, o->dzm, o->dhm));
     EMIM_CHECK(emim_buf_read(o->work, o->mim.off, 1 + (size_t)o->levels, o->scal));
     float mim = o->scal[0], pbt_sum = 0;
     for (int l = 0; l < o->levels; l++) pbt_sum += o->scal[1 + l];

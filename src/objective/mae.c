@@ -238,7 +238,7 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
 {
     const emim_model *M = &o->M;
     emim_ctx *ctx = M->ctx;
-    emim_buf *P = M->params, *G = M->grads;
+    emim_buf *P = M->params, *G = b->grads;
     int B = M->cfg->batch, N = M->N, w = o->d.width, n = o->d.keep, h = M->cfg->vit.hidden;
     size_t bt = (size_t)B * N * M->PD, bw = (size_t)B * N * w;
     emim_ref none = emim_at(NULL, 0);

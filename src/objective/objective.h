@@ -20,13 +20,16 @@ typedef struct {
     int N, PD, P3;             /* tokens, values per token, voxels per patch */
 } emim_model;
 
-/* One batch: the tokens [B, N, PD] of the images (patchify's layout) on the
- * host and on the device, and the masks [B, C, N] (1 = masked) drawn for
- * this step (emim_mask_make with the objective's mask options). */
+/* One batch (a micro-batch of the step): the tokens [B, N, PD] of the
+ * images (patchify's layout) on the host and on the device, the masks
+ * [B, C, N] (1 = masked) drawn for this step (emim_mask_make with the
+ * objective's mask options), and the arena its gradients go to (laid out as
+ * the parameters; the trainer's tree over micro-batches picks it). */
 typedef struct {
     const float *host_tok;
     emim_ref tok;
     const uint8_t *masks;
+    emim_buf *grads;
 } emim_batch;
 
 typedef struct emim_objective emim_objective;   /* an objective's own state */
@@ -48,7 +51,7 @@ typedef struct {
     emim_status (*create)(emim_objective **out, const emim_model *M);
     void (*free)(emim_objective *o);
     /* Forward and backward of one batch: the loss it returns is what the
-     * gradients (accumulated into M->grads, zero on entry) are of; metrics
+     * gradients (accumulated into b->grads, zero on entry) are of; metrics
      * receives nmetrics values. */
     emim_status (*step)(emim_objective *o, const emim_batch *b, float *loss, float *metrics);
     /* The reconstruction of a batch under its masks: tokens [B, N, PD] on

@@ -119,10 +119,10 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     EMIM_CHECK(emim_l1(ctx, o->loss, o->g, b->tok, o->w, bt));
     EMIM_CHECK(emim_buf_zero(o->dg.buf, o->dg.off, bt + (size_t)B * N * h));
     EMIM_CHECK(emim_l1_backward(ctx, o->dg, emim_at(NULL, 0), o->g, b->tok, o->w, o->dloss, bt));
-    EMIM_CHECK(emim_linear_backward(ctx, o->dz, emim_at(M->grads, o->head.w), emim_at(M->grads, o->head.b),
+    EMIM_CHECK(emim_linear_backward(ctx, o->dz, emim_at(b->grads, o->head.w), emim_at(b->grads, o->head.b),
                                     emim_vit_acts_output(o->A), emim_at(M->params, o->head.w), o->dg, B * N, h,
                                     M->PD));
-    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, M->grads, o->A, o->dz, NULL));
+    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->A, o->dz, NULL));
     EMIM_CHECK(emim_read_scalar(o->loss, loss));
     metrics[0] = *loss;
     return EMIM_OK;

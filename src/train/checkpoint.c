@@ -54,7 +54,7 @@ static json_t *run_json(const emim_train_config *c, long step)
     for (int i = 0; i < n; i++)
         json_object_set_new(opts, o[i].name, o[i].kind == EMIM_OPT_FLOAT ? json_real(c->opt[i])
                                                                           : json_integer((json_int_t)c->opt[i]));
-    return json_pack("{s:s, s:I, s:{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:f}, s:s, s:i, s:s, s:o, "
+    json_t *j = json_pack("{s:s, s:I, s:{s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:f}, s:s, s:i, s:s, s:o, "
                      "s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:{s:i, s:i}}",
                      "method", emim_method_name(c->method), "step", (json_int_t)step,
                      "model", "img", ints(v->img, 3), "patch", ints(v->patch, 3), "channels", v->channels,
@@ -64,6 +64,9 @@ static json_t *run_json(const emim_train_config *c, long step)
                      "beta1", (double)c->optim.beta1, "beta2", (double)c->optim.beta2, "eps", (double)c->optim.eps,
                      "clip", (double)c->optim.clip,
                      "schedule", "warmup", c->sched.warmup, "steps", c->sched.steps);
+    /* written only when it splits the batch: other checkpoints keep their bytes */
+    if (c->micro > 0 && c->micro < c->batch) json_object_set_new(j, "micro_batch", json_integer(c->micro));
+    return j;
 }
 
 /* Reading: every field checked for its type and range; a message names
@@ -147,6 +150,11 @@ static int config_from_json(json_t *r, emim_train_config *c, long *step, char *e
     emim_train_config_default(c, &v, method);
     c->init = strcmp(init, "monai") ? EMIM_INIT_TRUNC_NORMAL : EMIM_INIT_MONAI;
     c->batch = (int)num(&j, r, "batch", 1, 65536, 1);
+    c->micro = json_object_get(r, "micro_batch") ? (int)num(&j, r, "micro_batch", 1, c->batch, 1) : 0;
+    if (!j.bad && c->micro && c->batch % c->micro) {
+        snprintf(err, errlen, "'micro_batch' %d does not divide 'batch' %d", c->micro, c->batch);
+        return -1;
+    }
     *step = (long)num(&j, r, "step", 0, 9.0e15, 1);
     const char *seed = json_string_value(json_object_get(r, "seed"));
     char *end = NULL;

@@ -21,6 +21,7 @@ emim_status emim_adamw_update(emim_ctx *ctx, emim_adamw_state *s, const emim_opt
 emim_status emim_ema_update(emim_ctx *ctx, emim_ref target, emim_ref source, size_t n, float momentum);
 
 /* ---- the trainer ---- */
+#define EMIM_TREE_SLOTS 64
 struct emim_trainer {
     emim_ctx *ctx;
     emim_train_config cfg;
@@ -35,11 +36,25 @@ struct emim_trainer {
     uint8_t *masks;              /* [B, C, N] */
     uint32_t *perm;              /* [N]: emim_mask_make_perm's scratch */
     emim_vit_acts *feat;         /* a features pass (no stored activations), made on first use */
-    emim_grad_reduce_fn reduce;
-    void *reduce_user;
+    /* the gradient's tree over micro-batches (src/train/reduce.c) */
+    emim_train_config mcfg;      /* the objective's: cfg with batch = the micro-batch */
+    long K, k0, k1;              /* micro-batches a step; this rank's [k0, k1) */
+    emim_buf *slot[EMIM_TREE_SLOTS]; /* the node stack's values (slot 0: grads) */
+    long stack[EMIM_TREE_SLOTS][2];  /* its nodes' intervals */
+    float *leaf;                 /* [K, 1 + metrics]: each micro-batch's loss and metrics */
+    emim_comm *comm;             /* NULL: one process */
+    size_t *ccount;              /* [4 R]: counts and offsets of the exchange */
+    long (*nodes)[2];            /* [R EMIM_TREE_SLOTS]: every rank's nodes */
+    float *host[5];              /* host scratch of the exchange, kept */
+    size_t hcap[5];
     char *record;                /* the run record kept in checkpoints, or NULL */
     long step;
 };
+
+/* The gradient of a step (src/train/reduce.c): the objective's backward on
+ * this rank's micro-batches, the tree over them and across ranks, times
+ * 1/K, in T->grads; the batch's loss and metrics the same way. */
+emim_status emim_train_gradients(emim_trainer *T, const emim_batch *local, float *loss, float *metrics);
 
 #define EMIM_CKPT_MAX_RECORD (1u << 20) /* bytes of a run record */
 

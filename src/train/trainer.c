@@ -90,6 +90,10 @@ emim_status emim_train_config_check(const emim_train_config *t, char *err, size_
         snprintf(err, errlen, "train: batch %d must be from 1 to 65536", t->batch);
         return EMIM_ERR_ARG;
     }
+    if (t->micro < 0 || t->micro > t->batch || (t->micro && t->batch % t->micro)) {
+        snprintf(err, errlen, "train: micro-batch %d must divide the batch %d", t->micro, t->batch);
+        return EMIM_ERR_ARG;
+    }
     if ((size_t)t->batch * (size_t)emim_vit_tokens(&t->vit) > (1u << 22)) {
         snprintf(err, errlen, "train: batch %d of %d tokens is more than %u tokens a step", t->batch,
                  emim_vit_tokens(&t->vit), 1u << 22);
@@ -173,6 +177,12 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (!T) return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory");
     T->ctx = ctx;
     T->cfg = *cfg;
+    if (T->cfg.micro == T->cfg.batch) T->cfg.micro = 0; /* one micro-batch: the whole batch */
+    T->mcfg = T->cfg;
+    if (T->cfg.micro) T->mcfg.batch = T->cfg.micro;
+    T->K = T->cfg.batch / T->mcfg.batch;
+    T->k0 = 0;
+    T->k1 = T->K;
     T->def = emim_objective_get(cfg->method);
     int B = cfg->batch, N = emim_vit_tokens(&cfg->vit), PD = emim_vit_token_size(&cfg->vit);
     size_t bt = (size_t)B * N * PD;
@@ -193,7 +203,8 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     T->host_tok = malloc(bt * sizeof *T->host_tok);
     T->masks = malloc((size_t)B * cfg->vit.channels * N);
     T->perm = malloc((size_t)N * sizeof *T->perm);
-    if (!T->host_tok || !T->masks || !T->perm) { emim_trainer_free(T); return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory"); }
+    T->leaf = malloc((size_t)T->K * (1 + EMIM_MAX_METRICS) * sizeof *T->leaf);
+    if (!T->host_tok || !T->masks || !T->perm || !T->leaf) { emim_trainer_free(T); return emim_set_error(ctx, EMIM_ERR_NOMEM, "train: out of host memory"); }
     size_t P = T->lay.total;
     s = emim_buf_alloc(ctx, P, &T->params);
     if (!s) s = emim_buf_alloc(ctx, P, &T->grads);
@@ -204,7 +215,7 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (s) { emim_trainer_free(T); return s; }
     T->tok = emim_at(T->work, 0);
     T->norm = emim_at(T->work, bt);
-    T->M = (emim_model){ ctx, &T->cfg, &T->lay, T->params, T->grads, N, PD,
+    T->M = (emim_model){ ctx, &T->mcfg, &T->lay, T->params, T->grads, N, PD,
                          cfg->vit.patch[0] * cfg->vit.patch[1] * cfg->vit.patch[2] };
     s = T->def->create(&T->obj, &T->M);
     if (s) { emim_trainer_free(T); return s == EMIM_ERR_NOMEM ? too_big(ctx, cfg) : s; }
@@ -225,6 +236,11 @@ void emim_trainer_free(emim_trainer *T)
     free(T->host_tok);
     free(T->masks);
     free(T->perm);
+    free(T->leaf);
+    for (int j = 1; j < EMIM_TREE_SLOTS; j++) emim_buf_free(T->slot[j]);
+    for (int j = 0; j < 5; j++) free(T->host[j]);
+    free(T->ccount);
+    free(T->nodes);
     free(T->record);
     free(T);
 }
@@ -247,19 +263,13 @@ emim_buf *emim_trainer_params(emim_trainer *T) { return T->params; }
 emim_buf *emim_trainer_grads(emim_trainer *T) { return T->grads; }
 const emim_vit_params *emim_trainer_layout(const emim_trainer *T) { return &T->lay; }
 
-void emim_trainer_set_reduce(emim_trainer *T, emim_grad_reduce_fn fn, void *user)
-{
-    T->reduce = fn;
-    T->reduce_user = user;
-}
-
-/* The tokens of a batch of images into host_tok and onto the device (tok). */
-static emim_status upload_tokens(emim_trainer *T, const float *images)
+/* The tokens of n images into host_tok and onto the device (tok). */
+static emim_status upload_tokens(emim_trainer *T, const float *images, int n)
 {
     const emim_vit_config *v = &T->cfg.vit;
-    emim_patch_move(T->host_tok, (float *)images, 0, T->cfg.batch, v->channels, v->img[0], v->img[1], v->img[2],
+    emim_patch_move(T->host_tok, (float *)images, 0, n, v->channels, v->img[0], v->img[1], v->img[2],
                     v->patch[0], v->patch[1], v->patch[2], emim_threads(T->ctx));
-    return emim_buf_write(T->tok.buf, T->tok.off, (size_t)T->cfg.batch * T->M.N * T->M.PD, T->host_tok);
+    return emim_buf_write(T->tok.buf, T->tok.off, (size_t)n * T->M.N * T->M.PD, T->host_tok);
 }
 
 /* tokens [batch, N, PD] (host) -> images [batch, C, H, W, D] */
@@ -279,23 +289,23 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
 {
     emim_ctx *ctx = T->ctx;
     const emim_train_config *c = &T->cfg;
-    int B = c->batch, N = T->M.N, C = c->vit.channels;
+    int N = T->M.N, C = c->vit.channels, first, B;
     size_t P = T->lay.total;
-    EMIM_CHECK(upload_tokens(T, images));
+    emim_trainer_local_batch(T, &first, &B);
+    EMIM_CHECK(upload_tokens(T, images, B));
     if (!masks) {
+        /* a sample's masks by its place in the whole batch */
         emim_mask_options mo;
         emim_train_mask_options(c, &mo);
         for (int b = 0; b < B; b++)
             if (emim_mask_make_perm(T->masks + (size_t)b * C * N, T->perm, C, N, &mo, c->seed, (uint64_t)T->step,
-                                    (uint64_t)b))
+                                    (uint64_t)(first + b)))
                 return emim_set_error(ctx, EMIM_ERR_ARG, "train: bad mask options (ratios must lie in [0, 1])");
         masks = T->masks;
     }
-    emim_batch batch = { T->host_tok, T->tok, masks };
+    emim_batch batch = { T->host_tok, T->tok, masks, NULL };
     float loss, metrics[EMIM_MAX_METRICS] = { 0 };
-    EMIM_CHECK(emim_buf_zero(T->grads, 0, P));
-    EMIM_CHECK(T->def->step(T->obj, &batch, &loss, metrics));
-    if (T->reduce) EMIM_CHECK(T->reduce(ctx, T->grads, P, T->reduce_user));
+    EMIM_CHECK(emim_train_gradients(T, &batch, &loss, metrics));
     /* clip, then AdamW at this step's learning rate */
     float norm = 0, lr = emim_lr_at(c, T->step);
     if (c->optim.clip > 0) EMIM_CHECK(emim_clip_grad_norm(ctx, T->norm, emim_at(T->grads, 0), P, c->optim.clip));
@@ -321,7 +331,7 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
         return emim_set_error(T->ctx, EMIM_ERR_ARG, "features: layer %d: the encoder has layers 0 to %d (-1: the "
                               "output)", layer, v->layers - 1);
     if (!T->feat) EMIM_CHECK(emim_vit_acts_create_ex(T->ctx, v, T->cfg.batch, T->M.N, 0, &T->feat));
-    EMIM_CHECK(upload_tokens(T, images));
+    EMIM_CHECK(upload_tokens(T, images, T->cfg.batch));
     /* a fresh initialisation goes into the gradient arena (same layout), which
      * every step zeroes before use */
     emim_buf *P = init ? T->grads : T->params;
@@ -342,7 +352,7 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
 emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
                                      float *recon)
 {
-    EMIM_CHECK(upload_tokens(T, images));
+    EMIM_CHECK(upload_tokens(T, images, T->cfg.batch));
     size_t bt = (size_t)T->cfg.batch * T->M.N * T->M.PD;
     float *tmp = malloc(bt * sizeof *tmp);
     if (!tmp) return emim_set_error(T->ctx, EMIM_ERR_NOMEM, "reconstruct: out of host memory");
@@ -351,8 +361,12 @@ emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const
         emim_batch_mask_tokens(&T->M, tmp, T->host_tok, masks);
         host_unpatchify(T, xm, tmp);
     }
-    emim_batch batch = { T->host_tok, T->tok, masks };
-    if (recon) s = T->def->reconstruct(T->obj, &batch, tmp);
+    /* micro-batch by micro-batch (the objective's activations hold one) */
+    size_t mt = (size_t)T->mcfg.batch * T->M.N * T->M.PD, mm = (size_t)T->mcfg.batch * T->cfg.vit.channels * T->M.N;
+    for (long k = 0; recon && !s && k < T->K; k++) {
+        emim_batch batch = { T->host_tok + k * mt, emim_at(T->tok.buf, T->tok.off + k * mt), masks + k * mm, NULL };
+        s = T->def->reconstruct(T->obj, &batch, tmp + k * mt);
+    }
     if (recon && !s) host_unpatchify(T, recon, tmp);
     free(tmp);
     return s;
