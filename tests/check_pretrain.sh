@@ -63,6 +63,26 @@ expect resume-done-message out "the run is at step 6 of 6"
 # the same options given again are accepted
 check resume-same 0 $E pretrain --resume --out "$tmp/h6" $RUN --schedule-steps 6
 
+# micro-batches: a run of batch 4 in passes of 1 resumes bit-identically
+# (the micro-batch is in the checkpoint), differs from one pass of 4 only
+# in the last bits, and a different --micro-batch on resume is refused
+RUNM="$MICRO --img-size 32,32,32 --patch 16,16,16 --exact --warmup 2 --batch 4 --check-samples 0"
+check micro-straight 0 $E pretrain $RUNM --micro-batch 1 --steps 4 --out "$tmp/mu4"
+check micro-first 0 $E pretrain $RUNM --micro-batch 1 --steps 2 --schedule-steps 4 --out "$tmp/muh"
+check micro-resume 0 $E pretrain --resume --out "$tmp/muh" --steps 4
+cmp "$tmp/mu4/checkpoint.emim" "$tmp/muh/checkpoint.emim" ||
+  { echo "FAIL micro-resume: the checkpoints differ from the straight run's"; fail=1; }
+check micro-whole 0 $E pretrain $RUNM --steps 4 --out "$tmp/mu0"
+cmp -s "$tmp/mu4/checkpoint.emim" "$tmp/mu0/checkpoint.emim" &&
+  { echo "FAIL micro-whole: passes of 1 and one pass of 4 gave the same bits (the micro-batch was ignored)"; fail=1; }
+a=$(sed -n 2p "$tmp/mu4/metrics.tsv" | cut -f2); b=$(sed -n 2p "$tmp/mu0/metrics.tsv" | cut -f2)
+awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }' ||
+  { echo "FAIL micro-whole: first losses $a and $b"; fail=1; }
+check micro-differs 1 $E pretrain --resume --out "$tmp/muh" --micro-batch 2
+expect micro-differs-message err "--micro-batch 2 differs from the run's 1"
+check micro-bad 2 $E pretrain $RUNM --micro-batch 3 --out "$tmp/x"
+expect micro-bad-message err "--micro-batch 3 does not divide --batch 4"
+
 # options on resume that differ from the run are refused, naming both values
 check resume-lr 1 $E pretrain --resume --out "$tmp/h6" --lr 0.01
 expect resume-lr-message err "--lr 0.01 differs from the run's 0.001"
