@@ -549,6 +549,23 @@ START_TEST(bad_datasets)
     c = config("list.tsv");
     c.channels = 3;
     open_fails(&c, "list.tsv:3: expected a subject and 3 tab-separated paths", NULL);
+    /* lines without a tab (paths separated by spaces, a name alone: the
+     * fuzzer's "t"): an error naming the line, not subjects of no files */
+    {
+        static const char *const text[] = { "S-000 flat/S-000-t1n.nii flat/S-000-t1c.nii\n", "t",
+                                            "subject\tt1n\n# a comment\nS-000\n" };
+        static const char *const want[] = { "notab.tsv:1: expected a subject and 1 to 63 tab-separated paths, "
+                                             "found no tab", "notab.tsv:1: ", "notab.tsv:3: " };
+        for (int i = 0; i < 3; i++) {
+            snprintf(p, sizeof p, "%s/notab.tsv", dir);
+            FILE *f = fopen(p, "w");
+            ck_assert_ptr_nonnull(f);
+            fputs(text[i], f);
+            ck_assert_int_eq(fclose(f), 0);
+            c = config("notab.tsv");
+            open_fails(&c, want[i], "found no tab");
+        }
+    }
 
     /* a missing modality, a duplicate, a shape and an affine mismatch */
     path_of(p, sizeof p, "brats", 2, 1);

@@ -15,6 +15,6 @@ apt-get install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo \
   libopenblas-openmp-dev liblapacke-dev check libnifti2-dev zlib1g-dev librandom123-dev \
-  libjansson-dev libcairo2-dev \
+  libjansson-dev libcairo2-dev clang libclang-rt-14-dev \
   >/dev/null
 echo "install-deps: done"

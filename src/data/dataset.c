@@ -280,6 +280,12 @@ static emim_status read_list(emim_data *d, char *err, size_t errlen)
         for (char *p = line, *tok; nf < 64 && (tok = strsep(&p, "\t"));) fields[nf++] = tok;
         if (lineno == 1 && !strcasecmp(fields[0], "subject")) continue; /* a header line */
         if (!d->c.channels && nf >= 2 && nf < 64) d->c.channels = nf - 1; /* the channels from the first line */
+        if (!d->c.channels) {
+            /* a line without a tab (a subject without paths) would be a subject of no files */
+            s = emim_fail(err, errlen, EMIM_ERR_IO, "%s:%ld: expected a subject and 1 to 63 tab-separated paths, "
+                          "found %s", d->path, lineno, nf == 1 ? "no tab" : "more than 63 paths");
+            break;
+        }
         if (nf != 1 + d->c.channels) {
             s = emim_fail(err, errlen, EMIM_ERR_IO, "%s:%ld: expected a subject and %d tab-separated paths, found "
                           "%d fields", d->path, lineno, d->c.channels, nf);
