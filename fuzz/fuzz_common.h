@@ -28,4 +28,36 @@ static inline const char *fuzz_file(const uint8_t *data, size_t n, const char *s
     return path;
 }
 
+#ifdef EMIM_H
+/* A checkpoint file through the loader: its configuration and run record,
+ * then, for a configuration of at most 2^20 activation values a step, a
+ * trainer made from it and the weights loaded. (Larger ones are refused by
+ * the memory cap or allowed up to the host's memory: more than libFuzzer's
+ * malloc limit, so they stop at the configuration.) */
+static inline void fuzz_load_checkpoint(const char *path)
+{
+    static emim_ctx *ctx;
+    if (!ctx) {
+        emim_options o;
+        emim_options_init(&o, NULL, 0);
+        o.backend = EMIM_BACKEND_CPU;
+        o.threads = 1;
+        o.mem_limit = (size_t)1 << 30;
+        if (emim_ctx_create(&ctx, &o, NULL, 0)) abort();
+    }
+    emim_train_config cfg;
+    long steps;
+    char *record = NULL;
+    if (emim_checkpoint_config(ctx, path, &cfg, &steps, &record) == EMIM_OK) {
+        double act = (double)cfg.batch * emim_vit_tokens(&cfg.vit) * cfg.vit.hidden * cfg.vit.layers;
+        emim_trainer *T = NULL;
+        if (act <= (double)(1 << 20) && emim_trainer_create(ctx, &cfg, &T) == EMIM_OK) {
+            emim_trainer_load(T, path);
+            emim_trainer_free(T);
+        }
+        free(record);
+    }
+}
+#endif
+
 #endif
