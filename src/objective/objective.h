@@ -11,12 +11,13 @@
 #include "model/model.h"
 
 /* What an objective may use of the model: the configuration, the parameter
- * table (encoder's then the objective's) and the arenas laid out by it. */
+ * table (encoder's then the objective's) and the parameter arena laid out by
+ * it (the gradients' arena comes with each batch: emim_batch.grads). */
 typedef struct {
     emim_ctx *ctx;
     const emim_train_config *cfg;
     const emim_vit_params *lay;
-    emim_buf *params, *grads;
+    emim_buf *params;
     int N, PD, P3;             /* tokens, values per token, voxels per patch */
 } emim_model;
 

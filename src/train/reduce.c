@@ -168,15 +168,21 @@ static emim_status exchange_exact(emim_trainer *T, int nn)
     size_t P = T->lay.total;
     long K = T->K;
     size_t *cnt = T->ccount, *sd = cnt + R, *rc = sd + R, *rd = rc + R;
-    /* every rank's nodes, in rank order: the tree's leaves left to right */
+    /* slice q of the parameters: [P q / R, P (q+1) / R) */
+    size_t L = P * (size_t)(me + 1) / R - P * (size_t)me / R;
+    /* every rank's nodes, in rank order (the tree's leaves left to right):
+     * what this rank receives of each, slice me of its nodes */
     int total = 0;
+    size_t roff = 0;
     for (int q = 0; q < R; q++) {
         long b0, b1;
         rank_block(K, q, R, &b0, &b1);
-        total += block_nodes(K, b0, b1, T->nodes + total);
+        int nq = block_nodes(K, b0, b1, T->nodes + total);
+        total += nq;
+        rd[q] = roff;
+        rc[q] = (size_t)nq * L;
+        roff += rc[q];
     }
-    /* slice q of the parameters: [P q / R, P (q+1) / R) */
-    size_t L = P * (size_t)(me + 1) / R - P * (size_t)me / R;
     float *own = NULL, *send = NULL, *recv = NULL, *tmp = NULL;
     EMIM_CHECK(host_scratch(T, 0, (size_t)nn * P, &own));
     for (int j = 0; j < nn; j++) {
@@ -191,15 +197,6 @@ static emim_status exchange_exact(emim_trainer *T, int nn)
         sd[q] = off;
         for (int j = 0; j < nn; j++, off += sl) memcpy(send + off, own + (size_t)j * P + s0, sl * sizeof *send);
         cnt[q] = off - sd[q];
-    }
-    size_t roff = 0;
-    for (int q = 0; q < R; q++) {
-        long b0, b1;
-        rank_block(K, q, R, &b0, &b1);
-        long tmpn[EMIM_TREE_SLOTS][2];
-        rd[q] = roff;
-        rc[q] = (size_t)block_nodes(K, b0, b1, tmpn) * L;
-        roff += rc[q];
     }
     EMIM_CHECK(host_scratch(T, 2, roff, &recv));
     EMIM_CHECK(c->alltoallv(c, send, cnt, sd, recv, rc, rd));

@@ -215,7 +215,7 @@ emim_status emim_trainer_create(emim_ctx *ctx, const emim_train_config *cfg, emi
     if (s) { emim_trainer_free(T); return s; }
     T->tok = emim_at(T->work, 0);
     T->norm = emim_at(T->work, bt);
-    T->M = (emim_model){ ctx, &T->mcfg, &T->lay, T->params, T->grads, N, PD,
+    T->M = (emim_model){ ctx, &T->mcfg, &T->lay, T->params, N, PD,
                          cfg->vit.patch[0] * cfg->vit.patch[1] * cfg->vit.patch[2] };
     s = T->def->create(&T->obj, &T->M);
     if (s) { emim_trainer_free(T); return s == EMIM_ERR_NOMEM ? too_big(ctx, cfg) : s; }
