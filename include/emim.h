@@ -60,11 +60,14 @@ typedef enum {
 
 /* Options of a context. emim_options_init() fills defaults and then applies
  * the environment: EMIM_BACKEND=cpu|opencl|auto, EMIM_DEVICE=<index|name
- * substring>, EMIM_EXACT=0|1, EMIM_THREADS=<n> (else OMP_NUM_THREADS, else all
+ * substring>, the local rank of an MPI launcher or srun, EMIM_EXACT=0|1, EMIM_THREADS=<n> (else OMP_NUM_THREADS, else all
  * cores). Options set by the caller after init override the environment. */
 typedef struct {
     emim_backend_kind backend;
-    const char *device;       /* NULL: first GPU (auto) or first device (opencl) */
+    const char *device;       /* NULL: the GPUs' (local_rank mod their count)-th (auto), or the
+                                 first device when there is no GPU (opencl) */
+    int local_rank;           /* the process's place on its node (OMPI_COMM_WORLD_LOCAL_RANK,
+                                 MPI_LOCALRANKID, MV2_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID) [0] */
     emim_mode mode;
     int threads;              /* CPU threads; 0: OpenMP's default */
     int verbose;              /* 1: say on stderr which backend/device was chosen */
@@ -528,6 +531,8 @@ float emim_lr_at(const emim_train_config *t, long step);
 typedef struct {
     float loss;                 /* what the gradients are of */
     float lr, grad_norm;        /* grad_norm before clipping */
+    float exchange_s;           /* seconds in the gradients' exchange with the other ranks, waiting
+                                   for them included (0 alone) */
     int n;                      /* the method's terms (emim_method_metrics) */
     float value[EMIM_MAX_METRICS];
 } emim_step_stats;
@@ -556,7 +561,7 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
  * gathered): the bits equal one process's for any rank count. In fast mode
  * the ranks' sums are added by allreduce_sum. The callbacks move host
  * floats between all ranks at once (MPI's collectives: src/train/mpi.c,
- * emim_comm_mpi). */
+ * emim_comm_mpi_create). */
 typedef struct emim_comm {
     int rank, size;
     void *user;
@@ -570,6 +575,12 @@ typedef struct emim_comm {
     /* buf [n] summed over the ranks, in place (any order: fast mode) */
     emim_status (*allreduce_sum)(struct emim_comm *c, float *buf, size_t n);
 } emim_comm;
+/* An emim_comm over MPI (libemim built with configure --with-mpi): the
+ * communicator that mpi_comm points to (an MPI_Comm; NULL: MPI_COMM_WORLD),
+ * MPI initialised by the caller. EMIM_ERR_BACKEND without MPI. */
+emim_status emim_comm_mpi_create(emim_comm **out, const void *mpi_comm, char *err, size_t errlen);
+void emim_comm_mpi_free(emim_comm *c);
+int emim_have_mpi(void);            /* 1 if built with MPI */
 /* Trains as rank comm->rank of comm->size (NULL: alone). The comm must
  * outlive the trainer. EMIM_ERR_ARG when the batch has fewer micro-batches
  * than ranks. */
@@ -589,7 +600,8 @@ long emim_trainer_steps_done(const emim_trainer *T);
  * (after the final LayerNorm), 0 .. layers-1 the hidden state after that
  * block; with the current weights or, when init is 1, with a fresh
  * initialisation from the configuration's seed (the weights the run started
- * from). A pass that stores no activations. Host memory. */
+ * from). A pass that stores no activations. Host memory. Under
+ * emim_trainer_set_comm, of this rank's samples only (emim_trainer_local_batch). */
 emim_status emim_trainer_features(emim_trainer *T, const float *images, int layer, int init, float *out);
 /* The method's reconstruction of images [batch, channels, H, W, D] (host)
  * under masks [batch, channels, tokens] (emim_mask_make's layout, 1 =
@@ -736,6 +748,11 @@ emim_status emim_data_mean(emim_data *d, int samples, float *mean, char *err, si
  * loading it). */
 emim_status emim_data_start(emim_data *d, int batch, uint64_t first, char *err, size_t errlen);
 emim_status emim_data_next(emim_data *d, float *out, double *wait_s, char *err, size_t errlen);
+/* The same for one rank of a data-parallel run: each batch then holds only
+ * samples lo .. lo + count - 1 of the step's batch of `batch` (batch s:
+ * samples s*batch + lo ..), emim_trainer_local_batch's share. */
+emim_status emim_data_start_share(emim_data *d, int batch, int lo, int count, uint64_t first, char *err,
+                                  size_t errlen);
 /* bytes held by the cache, subjects cached */
 void emim_data_cache_stats(const emim_data *d, size_t *bytes, int *subjects);
 

@@ -99,7 +99,7 @@ expect features-weights-message err "feat.safetensors: not this model's ViT weig
 # third step, the weights and moments are those of a straight run
 mkdir "$tmp/v2"
 cp "${EMIM_SRCDIR:-.}/tests/data/checkpoint-v2.emim" "$tmp/v2/checkpoint.emim"
-V2="--hidden 8 --heads 2 --layers 1 --mlp 16 --img-size 8,8,8 --patch 4,4,4 --exact --warmup 1 --check-samples 0"
+V2="--hidden 8 --heads 2 --layers 1 --mlp 16 --img-size 8,8,8 --patch 4,4,4 --exact --micro-batch 2 --warmup 1 --check-samples 0"
 check v2-resume 0 $E pretrain --resume --out "$tmp/v2" --steps 3 --check-samples 0
 expect v2-resume-summary out "resumed, method emim"
 check v2-straight 0 $E pretrain $V2 --steps 3 --out "$tmp/v3"

@@ -72,7 +72,12 @@ check micro-first 0 $E pretrain $RUNM --micro-batch 1 --steps 2 --schedule-steps
 check micro-resume 0 $E pretrain --resume --out "$tmp/muh" --steps 4
 cmp "$tmp/mu4/checkpoint.emim" "$tmp/muh/checkpoint.emim" ||
   { echo "FAIL micro-resume: the checkpoints differ from the straight run's"; fail=1; }
-check micro-whole 0 $E pretrain $RUNM --steps 4 --out "$tmp/mu0"
+# exact mode's default is passes of 1 sample (the bits of any number of MPI ranks)
+check micro-default 0 $E pretrain $RUNM --steps 4 --out "$tmp/mud"
+expect micro-default-says out "batch 4 (micro-batch 1)"
+cmp "$tmp/mu4/checkpoint.emim" "$tmp/mud/checkpoint.emim" ||
+  { echo "FAIL micro-default: exact mode's default is not passes of 1"; fail=1; }
+check micro-whole 0 $E pretrain $RUNM --micro-batch 4 --steps 4 --out "$tmp/mu0"
 cmp -s "$tmp/mu4/checkpoint.emim" "$tmp/mu0/checkpoint.emim" &&
   { echo "FAIL micro-whole: passes of 1 and one pass of 4 gave the same bits (the micro-batch was ignored)"; fail=1; }
 a=$(sed -n 2p "$tmp/mu4/metrics.tsv" | cut -f2); b=$(sed -n 2p "$tmp/mu0/metrics.tsv" | cut -f2)

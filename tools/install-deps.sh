@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what libemim needs to build and test on Debian 12, with apt-get:
 # as root, or through sudo when run by another user. PoCL gives an OpenCL
-# device on the CPU, so the OpenCL twin tests run on machines without a GPU.
+# device on the CPU, so the OpenCL twin tests run on machines without a GPU;
+# Open MPI gives the data-parallel tests (mpirun on this machine alone).
 set -e
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then exec sudo "$0" "$@"; fi
@@ -15,6 +16,6 @@ apt-get install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo \
   libopenblas-openmp-dev liblapacke-dev check libnifti2-dev zlib1g-dev librandom123-dev \
-  libjansson-dev libcairo2-dev clang libclang-rt-14-dev \
+  libjansson-dev libcairo2-dev clang libclang-rt-14-dev libopenmpi-dev openmpi-bin \
   >/dev/null
 echo "install-deps: done"

@@ -29,6 +29,8 @@ int cmd_info(emim_options *o, int argc, char **argv)
     printf("libemim %s\n", emim_version());
     printf("backends built in: cpu%s\n", emim_have_opencl() ? ", opencl" : " (OpenCL disabled at configure)");
     printf("BLAS: %s\n", emim_blas_info());
+    printf("MPI: %s\n", emim_have_mpi() ? "yes (emim pretrain under mpirun or srun trains data-parallel)"
+                                         : "no (configure --with-mpi)");
     printf("CPU threads: %d (OpenMP max %d)\n", o->threads ? o->threads : omp_get_max_threads(),
            omp_get_max_threads());
 #ifdef HAVE_CAIRO

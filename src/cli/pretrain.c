@@ -129,7 +129,8 @@ static void usage(FILE *f)
             "  --batch=N                  volumes per step [2]\n"
             "  --micro-batch=N            volumes per forward/backward pass, dividing the batch: the step's\n"
             "                             gradient is a fixed tree over the passes (less memory; the same\n"
-            "                             bits on any number of MPI ranks) [the batch]\n"
+            "                             bits on any number of MPI processes) [the batch; 1 under --exact;\n"
+            "                             under MPI in fast mode, the batch over the processes]\n"
             "  --lr=X --warmup=N          peak learning rate [1e-3], linear warm-up steps [20]\n"
             "  --weight-decay=X --clip=X  AdamW weight decay [0.05], gradient-norm clipping [1]; 0: off\n"
             "  --weight-init=monai|trunc-normal   MONAI's ViT (PyTorch's Linear defaults in the blocks) or\n"
@@ -137,7 +138,8 @@ static void usage(FILE *f)
             "  --init=FILE.safetensors    start the encoder from MONAI ViT weights (a ViT's or UNETR's state_dict,\n"
             "                             with or without the vit. prefix; emim export writes one)\n"
             "  --seed=N                   initialisation, masks and data order [1]\n"
-            "  --exact                    exact mode (bit-reproducible on CPU and OpenCL)\n");
+            "  --exact                    exact mode (bit-reproducible on CPU and OpenCL, any thread count,\n"
+            "                             any number of MPI processes)\n");
     for (int m = 0; m < emim_method_count(); m++) {
         const emim_opt_info *o;
         int n = emim_method_options(m, &o);
@@ -178,7 +180,8 @@ static void usage(FILE *f)
             "  --check-samples=N          the collapse check at the end: samples for the collapsed loss;\n"
             "                             0: no check [32]\n"
             "\n"
-            "See emim(1) and doc/method.md.\n");
+            "Under mpirun or srun (an MPI build) each process trains on its share of every batch; rank 0\n"
+            "writes DIR. See emim(1) (MANY PROCESSES) and doc/method.md.\n");
 }
 
 /* Everything a run is made of. */
@@ -396,7 +399,7 @@ static void build(run_opts *r, const opt_args *a)
 }
 
 /* The shape options agree with each other: a one-line error naming them. */
-static void check_shape(const run_opts *r)
+static int check_shape(const run_opts *r)
 {
     const emim_vit_config *v = &r->t.vit;
     const char *ax = "XYZ";
@@ -405,15 +408,15 @@ static void check_shape(const run_opts *r)
             fprintf(stderr, "%s: --img-size %d,%d,%d and --patch %d,%d,%d: axis %c (%d) is not a multiple of its "
                     "patch (%d)\n", prog, v->img[0], v->img[1], v->img[2], v->patch[0], v->patch[1], v->patch[2],
                     ax[k], v->img[k], v->patch[k]);
-            exit(2);
+            return 2;
         }
     if (v->hidden % v->heads) {
         fprintf(stderr, "%s: --hidden %d is not divisible by --heads %d\n", prog, v->hidden, v->heads);
-        exit(2);
+        return 2;
     }
     if (r->t.micro > r->t.batch || (r->t.micro && r->t.batch % r->t.micro)) {
         fprintf(stderr, "%s: --micro-batch %d does not divide --batch %d\n", prog, r->t.micro, r->t.batch);
-        exit(2);
+        return 2;
     }
     /* the library's limits (tokens, widths) and the method's options,
      * before the data is opened; the channels are checked once the data
@@ -423,8 +426,9 @@ static void check_shape(const run_opts *r)
     char err[512];
     if (emim_train_config_check(&one, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
-        exit(2);
+        return 2;
     }
+    return 0;
 }
 
 /* The run record: one "name=value" line per K_RECORD option. */
@@ -685,23 +689,33 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     if (check_n == 1) die_usage("--check-samples '%s': 0 (no check) or at least 2", "1");
     int resume = given(&a, O_RESUME);
 
+    /* The processes: one, or MPI's ranks. Every rank checks the run and
+     * opens the data alike; ranks other than 0 hold their messages until
+     * the ranks agree (ranks_agree: once per rank and phase, so that a rank
+     * that fails early meets the others at the phase's end), and only rank
+     * 0 writes files or prints. */
+    tool_ranks R;
+    if (ranks_start(&R)) return 1;
+    const int lead = R.rank == 0;
+    ranks_hold_stderr(&R);
+#define START_FAIL(x) do { int rc_ = ranks_agree(&R, (x)); ranks_end(&R); return rc_; } while (0)
+
     char ckpt[4096], metrics[4096];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.emim", out);
     snprintf(metrics, sizeof metrics, "%s/metrics.tsv", out);
     if (!resume && (file_exists(ckpt) || file_exists(metrics))) {
         fprintf(stderr, "%s: %s already holds a run; use --resume to continue it or --out for a new folder\n", prog, out);
-        return 1;
+        START_FAIL(1);
     }
     if (resume && !file_exists(ckpt)) {
         fprintf(stderr, "%s: --resume: %s: no checkpoint there\n", prog, ckpt);
-        return 1;
+        START_FAIL(1);
     }
     run_opts *r = &cli;
     long done = 0;
-    emim_ctx *ctx = NULL;
     if (resume) {
-        if (load_run(ckpt, &ck, &done)) return 1;
-        if (check_resume(&ck, &cli, &a, done, ckpt)) return 1;
+        if (load_run(ckpt, &ck, &done)) START_FAIL(1);
+        if (check_resume(&ck, &cli, &a, done, ckpt)) START_FAIL(1);
         if (given(&a, O_STEPS)) ck.stop = cli.stop;
         /* how this process runs is this invocation's */
         ck.d.threads = cli.d.threads;
@@ -709,8 +723,21 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         ck.d.cache_bytes = cli.d.cache_bytes;
         r = &ck;
     } else {
-        check_shape(r);
+        int bad = check_shape(r);
+        if (bad) START_FAIL(bad);
         if (o->mode == EMIM_MODE_EXACT) r->exact = 1; /* EMIM_EXACT=1: the run is exact */
+        /* the micro-batch: in exact mode one sample, so that a run gives the
+         * same bits on any number of processes; in fast mode the batch, or
+         * under MPI the largest divisor of the batch that gives every rank a
+         * micro-batch */
+        if (!given(&a, O_MICRO)) {
+            if (r->exact) r->t.micro = 1;
+            else if (R.size > 1) {
+                int m = r->t.batch / R.size;
+                while (m > 1 && r->t.batch % m) m--;
+                r->t.micro = m < 1 ? 1 : m;
+            }
+        }
     }
     emim_train_config *t = &r->t;
     /* after the cosine's end the learning rate is 0 (unless the warm-up
@@ -718,54 +745,78 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     if (r->stop > t->sched.steps && emim_lr_at(t, t->sched.steps) == 0) {
         fprintf(stderr, "%s: --steps %ld runs past the end of the learning-rate schedule (%d steps, "
                 "--schedule-steps): the steps after it would not change the weights\n", prog, r->stop, t->sched.steps);
-        return resume ? 1 : 2;
+        START_FAIL(resume ? 1 : 2);
     }
-    ctx = make_ctx(o, r->exact ? EMIM_MODE_EXACT : o->mode);
+    /* the processes of one node share its memory and, unless their launcher
+     * bound them, its cores; each takes the GPU of its place on the node */
+    if (R.local_size > 1 && !given(&a, O_CACHE)) r->d.cache_bytes /= (size_t)R.local_size;
+    if (!o->threads) o->threads = ranks_threads(&R);
+    if (R.mpi) o->local_rank = R.local_rank;
+    emim_ctx *ctx = NULL;
+    {
+        char cerr[4096];
+        o->mode = r->exact ? EMIM_MODE_EXACT : o->mode;
+        if (emim_ctx_create(&ctx, o, cerr, sizeof cerr)) {
+            fprintf(stderr, "%s: %s\n", prog, cerr);
+            START_FAIL(1);
+        }
+    }
     /* the data first: it sets the channels, and a bad dataset leaves no run folder behind */
     r->d.channels = 0;
     for (int k = 0; k < 3; k++) r->d.size[k] = t->vit.img[k];
     emim_data *data = NULL;
     char derr[2048];
+    int rc = 0;
     if (emim_data_open(&data, &r->d, derr, sizeof derr)) {
         fprintf(stderr, "%s: %s\n", prog, derr);
-        emim_ctx_free(ctx);
-        return 1;
+        rc = 1;
     }
-    int C = emim_data_channels(data);
-    if (resume && C != t->vit.channels) {
+    int C = rc ? 0 : emim_data_channels(data);
+    if (!rc && resume && C != t->vit.channels) {
         fprintf(stderr, "%s: --resume: the run's model takes %d channels, but its data (%s) now gives %d\n", prog,
                 t->vit.channels, r->have_path ? r->path : "the built-in phantom", C);
-        emim_data_close(data);
-        emim_ctx_free(ctx);
-        return 1;
+        rc = 1;
     }
-    t->vit.channels = C;
-    char verr[512];
-    if (emim_vit_check(&t->vit, verr, sizeof verr)) {
-        fprintf(stderr, "%s: %s\n", prog, verr);
-        emim_data_close(data);
-        emim_ctx_free(ctx);
-        return 2;
+    if (!rc) {
+        t->vit.channels = C;
+        char verr[512];
+        if (emim_vit_check(&t->vit, verr, sizeof verr)) {
+            fprintf(stderr, "%s: %s\n", prog, verr);
+            rc = 2;
+        }
     }
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "%s: %s: cannot create the folder: %s\n", prog, out, strerror(errno));
+    if ((rc = ranks_agree(&R, rc))) {
         emim_data_close(data);
         emim_ctx_free(ctx);
-        return 1;
+        ranks_end(&R);
+        return rc;
+    }
+
+    /* the run folder (rank 0), the trainer and its share of the batch (every rank) */
+    ranks_hold_stderr(&R);
+    int made_dir = 0;
+    if (lead && mkdir(out, 0755)) {
+        if (errno != EEXIST) {
+            fprintf(stderr, "%s: %s: cannot create the folder: %s\n", prog, out, strerror(errno));
+            rc = 1;
+        }
+    } else if (lead) {
+        made_dir = 1;
     }
     emim_trainer *T = NULL;
-    char *record = make_record(r);
-    int rc = 0;
-    if (!record) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
-    else if (emim_trainer_create(ctx, t, &T) || emim_trainer_set_record(T, record) ||
-             (resume && emim_trainer_load(T, ckpt)) || (!resume && r->have_init && emim_trainer_import(T, r->init)))
+    char *record = rc ? NULL : make_record(r);
+    if (!rc && !record) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
+    else if (!rc && (emim_trainer_create(ctx, t, &T) || emim_trainer_set_record(T, record) ||
+                     (R.comm && emim_trainer_set_comm(T, R.comm)) || (resume && emim_trainer_load(T, ckpt)) ||
+                     (!resume && r->have_init && emim_trainer_import(T, r->init))))
         rc = fail_ctx(ctx);
-    else if (!resume && r->have_init)
+    else if (!rc && !resume && r->have_init)
         printf("pretrain: the encoder starts from %s\n", r->init);
-    if (rc && !resume) rmdir(out); /* a new run that could not start leaves no (empty) folder behind */
     free(record);
     long start = rc ? 0 : emim_trainer_steps_done(T);
-    if (!rc && emim_data_start(data, t->batch, (uint64_t)start, derr, sizeof derr)) {
+    int first_sample = 0, nlocal = t->batch;
+    if (T) emim_trainer_local_batch(T, &first_sample, &nlocal);
+    if (!rc && emim_data_start_share(data, t->batch, first_sample, nlocal, (uint64_t)start, derr, sizeof derr)) {
         fprintf(stderr, "%s: %s\n", prog, derr);
         rc = 1;
     }
@@ -778,42 +829,86 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
     int hn = snprintf(header, sizeof header, "step\tloss");
     for (int k = 0; k < nterms; k++) hn += snprintf(header + hn, sizeof header - (size_t)hn, "\t%s", terms[k]);
     snprintf(header + hn, sizeof header - (size_t)hn, "\tlr\tgrad_norm\terank\tdata_wait\tseconds\n");
-    if (!rc) {
+    if (!rc && lead) {
         char stale[4200];
         snprintf(stale, sizeof stale, "%s.tmp", ckpt);
         unlink(stale);
         snprintf(stale, sizeof stale, "%s.tmp", metrics);
         unlink(stale);
     }
-    if (!rc && resume && cut_metrics(metrics, start, header)) rc = 1;
+    if (!rc && lead && resume && cut_metrics(metrics, start, header)) rc = 1;
     FILE *mf = NULL;
-    if (!rc && !(mf = fopen(metrics, resume ? "a" : "w"))) {
+    if (!rc && lead && !(mf = fopen(metrics, resume ? "a" : "w"))) {
         fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
         rc = 1;
     }
     const int H = t->vit.img[0], W = t->vit.img[1], D = t->vit.img[2];
     size_t vol = (size_t)C * H * W * D;
-    float *img = rc ? NULL : malloc(vol * (size_t)t->batch * sizeof *img);
+    float *img = rc ? NULL : malloc(vol * (size_t)nlocal * sizeof *img);
     if (!rc && !img) { fprintf(stderr, "%s: out of memory for a batch\n", prog); rc = 1; }
-    if (rc) {
+    /* the effective rank: every rank's features gathered (rank order is
+     * sample order) */
+    size_t per = (size_t)emim_vit_tokens(&t->vit) * t->vit.hidden, nfeat = (size_t)t->batch * per;
+    float *feat = NULL, *featl = NULL;
+    double *sv = NULL;
+    size_t *fcount = NULL, *fdispl = NULL;
+    if (!rc && erank_every) {
+        feat = malloc(nfeat * sizeof *feat);
+        featl = R.comm ? malloc((size_t)nlocal * per * sizeof *featl) : feat;
+        sv = malloc((size_t)t->vit.hidden * sizeof *sv);
+        fcount = calloc(2 * (size_t)R.size, sizeof *fcount);
+        if (!feat || !featl || !sv || !fcount) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
+        else fdispl = fcount + R.size;
+    }
+    if (!rc && R.comm && erank_every) {
+        /* each rank's share of the batch, in samples */
+        float *one = malloc((size_t)R.size * sizeof *one), mine = (float)nlocal;
+        size_t *c1 = malloc(2 * (size_t)R.size * sizeof *c1);
+        if (!one || !c1) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
+        for (int q = 0; !rc && q < R.size; q++) { c1[q] = 1; c1[R.size + q] = (size_t)q; }
+        if (!rc && R.comm->allgatherv(R.comm, &mine, one, c1, c1 + R.size)) ranks_abort(&R, 1);
+        for (int q = 0, off = 0; !rc && q < R.size; q++) {
+            fcount[q] = (size_t)one[q] * per;
+            fdispl[q] = (size_t)off * per;
+            off += (int)one[q];
+        }
+        free(one);
+        free(c1);
+    }
+    if ((rc = ranks_agree(&R, rc))) {
         if (mf) fclose(mf);
+        if (lead && !resume) { unlink(metrics); if (made_dir) rmdir(out); } /* a run that could not start leaves nothing */
+        free(img);
+        free(feat);
+        if (featl != feat) free(featl);
+        free(sv);
+        free(fcount);
         emim_data_close(data);
         emim_trainer_free(T);
         emim_ctx_free(ctx);
+        ranks_end(&R);
         return rc;
     }
-    if (!resume) fputs(header, mf);
-    size_t nfeat = (size_t)t->batch * emim_vit_tokens(&t->vit) * t->vit.hidden;
-    float *feat = erank_every ? malloc(nfeat * sizeof *feat) : NULL;
-    double *sv = erank_every ? malloc((size_t)t->vit.hidden * sizeof *sv) : NULL;
-    if (erank_every && (!feat || !sv)) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
-    int tty = isatty(2);
+#undef START_FAIL
+    if (!resume && mf) fputs(header, mf);
+    int tty = lead && isatty(2);
     const emim_vit_config *v = &t->vit;
+    char procs[160] = "";
+    if (R.size > 1) {
+        /* whole micro-batches each: K / R or one more */
+        int m = t->micro ? t->micro : t->batch, K = t->batch / m, few = K / R.size * m,
+            many = (K + R.size - 1) / R.size * m;
+        if (few == many) snprintf(procs, sizeof procs, ", %d processes (MPI; %d on this node) of %d samples each",
+                                  R.size, R.local_size, few);
+        else snprintf(procs, sizeof procs, ", %d processes (MPI; %d on this node) of %d or %d samples", R.size,
+                      R.local_size, few, many);
+    }
     printf("pretrain: %smethod %s, model (preset %s): %d channel%s, %dx%dx%d in patches of %dx%dx%d (%d tokens), hidden %d, "
-           "%d layers, %d heads, mlp %d; batch %d, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
+           "%d layers, %d heads, mlp %d; batch %d (micro-batch %d)%s, %ld steps (schedule %d), %s mode, backend %s (%s)\n",
            resume ? "resumed, " : "", emim_method_name(t->method), r->preset, C, C == 1 ? "" : "s", H, W, D, v->patch[0], v->patch[1], v->patch[2],
-           emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, r->stop, t->sched.steps,
-           emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast", emim_backend_name(ctx), emim_device_name(ctx));
+           emim_vit_tokens(v), v->hidden, v->layers, v->heads, v->mlp, t->batch, t->micro ? t->micro : t->batch,
+           procs, r->stop, t->sched.steps, emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact" : "fast",
+           emim_backend_name(ctx), emim_device_name(ctx));
     if (r->d.path)
         printf("data: %s %s, %d subjects, %d modalities to %dx%dx%d; %d loading thread%s, %d batches ahead\n",
                emim_data_kind(data), r->d.path, emim_data_subjects(data), C, H, W, D, r->d.threads,
@@ -822,13 +917,23 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         printf("data: the built-in phantom (%d contrast%s), %dx%dx%d, a new subject per sample\n", C,
                C == 1 ? "" : "s", H, W, D);
     fflush(stdout);
-    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0;
+    /* how a rank other than 0 names itself in a message */
+    char who[64] = "";
+    if (R.size > 1) snprintf(who, sizeof who, " (rank %d of %d)", R.rank, R.size);
+    double t0 = now_s(), first = NAN, last_sum = 0, waited = 0, last_loss = NAN, exchanged = 0;
     int last_n = 0;
     catch_signals();
     for (long s = start; s < r->stop && !rc; s++) {
         double wait = 0;
+        int bad = 0;
         if (emim_data_next(data, img, &wait, derr, sizeof derr)) {
-            fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, derr);
+            fprintf(stderr, "%s%s%s: step %ld: %s\n", tty ? "\n" : "", prog, who, s + 1, derr);
+            bad = 1;
+        }
+        /* a rank whose data failed stops every rank, here, before the step's exchange */
+        if (ranks_count(&R, bad)) {
+            if (!bad && lead) fprintf(stderr, "%s%s: step %ld: stopped: another process failed (its message above)\n",
+                                      tty ? "\n" : "", prog, s + 1);
             rc = 1;
             break;
         }
@@ -838,29 +943,38 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         double erank = NAN;
         if (erank_every && (s == 0 || (s + 1) % erank_every == 0)) {
             char serr[256];
-            if (emim_trainer_features(T, img, -1, 0, feat) ||
+            int ferr = emim_trainer_features(T, img, -1, 0, featl) != EMIM_OK;
+            if (R.comm && R.comm->allgatherv(R.comm, featl, feat, fcount, fdispl)) ranks_abort(&R, 1);
+            if (ferr) emim_clear_error(ctx);
+            if (lead && !ferr &&
                 emim_spectrum(feat, (long)(nfeat / (size_t)t->vit.hidden), t->vit.hidden, sv, &erank, serr, sizeof serr))
                 erank = NAN;
         }
         emim_step_stats st;
         if (emim_trainer_step(T, img, &st)) {
-            fprintf(stderr, "%s%s: step %ld: %s\n", tty ? "\n" : "", prog, s + 1, emim_error(ctx));
+            fprintf(stderr, "%s%s%s: step %ld: %s\n", tty ? "\n" : "", prog, who, s + 1, emim_error(ctx));
+            /* the other ranks may be inside the exchange: end them all */
+            if (R.size > 1) ranks_abort(&R, 1);
             rc = 1;
             break;
         }
         double el = now_s() - t0;
-        fprintf(mf, "%ld\t%.9g", s + 1, st.loss);
-        for (int k = 0; k < st.n; k++) fprintf(mf, "\t%.9g", st.value[k]);
-        fprintf(mf, "\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", st.lr, st.grad_norm, erank, wait, el);
-        if (fflush(mf) || ferror(mf)) {
-            /* a full or failing disk: stop; the last checkpoint stays whole
-             * and --resume cuts metrics.tsv back to it */
-            fprintf(stderr, "%s%s: %s: cannot write step %ld: %s\n", tty ? "\n" : "", prog, metrics, s + 1,
-                    strerror(errno));
-            rc = 1;
-            break;
+        int werr = 0;
+        if (lead) {
+            fprintf(mf, "%ld\t%.9g", s + 1, st.loss);
+            for (int k = 0; k < st.n; k++) fprintf(mf, "\t%.9g", st.value[k]);
+            fprintf(mf, "\t%.9g\t%.9g\t%.6g\t%.4f\t%.3f\n", st.lr, st.grad_norm, erank, wait, el);
+            if (fflush(mf) || ferror(mf)) {
+                /* a full or failing disk: stop; the last checkpoint stays whole
+                 * and --resume cuts metrics.tsv back to it */
+                fprintf(stderr, "%s%s: %s: cannot write step %ld: %s\n", tty ? "\n" : "", prog, metrics, s + 1,
+                        strerror(errno));
+                werr = 1;
+            }
         }
         if (isnan(first)) first = st.loss;
+        last_loss = st.loss;
+        exchanged += st.exchange_s;
         if (s >= r->stop - 10) { last_sum += st.loss; last_n++; }
         long k = s - start + 1, total = r->stop - start;
         if (tty) {
@@ -873,44 +987,60 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
             printf("  lr %.3g  %.1f s\n", st.lr, el);
             fflush(stdout);
         }
-        int sig = stop_signal;
-        if ((s + 1) % every == 0 || s + 1 == r->stop || sig) {
-            if (emim_trainer_save(T, ckpt)) {
+        /* a signal on any rank stops every rank after this step, with a checkpoint */
+        int sig = stop_signal, nsig = ranks_count(&R, sig != 0);
+        if (ranks_count(&R, werr)) { rc = 1; break; }
+        if ((s + 1) % every == 0 || s + 1 == r->stop || nsig) {
+            int serr = 0;
+            if (lead && emim_trainer_save(T, ckpt)) {
                 fprintf(stderr, "%s%s: %s\n", tty ? "\n" : "", prog, emim_error(ctx));
-                rc = 1;
-                break;
+                serr = 1;
             }
+            if (ranks_count(&R, serr)) { rc = 1; break; }
         }
-        if (sig && s + 1 < r->stop) {
-            fprintf(stderr, "%s%s: %s: stopped after step %ld of %ld with a checkpoint; '%s pretrain --resume --out "
-                    "%s' continues the run\n", tty ? "\n" : "", prog, strsignal(sig), s + 1, r->stop, prog, out);
+        if (nsig && s + 1 < r->stop) {
+            if (lead)
+                fprintf(stderr, "%s%s: %s: stopped after step %ld of %ld with a checkpoint; '%s pretrain --resume "
+                        "--out %s' continues the run\n", tty ? "\n" : "", prog, sig ? strsignal(sig) : "a signal "
+                        "to another process", s + 1, r->stop, prog, out);
             break; /* exit 0: SLURM chains (--dependency=afterok) go on to the --resume job */
         }
     }
     if (tty) fprintf(stderr, "\n");
     double el = now_s() - t0;
     long ran = emim_trainer_steps_done(T) - start;
-    if (fclose(mf) && !rc) {
+    if (mf && fclose(mf) && !rc) {
         fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
         rc = 1;
     }
-    if (!rc && ran > 0) {
-        printf("done: loss %.6f at the first step, %.6f over the last %d; %.2f steps/s (%.2f volumes/s); "
-               "waited %.1f s for data (%.1f%% of the time); checkpoint %s, metrics %s\n", first,
-               last_n ? last_sum / last_n : first, last_n, ran / el, ran * t->batch / el, waited, 100 * waited / el,
-               ckpt, metrics);
+    /* what follows is rank 0's alone: the collapse check on one process */
+    if (lead && R.comm) emim_trainer_set_comm(T, NULL);
+    if (lead && !rc && ran > 0) {
+        char lastpart[96];
+        if (last_n) snprintf(lastpart, sizeof lastpart, "%.6f over the last %d", last_sum / last_n, last_n);
+        else snprintf(lastpart, sizeof lastpart, "%.6f at step %ld", last_loss, emim_trainer_steps_done(T));
+        printf("done: loss %.6f at the first step, %s; %.2f steps/s (%.2f volumes/s); waited %.1f s for data "
+               "(%.1f%% of the time); checkpoint %s, metrics %s\n", first, lastpart, ran / el, ran * t->batch / el,
+               waited, 100 * waited / el, ckpt, metrics);
+        if (R.size > 1)
+            printf("ranks: rank 0 spent %.2f s (%.1f%% of the time) in the gradients' exchange (%s), waiting for the "
+                   "others included\n", exchanged, 100 * exchanged / el,
+                   emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact: the tree completed per slice" : "fast: allreduce");
         if (check_n && last_n) rc = collapse_check(T, data, t, check_n, out);
     }
-    else if (!rc) {
+    else if (lead && !rc) {
         /* nothing to run: the record may still have moved (--steps) */
         if (emim_trainer_save(T, ckpt)) rc = fail_ctx(ctx);
         else printf("done: the run is at step %ld of %ld\n", emim_trainer_steps_done(T), r->stop);
     }
     free(img);
     free(feat);
+    if (featl != feat) free(featl);
     free(sv);
+    free(fcount);
     emim_data_close(data);
     emim_trainer_free(T);
     emim_ctx_free(ctx);
+    ranks_end(&R);
     return rc;
 }

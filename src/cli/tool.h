@@ -53,6 +53,36 @@ int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t,
 /* Writes text to PATH through PATH.tmp and a rename; 0 or -1 (errno set). */
 int write_file_atomic(const char *path, const char *text);
 
+/* The processes of a run (src/cli/ranks.c): MPI's ranks when this emim is
+ * built with MPI and started by an MPI launcher (EMIM_MPI=0: never, 1:
+ * always); one process otherwise. */
+typedef struct {
+    int rank, size;              /* 0 and 1 alone */
+    int local_rank, local_size;  /* on this node */
+    emim_comm *comm;             /* NULL alone */
+    int mpi;                     /* MPI was initialised here */
+    int saved_fd;                /* stderr while held */
+    FILE *held;
+} tool_ranks;
+/* 0, or 1 after printing why (srun's tasks and MPI's processes disagree,
+ * or several processes were started without MPI) */
+int ranks_start(tool_ranks *R);
+/* Collective: how many ranks pass a non-zero flag. */
+int ranks_count(tool_ranks *R, int flag);
+/* Ranks other than 0 hold their stderr until ranks_agree. */
+void ranks_hold_stderr(tool_ranks *R);
+void ranks_release_stderr(tool_ranks *R, int show);
+/* Collective: 0 when no rank failed (rc 0 everywhere); else this rank's rc,
+ * or 1 where it did not fail; rank 0 says how many failed. Releases the held
+ * stderr (shown when rank 0 did not fail). */
+int ranks_agree(tool_ranks *R, int rc);
+/* Ends every rank at once (MPI_Abort), or this process. */
+void ranks_abort(tool_ranks *R, int rc) __attribute__((noreturn));
+/* The CPU threads each process should take when its launcher did not bind
+ * it and several share the node (0: OpenMP's default). */
+int ranks_threads(const tool_ranks *R);
+void ranks_end(tool_ranks *R);
+
 /* PNG output (src/cli/plot.c, through cairo; without it these return -1
  * and say so in err). */
 typedef struct {

@@ -88,6 +88,15 @@ emim_status emim_options_init(emim_options *opt, char *err, size_t errlen)
         }
     }
     if ((v = getenv("EMIM_DEVICE")) && *v) opt->device = v;
+    /* the process's place on its node under an MPI launcher or srun: one GPU each */
+    static const char *const local_vars[] = { "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                              "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID" };
+    for (size_t i = 0; i < sizeof local_vars / sizeof *local_vars; i++)
+        if ((v = getenv(local_vars[i])) && *v) {
+            char *end;
+            long r = strtol(v, &end, 10);
+            if (!*end && r >= 0 && r < 1 << 20) { opt->local_rank = (int)r; break; }
+        }
     if ((v = getenv("EMIM_EXACT")) && *v) {
         if (!strcmp(v, "1")) opt->mode = EMIM_MODE_EXACT;
         else if (!strcmp(v, "0")) opt->mode = EMIM_MODE_FAST;

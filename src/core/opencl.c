@@ -215,11 +215,14 @@ static emim_status cl_init(emim_ctx *ctx, const emim_options *opt)
                                       opt->device);
         }
     } else {
-        for (int i = 0; i < n && pick < 0; i++) {
+        /* the GPUs in order; the processes of one node (local_rank) take turns */
+        int gpu[128], ng = 0;
+        for (int i = 0; i < n; i++) {
             cl_device_type t = 0;
             clGetDeviceInfo(devs[i].device, CL_DEVICE_TYPE, sizeof t, &t, NULL);
-            if (t & CL_DEVICE_TYPE_GPU) pick = i;
+            if (t & CL_DEVICE_TYPE_GPU) gpu[ng++] = i;
         }
+        if (ng) pick = gpu[(opt->local_rank > 0 ? opt->local_rank : 0) % ng];
         if (pick < 0) {
             if (opt->backend == EMIM_BACKEND_AUTO)
                 return emim_set_error(ctx, EMIM_ERR_NODEVICE, "no OpenCL GPU found");

@@ -48,6 +48,7 @@ struct emim_data {
     /* background loading */
     pthread_t *th;
     int nth, stop, failed, batch, depth;
+    int stride, lo;              /* batch s delivers samples s stride + lo .. + batch - 1 */
     uint64_t first, next_job, consumed;
     float **slots;
     int *done;
@@ -726,7 +727,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&d->mu);
         uint64_t b = j / (uint64_t)d->batch, in = j % (uint64_t)d->batch;
         int slot = (int)(b % (uint64_t)d->depth);
-        emim_status s = emim_data_sample(d, (d->first + b) * (uint64_t)d->batch + in, d->slots[slot] + in * vol, e,
+        emim_status s = emim_data_sample(d, (d->first + b) * (uint64_t)d->stride + (uint64_t)d->lo + in, d->slots[slot] + in * vol, e,
                                          sizeof e);
         pthread_mutex_lock(&d->mu);
         if (s) { /* the slot stays incomplete: emim_data_next reports the error */
@@ -743,9 +744,20 @@ static void *worker(void *arg)
 
 emim_status emim_data_start(emim_data *d, int batch, uint64_t first, char *err, size_t errlen)
 {
-    if (batch < 1) return emim_fail(err, errlen, EMIM_ERR_ARG, "data: batch %d", batch);
+    return emim_data_start_share(d, batch, 0, batch, first, err, errlen);
+}
+
+emim_status emim_data_start_share(emim_data *d, int batch, int lo, int count, uint64_t first, char *err,
+                                  size_t errlen)
+{
+    if (batch < 1 || lo < 0 || count < 1 || count > batch - lo)
+        return emim_fail(err, errlen, EMIM_ERR_ARG, "data: samples %d .. %d of a batch of %d", lo, lo + count - 1,
+                         batch);
     stop_threads(d);
     free_slots(d);
+    d->stride = batch;
+    d->lo = lo;
+    batch = count;
     d->batch = batch;
     d->first = first;
     d->next_job = d->consumed = 0;
@@ -781,7 +793,7 @@ emim_status emim_data_next(emim_data *d, float *out, double *wait_s, char *err, 
     if (!d->th) {
         uint64_t b = d->first + d->consumed;
         for (int k = 0; k < d->batch; k++) {
-            emim_status s = emim_data_sample(d, b * (uint64_t)d->batch + (uint64_t)k, out + (size_t)k * vol, err, errlen);
+            emim_status s = emim_data_sample(d, b * (uint64_t)d->stride + (uint64_t)(d->lo + k), out + (size_t)k * vol, err, errlen);
             if (s) return s;
         }
         d->consumed++;

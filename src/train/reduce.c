@@ -26,6 +26,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 long emim_tree_mid(long lo, long hi)
 {
@@ -111,9 +119,9 @@ emim_status emim_trainer_set_comm(emim_trainer *T, emim_comm *comm)
     if (R < 1 || r < 0 || r >= R)
         return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: rank %d of %d", r, R);
     if (K < R)
-        return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: %d processes but only %ld micro-batches a step (batch %d, "
+        return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: %d processes but only %ld micro-batch%s a step (batch %d, "
                               "micro-batch %d): use at most %ld processes, a larger batch or a smaller micro-batch",
-                              R, K, T->cfg.batch, T->mcfg.batch, K);
+                              R, K, K == 1 ? "" : "es", T->cfg.batch, T->mcfg.batch, K);
     free(T->ccount);
     free(T->nodes);
     T->ccount = NULL;
@@ -269,7 +277,12 @@ emim_status emim_train_gradients(emim_trainer *T, const emim_batch *local, float
             nn--;
         }
     }
+    T->exchange_s = 0;
     if (T->comm) {
+        /* the exchange's time: from the end of this rank's passes (waiting
+         * for slower ranks included) */
+        EMIM_CHECK(emim_finish(ctx));
+        double t0 = now_s();
         emim_comm *c = T->comm;
         int R = c->size;
         size_t *cnt = T->ccount, *dsp = cnt + R;
@@ -284,6 +297,8 @@ emim_status emim_train_gradients(emim_trainer *T, const emim_batch *local, float
         memcpy(mine, leaf + T->k0 * V, cnt[c->rank] * sizeof *mine);
         EMIM_CHECK(c->allgatherv(c, mine, leaf, cnt, dsp));
         EMIM_CHECK(emim_get_mode(ctx) == EMIM_MODE_EXACT ? exchange_exact(T, nn) : exchange_fast(T, nn));
+        EMIM_CHECK(emim_finish(ctx));
+        T->exchange_s = now_s() - t0;
     }
     /* the batch's mean: (1/K) times the tree */
     float inv = 1.0f / (float)K;

@@ -36,6 +36,8 @@ struct emim_trainer {
     uint8_t *masks;              /* [B, C, N] */
     uint32_t *perm;              /* [N]: emim_mask_make_perm's scratch */
     emim_vit_acts *feat;         /* a features pass (no stored activations), made on first use */
+    int feat_batch;              /* the samples feat holds */
+    double exchange_s;           /* the last step's exchange with the other ranks */
     /* the gradient's tree over micro-batches (src/train/reduce.c) */
     emim_train_config mcfg;      /* the objective's: cfg with batch = the micro-batch */
     long K, k0, k1;              /* micro-batches a step; this rank's [k0, k1) */

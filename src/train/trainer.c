@@ -318,6 +318,7 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
         st->loss = loss;
         st->lr = lr;
         st->grad_norm = norm;
+        st->exchange_s = (float)T->exchange_s;
         st->n = T->def->nmetrics;
         memcpy(st->value, metrics, sizeof st->value);
     }
@@ -330,8 +331,16 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
     if (layer < -1 || layer >= v->layers)
         return emim_set_error(T->ctx, EMIM_ERR_ARG, "features: layer %d: the encoder has layers 0 to %d (-1: the "
                               "output)", layer, v->layers - 1);
-    if (!T->feat) EMIM_CHECK(emim_vit_acts_create_ex(T->ctx, v, T->cfg.batch, T->M.N, 0, &T->feat));
-    EMIM_CHECK(upload_tokens(T, images, T->cfg.batch));
+    int first, B;
+    emim_trainer_local_batch(T, &first, &B);
+    /* activations for this rank's samples (all of them when alone) */
+    if (T->feat && T->feat_batch != B) {
+        emim_vit_acts_free(T->feat);
+        T->feat = NULL;
+    }
+    if (!T->feat) EMIM_CHECK(emim_vit_acts_create_ex(T->ctx, v, B, T->M.N, 0, &T->feat));
+    T->feat_batch = B;
+    EMIM_CHECK(upload_tokens(T, images, B));
     /* a fresh initialisation goes into the gradient arena (same layout), which
      * every step zeroes before use */
     emim_buf *P = init ? T->grads : T->params;
@@ -346,7 +355,7 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
     } else {
         r = emim_vit_acts_hidden(T->feat, layer);
     }
-    return emim_buf_read(r.buf, r.off, (size_t)T->cfg.batch * T->M.N * v->hidden, out);
+    return emim_buf_read(r.buf, r.off, (size_t)B * T->M.N * v->hidden, out);
 }
 
 emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
