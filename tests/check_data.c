@@ -378,6 +378,29 @@ START_TEST(threads_cache_resume)
         ck_assert(cases[t][2] ? bytes > 0 : bytes == 0);
         emim_data_close(d);
     }
+    /* one rank's share of every batch (emim_data_start_share): samples lo ..
+     * lo + n - 1 of each, the same as in the whole batch, with and without
+     * loading threads, from the start and resumed */
+    int shares[][3] = { { 0, 1, 0 }, { 1, 2, 2 }, { 2, 1, 1 }, { 0, 3, 3 } }; /* lo, count, threads */
+    for (int t = 0; t < 4; t++) {
+        emim_data_config c2 = c;
+        c2.threads = shares[t][2];
+        emim_data *d = open_ok(&c2);
+        int lo = shares[t][0], n = shares[t][1];
+        for (int first = 0; first < 4; first += 3) {
+            ck_assert_int_eq(emim_data_start_share(d, B, lo, n, (uint64_t)first, err, sizeof err), EMIM_OK);
+            for (int s = first; s < STEPS; s++) {
+                ck_assert_msg(emim_data_next(d, got, NULL, err, sizeof err) == EMIM_OK, "%s", err);
+                ck_assert_msg(!memcmp(got, want + ((size_t)s * B + lo) * VOL, (size_t)n * VOL * sizeof *got),
+                              "share %d+%d, threads %d: batch %d differs", lo, n, shares[t][2], s);
+            }
+        }
+        /* a share outside the batch */
+        ck_assert_int_eq(emim_data_start_share(d, B, 2, 2, 0, err, sizeof err), EMIM_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(err, "samples 2 .. 3 of a batch of 3"));
+        ck_assert_int_eq(emim_data_start_share(d, B, 0, 0, 0, err, sizeof err), EMIM_ERR_ARG);
+        emim_data_close(d);
+    }
     /* random crops and flips make samples of one subject differ */
     emim_data_config c3 = c;
     emim_data *d = open_ok(&c3);

@@ -1013,6 +1013,26 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
         rc = 1;
     }
+    /* every rank's time in the exchange: the least is the exchange's own
+     * cost (that rank arrived last and waited for no one), the most adds
+     * the waiting for slower ranks */
+    double ex_lo = exchanged, ex_hi = exchanged;
+    if (R.comm && !rc) {
+        float mine = (float)exchanged, *all = malloc((size_t)R.size * sizeof *all);
+        size_t *c1 = malloc(2 * (size_t)R.size * sizeof *c1);
+        if (all && c1) {
+            for (int q = 0; q < R.size; q++) { c1[q] = 1; c1[R.size + q] = (size_t)q; }
+            if (R.comm->allgatherv(R.comm, &mine, all, c1, c1 + R.size)) ranks_abort(&R, 1);
+            for (int q = 0; q < R.size; q++) {
+                if (all[q] < ex_lo) ex_lo = all[q];
+                if (all[q] > ex_hi) ex_hi = all[q];
+            }
+        } else {
+            ranks_abort(&R, 1); /* out of memory for a few floats: the others wait in the gather */
+        }
+        free(all);
+        free(c1);
+    }
     /* what follows is rank 0's alone: the collapse check on one process */
     if (lead && R.comm) emim_trainer_set_comm(T, NULL);
     if (lead && !rc && ran > 0) {
@@ -1023,9 +1043,10 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
                "(%.1f%% of the time); checkpoint %s, metrics %s\n", first, lastpart, ran / el, ran * t->batch / el,
                waited, 100 * waited / el, ckpt, metrics);
         if (R.size > 1)
-            printf("ranks: rank 0 spent %.2f s (%.1f%% of the time) in the gradients' exchange (%s), waiting for the "
-                   "others included\n", exchanged, 100 * exchanged / el,
-                   emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact: the tree completed per slice" : "fast: allreduce");
+            printf("ranks: the gradients' exchange (%s) took %.2f s on the rank that waited least (%.1f%% of the "
+                   "time), %.2f s on the one that waited most (%.1f%%)\n",
+                   emim_get_mode(ctx) == EMIM_MODE_EXACT ? "exact: the tree completed per slice" : "fast: allreduce",
+                   ex_lo, 100 * ex_lo / el, ex_hi, 100 * ex_hi / el);
         if (check_n && last_n) rc = collapse_check(T, data, t, check_n, out);
     }
     else if (lead && !rc) {
