@@ -43,6 +43,21 @@ START_TEST(env_options)
     ck_assert_ptr_nonnull(strstr(err, "EMIM_THREADS"));
     unsetenv("EMIM_THREADS");
     unsetenv("EMIM_BACKEND");
+    /* the place on the node, from the launcher (it picks the GPU): Open MPI's
+     * before SLURM's; a value that is not a number is ignored */
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(o.local_rank, 0);
+    setenv("SLURM_LOCALID", "3", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(o.local_rank, 3);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(o.local_rank, 1);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
+    ck_assert_int_eq(emim_options_init(&o, err, sizeof err), EMIM_OK);
+    ck_assert_int_eq(o.local_rank, 3);
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    unsetenv("SLURM_LOCALID");
 }
 END_TEST
 

@@ -89,6 +89,19 @@ EMIM_MEM_LIMIT=256M check pretrain-batch-memory 1 "$EMIM" -q -b cpu pretrain --b
 test "$(wc -l < err.$$)" -eq 1 && grep -q "a batch of 4096 (method emim) does not fit: .*memory cap of 0.25 GiB" err.$$ ||
   { echo "FAIL pretrain-batch-memory message"; cat err.$$; fail=1; }
 test ! -e "$run/big/checkpoint.emim" || { echo "FAIL pretrain-batch-memory wrote a checkpoint"; fail=1; }
+# several processes that cannot see each other (srun without an MPI plugin,
+# or an emim without MPI under a launcher) would each train alone into the
+# same folder: refused before anything is written
+check pretrain-srun-no-mpi 1 env SLURM_STEP_NUM_TASKS=2 "$EMIM" -q -b cpu pretrain --out "$run/srun"
+if "$EMIM" info | grep -q '^MPI: yes'; then
+  grep -q "srun started 2 tasks, but none of MPI's variables is set" err.$$ || { echo "FAIL srun message"; cat err.$$; fail=1; }
+else
+  grep -q "started as one of 2 processes, but this emim is built without MPI" err.$$ ||
+    { echo "FAIL srun message"; cat err.$$; fail=1; }
+  check pretrain-mpirun-no-mpi 1 env OMPI_COMM_WORLD_SIZE=4 "$EMIM" -q -b cpu pretrain --out "$run/srun"
+  grep -q "one of 4 processes, but this emim is built without MPI" err.$$ || { echo "FAIL mpirun message"; cat err.$$; fail=1; }
+fi
+test ! -e "$run/srun" || { echo "FAIL pretrain-srun-no-mpi: $run/srun was made"; fail=1; }
 check bad-mem-limit 2 env EMIM_MEM_LIMIT=lots "$EMIM" info
 grep -q "EMIM_MEM_LIMIT='lots'" err.$$ || { echo "FAIL bad-mem-limit message"; cat err.$$; fail=1; }
 # real data: the phantom as a BraTS folder, a short run on it, bad data
