@@ -1006,18 +1006,11 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
             break; /* exit 0: SLURM chains (--dependency=afterok) go on to the --resume job */
         }
     }
-    if (tty) fprintf(stderr, "\n");
-    double el = now_s() - t0;
-    long ran = emim_trainer_steps_done(T) - start;
-    if (mf && fclose(mf) && !rc) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
-        rc = 1;
-    }
     /* every rank's time in the exchange: the least is the exchange's own
      * cost (that rank arrived last and waited for no one), the most adds
      * the waiting for slower ranks */
     double ex_lo = exchanged, ex_hi = exchanged;
-    if (R.comm && !rc) {
+    if (R.comm && !rc) { /* rc is every rank's here (agreed on in the loop) */
         float mine = (float)exchanged, *all = malloc((size_t)R.size * sizeof *all);
         size_t *c1 = malloc(2 * (size_t)R.size * sizeof *c1);
         if (all && c1) {
@@ -1032,6 +1025,13 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         }
         free(all);
         free(c1);
+    }
+    if (tty) fprintf(stderr, "\n");
+    double el = now_s() - t0;
+    long ran = emim_trainer_steps_done(T) - start;
+    if (mf && fclose(mf) && !rc) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", prog, metrics, strerror(errno));
+        rc = 1;
     }
     /* what follows is rank 0's alone: the collapse check on one process */
     if (lead && R.comm) emim_trainer_set_comm(T, NULL);
