@@ -860,20 +860,16 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
         if (!feat || !featl || !sv || !fcount) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
         else fdispl = fcount + R.size;
     }
-    if (!rc && R.comm && erank_every) {
-        /* each rank's share of the batch, in samples */
-        float *one = malloc((size_t)R.size * sizeof *one), mine = (float)nlocal;
-        size_t *c1 = malloc(2 * (size_t)R.size * sizeof *c1);
-        if (!one || !c1) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
-        for (int q = 0; !rc && q < R.size; q++) { c1[q] = 1; c1[R.size + q] = (size_t)q; }
-        if (!rc && R.comm->allgatherv(R.comm, &mine, one, c1, c1 + R.size)) ranks_abort(&R, 1);
-        for (int q = 0, off = 0; !rc && q < R.size; q++) {
+    if (R.comm && erank_every) {
+        /* each rank's share of the batch, in samples (collective: every rank
+         * comes here, failed or not, before the phase's agreement) */
+        float *one = ranks_gather(&R, (float)nlocal);
+        for (int q = 0, off = 0; fcount && q < R.size; q++) {
             fcount[q] = (size_t)one[q] * per;
             fdispl[q] = (size_t)off * per;
             off += (int)one[q];
         }
         free(one);
-        free(c1);
     }
     if ((rc = ranks_agree(&R, rc))) {
         if (mf) fclose(mf);
@@ -1011,20 +1007,12 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
      * the waiting for slower ranks */
     double ex_lo = exchanged, ex_hi = exchanged;
     if (R.comm && !rc) { /* rc is every rank's here (agreed on in the loop) */
-        float mine = (float)exchanged, *all = malloc((size_t)R.size * sizeof *all);
-        size_t *c1 = malloc(2 * (size_t)R.size * sizeof *c1);
-        if (all && c1) {
-            for (int q = 0; q < R.size; q++) { c1[q] = 1; c1[R.size + q] = (size_t)q; }
-            if (R.comm->allgatherv(R.comm, &mine, all, c1, c1 + R.size)) ranks_abort(&R, 1);
-            for (int q = 0; q < R.size; q++) {
-                if (all[q] < ex_lo) ex_lo = all[q];
-                if (all[q] > ex_hi) ex_hi = all[q];
-            }
-        } else {
-            ranks_abort(&R, 1); /* out of memory for a few floats: the others wait in the gather */
+        float *all = ranks_gather(&R, (float)exchanged);
+        for (int q = 0; q < R.size; q++) {
+            if (all[q] < ex_lo) ex_lo = all[q];
+            if (all[q] > ex_hi) ex_hi = all[q];
         }
         free(all);
-        free(c1);
     }
     if (tty) fprintf(stderr, "\n");
     double el = now_s() - t0;

@@ -107,6 +107,21 @@ int ranks_count(tool_ranks *R, int flag)
     return (int)x;
 }
 
+float *ranks_gather(tool_ranks *R, float mine)
+{
+    float *all = malloc((size_t)R->size * sizeof *all);
+    size_t *c = malloc(2 * (size_t)R->size * sizeof *c);
+    /* out of memory for a few floats: the others would wait in the gather */
+    if (!all || !c) ranks_abort(R, 1);
+    if (!R->comm) all[0] = mine;
+    else {
+        for (int q = 0; q < R->size; q++) { c[q] = 1; c[R->size + q] = (size_t)q; }
+        if (R->comm->allgatherv(R->comm, &mine, all, c, c + R->size)) ranks_abort(R, 1);
+    }
+    free(c);
+    return all;
+}
+
 void ranks_abort(tool_ranks *R, int rc)
 {
     fflush(stdout);

@@ -76,6 +76,9 @@ void ranks_release_stderr(tool_ranks *R, int show);
  * or 1 where it did not fail; rank 0 says how many failed. Releases the held
  * stderr (shown when rank 0 did not fail). */
 int ranks_agree(tool_ranks *R, int rc);
+/* Collective: every rank's value, in rank order (size floats, malloc'd;
+ * the caller frees it; no memory ends the job). */
+float *ranks_gather(tool_ranks *R, float mine);
 /* Ends every rank at once (MPI_Abort), or this process. */
 void ranks_abort(tool_ranks *R, int rc) __attribute__((noreturn));
 /* The CPU threads each process should take when its launcher did not bind
