@@ -984,8 +984,10 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
             fflush(stdout);
         }
         /* a signal on any rank stops every rank after this step, with a checkpoint */
-        int sig = stop_signal, nsig = ranks_count(&R, sig != 0);
-        if (ranks_count(&R, werr)) { rc = 1; break; }
+        int sig = stop_signal, agreed[2] = { sig != 0, werr };
+        ranks_counts(&R, agreed, 2);
+        int nsig = agreed[0];
+        if (agreed[1]) { rc = 1; break; }
         if ((s + 1) % every == 0 || s + 1 == r->stop || nsig) {
             int serr = 0;
             if (lead && emim_trainer_save(T, ckpt)) {

@@ -99,12 +99,19 @@ int ranks_start(tool_ranks *R)
 #endif
 }
 
+void ranks_counts(tool_ranks *R, int *flag, int n)
+{
+    float x[8];
+    if (n > 8) ranks_abort(R, 1);
+    for (int i = 0; i < n; i++) x[i] = flag[i] != 0;
+    if (R->comm && R->comm->allreduce_sum(R->comm, x, (size_t)n)) ranks_abort(R, 1);
+    for (int i = 0; i < n; i++) flag[i] = (int)x[i];
+}
+
 int ranks_count(tool_ranks *R, int flag)
 {
-    if (!R->comm) return flag != 0;
-    float x = flag != 0;
-    if (R->comm->allreduce_sum(R->comm, &x, 1)) ranks_abort(R, 1);
-    return (int)x;
+    ranks_counts(R, &flag, 1);
+    return flag;
 }
 
 float *ranks_gather(tool_ranks *R, float mine)

@@ -69,6 +69,8 @@ typedef struct {
 int ranks_start(tool_ranks *R);
 /* Collective: how many ranks pass a non-zero flag. */
 int ranks_count(tool_ranks *R, int flag);
+/* The same for n <= 8 flags at once (each becomes its count), one message. */
+void ranks_counts(tool_ranks *R, int *flag, int n);
 /* Ranks other than 0 hold their stderr until ranks_agree. */
 void ranks_hold_stderr(tool_ranks *R);
 void ranks_release_stderr(tool_ranks *R, int show);
