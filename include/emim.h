@@ -756,6 +756,59 @@ emim_status emim_data_start_share(emim_data *d, int batch, int lo, int count, ui
 /* bytes held by the cache, subjects cached */
 void emim_data_cache_stats(const emim_data *d, size_t *bytes, int *subjects);
 
+/* ---- augmented views for the joint-embedding methods (host memory) ----
+ * View `view` of a sample x [C, X, Y, Z] (Z fastest, intensities in [0, 1])
+ * is a volume of the same shape, made in this order: (1) geometry: a random
+ * box of the volume resampled back to the grid by trilinear interpolation
+ * (outer edges aligned, as emim_resample), and random flips per axis; (2)
+ * with probability intensity_p, per channel c, x <- a_c x + b_c; (3) with
+ * probability blur_p[view % 2], a Gaussian blur of one random sigma (voxels,
+ * the same on every axis), separable, the kernel truncated at 3 sigma and
+ * normalised to sum 1, edges replicated; (4) with probability noise_p,
+ * additive Gaussian noise of std noise_sigma (Box-Muller on Philox: each
+ * value depends only on (seed, sample, view, voxel)). With keep_zero, voxels
+ * that are exactly 0 (the skull-stripped background) stay 0 in (2) and (4).
+ * Every random choice derives from (seed, sample, view) alone, so a view
+ * does not depend on threads, batches or where a run resumed. Probabilities
+ * are in [0, 1]; ranges [lo, hi] are uniform draws (lo == hi: that value).
+ * With every probability 0, flip_p 0 and crop_scale [1, 1] (or geometric
+ * 0) the view is the sample, bit for bit. doc/method.md explains the recipes
+ * and their defaults. */
+enum {
+    EMIM_AUGMENT_GEOM_NONE = 0,   /* no crop, no flips: every view keeps the sample's geometry */
+    EMIM_AUGMENT_GEOM_VIEW = 1,   /* crop and flips drawn per view */
+    EMIM_AUGMENT_GEOM_SHARED = 2  /* crop and flips drawn per sample: the same in every view */
+};
+typedef struct {
+    int geometric;             /* EMIM_AUGMENT_GEOM_* [VIEW]; NONE or SHARED keep the views'
+                                  voxels in register (local InfoNCE's regions) */
+    float crop_scale[2];       /* the box's share of the volume [0.3, 1] */
+    float crop_aspect;         /* the largest stretch of one axis against another, >= 1
+                                  (each axis's log-stretch uniform in +-ln(aspect)/2,
+                                  then centred so the volume is kept) [4/3] */
+    float flip_p;              /* each axis flipped with this probability [0.5] */
+    float intensity_p;         /* [0.8] */
+    float intensity_scale[2];  /* a_c, > 0 [0.9, 1.1] */
+    float intensity_shift[2];  /* b_c [-0.1, 0.1] */
+    float blur_p[2];           /* for even and odd views [0.5, 0.5] */
+    float blur_sigma[2];       /* voxels, in (0, 8] [0.5, 1.5] */
+    float noise_p;             /* [0.2] */
+    float noise_sigma;         /* >= 0 [0.03] */
+    int keep_zero;             /* [1] */
+} emim_augment_options;
+/* The "moco" recipe. */
+void emim_augment_options_default(emim_augment_options *o);
+/* A recipe by name: "moco" (MoCo v2's, adapted to 3D MRI) or "barlow"
+ * (Barlow Twins': blur_p [1, 0.1]). EMIM_ERR_ARG for another name. */
+emim_status emim_augment_recipe(emim_augment_options *o, const char *name, char *err, size_t errlen);
+/* EMIM_ERR_ARG with a one-line reason when an option is out of range. */
+emim_status emim_augment_check(const emim_augment_options *o, char *err, size_t errlen);
+/* out [C, dim] = view `view` (0 to 255) of x [C, dim]; out and x must not
+ * overlap. EMIM_ERR_ARG for bad options or sizes, EMIM_ERR_NOMEM when the
+ * blur's scratch volume cannot be allocated. */
+emim_status emim_augment_view(float *out, const float *x, int C, const int dim[3], const emim_augment_options *o,
+                              uint64_t seed, uint64_t sample, int view, char *err, size_t errlen);
+
 /* ---- collapse diagnostics (host memory) ----
  * The singular values s [d] (descending) of the covariance of features x
  * [rows, d] (each feature centred over the rows; divided by rows - 1), and

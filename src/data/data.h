@@ -38,6 +38,14 @@ double emim_percentile(float *v, size_t n, double p);
 void emim_normalise(float *x, size_t nvox, const uint8_t *fg, double p_lo, double p_hi, float *scratch);
 /* trilinear, the outer edges of the two grids aligned */
 void emim_resample(float *out, const int od[3], const float *in, const int id[3], int nc);
+/* The same from the box [lo, lo + len) of in (input voxel units, the edges
+ * of voxel i at i and i + 1) onto the whole of out, each axis reversed where
+ * flip[a]: out voxel o along axis a samples input coordinate
+ * lo + (o' + 0.5) len / od - 0.5 (o' = od - 1 - o when flipped), clamped to
+ * the grid. A box of the whole grid onto a grid of the same size is an
+ * exact copy (a flipped one an exact flip). */
+void emim_resample_box(float *out, const int od[3], const float *in, const int id[3], int nc, const double lo[3],
+                       const double len[3], const int flip[3]);
 /* the bounding box [lo, hi] (inclusive) of fg; 0 (and the whole grid) when empty */
 int emim_foreground_box(const uint8_t *fg, const int d[3], int lo[3], int hi[3]);
 /* out = in shifted by start (out[p] = in[p + start]), zero outside in */

@@ -80,53 +80,62 @@ void emim_normalise(float *x, size_t nvox, const uint8_t *fg, double p_lo, doubl
     }
 }
 
-void emim_resample(float *out, const int od[3], const float *in, const int id[3], int nc)
+/* The two input voxels and the weight of the second for output voxel o of
+ * m along an axis of n input voxels, the box [lo, lo + len) spread over the
+ * m outputs with its outer edges aligned: input coordinate
+ * lo + (o + 0.5) len / m - 0.5 (o counted from the far end when flip),
+ * clamped to the grid. */
+static void taps(int *i0, int *i1, double *w, int o, int m, int n, double lo, double len, int flip)
 {
-    /* align the volumes' outer edges: input coordinate of output voxel o is
-     * (o + 0.5) * in / out - 0.5, clamped to the grid */
+    if (flip) o = m - 1 - o;
+    double p = lo + (o + 0.5) * len / m - 0.5;
+    if (p < 0) p = 0;
+    if (p > n - 1) p = n - 1;
+    int f = (int)floor(p);
+    *i0 = f;
+    *i1 = f + 1 < n ? f + 1 : f;
+    *w = p - f;
+}
+
+void emim_resample_box(float *out, const int od[3], const float *in, const int id[3], int nc, const double lo[3],
+                       const double len[3], const int flip[3])
+{
     size_t ov = (size_t)od[0] * od[1] * od[2], iv = (size_t)id[0] * id[1] * id[2];
-    int *i0[3], *i1[3];
-    double *w[3];
-    for (int a = 0; a < 3; a++) {
-        i0[a] = malloc((size_t)od[a] * sizeof(int));
-        i1[a] = malloc((size_t)od[a] * sizeof(int));
-        w[a] = malloc((size_t)od[a] * sizeof(double));
-        for (int o = 0; o < od[a]; o++) {
-            double p = (o + 0.5) * id[a] / od[a] - 0.5;
-            if (p < 0) p = 0;
-            if (p > id[a] - 1) p = id[a] - 1;
-            int f = (int)floor(p);
-            i0[a][o] = f;
-            i1[a][o] = f + 1 < id[a] ? f + 1 : f;
-            w[a][o] = p - f;
-        }
-    }
     for (int c = 0; c < nc; c++) {
         const float *src = in + (size_t)c * iv;
         float *dst = out + (size_t)c * ov;
-        for (int x = 0; x < od[0]; x++)
-            for (int y = 0; y < od[1]; y++)
+#pragma omp parallel for schedule(static)
+        for (int x = 0; x < od[0]; x++) {
+            int i0[3], i1[3];
+            double w[3];
+            taps(&i0[0], &i1[0], &w[0], x, od[0], id[0], lo[0], len[0], flip[0]);
+            for (int y = 0; y < od[1]; y++) {
+                taps(&i0[1], &i1[1], &w[1], y, od[1], id[1], lo[1], len[1], flip[1]);
                 for (int z = 0; z < od[2]; z++) {
+                    taps(&i0[2], &i1[2], &w[2], z, od[2], id[2], lo[2], len[2], flip[2]);
                     double acc = 0;
                     for (int dx = 0; dx < 2; dx++)
                         for (int dy = 0; dy < 2; dy++)
                             for (int dz = 0; dz < 2; dz++) {
-                                double wt = (dx ? w[0][x] : 1 - w[0][x]) * (dy ? w[1][y] : 1 - w[1][y]) *
-                                            (dz ? w[2][z] : 1 - w[2][z]);
+                                double wt = (dx ? w[0] : 1 - w[0]) * (dy ? w[1] : 1 - w[1]) * (dz ? w[2] : 1 - w[2]);
                                 if (wt == 0) continue;
-                                size_t xi = (size_t)(dx ? i1[0][x] : i0[0][x]);
-                                size_t yi = (size_t)(dy ? i1[1][y] : i0[1][y]);
-                                size_t zi = (size_t)(dz ? i1[2][z] : i0[2][z]);
+                                size_t xi = (size_t)(dx ? i1[0] : i0[0]);
+                                size_t yi = (size_t)(dy ? i1[1] : i0[1]);
+                                size_t zi = (size_t)(dz ? i1[2] : i0[2]);
                                 acc += wt * src[(xi * id[1] + yi) * id[2] + zi];
                             }
                     dst[((size_t)x * od[1] + y) * od[2] + z] = (float)acc;
                 }
+            }
+        }
     }
-    for (int a = 0; a < 3; a++) {
-        free(i0[a]);
-        free(i1[a]);
-        free(w[a]);
-    }
+}
+
+void emim_resample(float *out, const int od[3], const float *in, const int id[3], int nc)
+{
+    const double lo[3] = { 0, 0, 0 }, len[3] = { id[0], id[1], id[2] };
+    const int flip[3] = { 0, 0, 0 };
+    emim_resample_box(out, od, in, id, nc, lo, len, flip);
 }
 
 int emim_foreground_box(const uint8_t *fg, const int d[3], int lo[3], int hi[3])
