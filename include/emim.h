@@ -192,6 +192,20 @@ emim_status emim_layernorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref 
  * mean and rstd. */
 emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, emim_ref db, emim_ref dout,
                                     emim_ref inp, emim_ref w, emim_ref mean, emim_ref rstd, int rows, int C);
+/* BatchNorm over the rows (the batch) of each column, with batch statistics
+ * (BatchNorm1d in training): out[r, c] = (inp[r, c] - mean[c]) * rstd[c] *
+ * w[c] + b[c], rstd = 1 / sqrt(var + eps) (biased variance over the n rows);
+ * inp, out: [n, d]; mean, rstd: [d], written for the backward. w and b [d]
+ * both given, or both NULL: no affine, out = (inp - mean) * rstd (Barlow
+ * Twins' standardisation). Each column's sums run over the rows in order.
+ * Running statistics for evaluation are the caller's (from mean and rstd). */
+emim_status emim_batchnorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref rstd, emim_ref inp, emim_ref w,
+                           emim_ref b, int n, int d, float eps);
+/* dinp [n, d], dw [d], db [d] += (each may be NULL; dw and db NULL without
+ * affine), from the forward's mean and rstd; w as in the forward. dinp must
+ * not be dout. */
+emim_status emim_batchnorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, emim_ref db, emim_ref dout,
+                                    emim_ref inp, emim_ref w, emim_ref mean, emim_ref rstd, int n, int d);
 /* GELU, exact erf form: out = 0.5 inp (1 + erf(inp / sqrt 2)), n elements. */
 emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n);
 /* dinp += dout * gelu'(inp). */

@@ -80,6 +80,7 @@ int emim_cases_sum(int idx, emim_case *c);           /* reduce.c */
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);          /* random.c */
 int emim_cases_layernorm(int idx, emim_case *c);     /* layernorm.c */
+int emim_cases_batchnorm(int idx, emim_case *c);
 int emim_cases_gelu(int idx, emim_case *c);          /* gelu.c */
 int emim_cases_patchify(int idx, emim_case *c);      /* patch.c */
 int emim_cases_unpatchify(int idx, emim_case *c);

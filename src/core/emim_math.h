@@ -277,6 +277,9 @@ EMIM_INLINE float emim_ln_dinp(float dnorm, float norm, float dm, float dnm, flo
     float u = norm * dnm;
     return (t - u) * rstd;
 }
+/* batchnorm (the same normalisation over the rows of each column) uses these
+ * four formulas unchanged; without affine parameters out is emim_ln_norm and
+ * dnorm is dout. */
 
 /* ---------------------------------------------------------------------------
  * Elementary functions. Each is accurate to a few ulp over its whole range
