@@ -269,6 +269,21 @@ emim_status emim_rownorm_backward(emim_ctx *ctx, emim_ref dx, emim_ref a, emim_r
 emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B, int n);
 /* dC += dloss[0] * dloss/dC. */
 emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_ref dloss, float w, int B, int n);
+/* Softmax cross-entropy (InfoNCE): with s = 1 / temperature (rounded to
+ * float), loss[0] = (1/n) sum_r [logsumexp_j(s x[r, j]) - s x[r, t_r]] over
+ * the rows of the logits x [n, k]; target [n] holds each row's column t_r as
+ * a float (a whole number in [0, k), k <= 2^24). Stable (the row maximum is
+ * subtracted before our own exp), fixed-order sums; lse [n] receives each
+ * row's logsumexp for the backward. The CPU twin checks the targets and
+ * returns EMIM_ERR_ARG naming the first bad one; the OpenCL twin does not
+ * read them back to the host: there a bad target makes the loss NaN. */
+emim_status emim_cross_entropy(emim_ctx *ctx, emim_ref loss, emim_ref lse, emim_ref x, emim_ref target,
+                               float temperature, int n, int k);
+/* dx [n, k] += (softmax(s x[r, :])_j - [j == t_r]) s dloss[0] / n, from the
+ * forward's lse (dx may be NULL: nothing to do; the OpenCL twin makes the
+ * row of a bad target NaN). */
+emim_status emim_cross_entropy_backward(emim_ctx *ctx, emim_ref dx, emim_ref x, emim_ref target, emim_ref lse,
+                                        emim_ref dloss, float temperature, int n, int k);
 /* The Pyramid Barlow Twins term of one level (E-MIM eq. 4-8): z, zm [B, n, d]
  * (tokens of the image and of the masked image); C_ij = cosine similarity of
  * z_i and zm_j (norms sqrt(sum^2 + 1e-12)); loss[0] = sum over samples of

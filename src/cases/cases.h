@@ -89,6 +89,7 @@ int emim_cases_mse(int idx, emim_case *c);           /* loss.c */
 int emim_cases_l1(int idx, emim_case *c);
 int emim_cases_rownorm(int idx, emim_case *c);
 int emim_cases_barlow(int idx, emim_case *c);
+int emim_cases_cross_entropy(int idx, emim_case *c);
 int emim_cases_adamw(int idx, emim_case *c);         /* optim.c */
 int emim_cases_clip_grad_norm(int idx, emim_case *c);
 int emim_cases_gather_rows(int idx, emim_case *c);   /* tokens.c */

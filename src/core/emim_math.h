@@ -548,6 +548,25 @@ EMIM_INLINE float emim_barlow_grad(float dl, float c, int diag, float w)
     return dl * wc;
 }
 
+/* Softmax cross-entropy (InfoNCE) of the scaled logits s x of one row with
+ * target column t: with m the row maximum of s x_j and sum the row sum of
+ * exp(s x_j - m), lse = m + log(sum) and the row's term is lse - s x_t.
+ * Backward: dx_j += (p_j - [j == t]) coef with p_j = exp(s x_j - lse) and
+ * coef = (dloss s) / n (n rows: the loss is their mean). */
+EMIM_INLINE float emim_xent_lse(float m, float sum) { return m + emim_logf(sum); }
+EMIM_INLINE float emim_xent_term(float lse, float sxt) { return lse - sxt; }
+EMIM_INLINE float emim_xent_coef(float dloss, float s, float nf)
+{
+    float t = dloss * s;
+    return t / nf;
+}
+EMIM_INLINE float emim_xent_grad(float sx, float lse, int hit, float coef)
+{
+    float p = emim_expf(sx - lse);
+    float d = hit ? p - 1.0f : p;
+    return d * coef;
+}
+
 /* AdamW, one element (decoupled weight decay first, as torch.optim.AdamW):
  * p *= decay (decay = 1 - lr wd); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
  * p -= lr (m / bc1) / (sqrt(v / bc2) + eps), bc1 = 1 - b1^t, bc2 = 1 - b2^t. */
