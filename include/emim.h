@@ -332,6 +332,20 @@ emim_status emim_mask_mix(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref m, e
  * dout. */
 emim_status emim_mask_mix_backward(emim_ctx *ctx, emim_ref dx, emim_ref dt, emim_ref m, emim_ref dout, int rows,
                                    int d);
+/* Average pooling of the token map x [B, N, D] into R regions, out [B, R,
+ * D]: out[b, r, :] = the mean of x[b, n, :] over the tokens n with region[n]
+ * == r, summed in ascending n (0 for a region without tokens). region [N]
+ * (the same for every sample) holds each token's region as a float: a whole
+ * number in [0, R), or -1 for a token in no region (N, R <= 2^24). The CPU
+ * twin checks region and returns EMIM_ERR_ARG naming the first bad value;
+ * the OpenCL twin does not read it back to the host: there a token with a
+ * bad value belongs to no region. */
+emim_status emim_region_pool(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref region, int B, int N, int R, int D);
+/* dx[b, n, :] += dout[b, r, :] / (the number of tokens of region r), r =
+ * region[n], for every token of a region; the others are untouched (dx may
+ * be NULL: nothing to do). */
+emim_status emim_region_pool_backward(emim_ctx *ctx, emim_ref dx, emim_ref region, emim_ref dout, int B, int N, int R,
+                                      int D);
 
 
 /* ---- built-in data ----

@@ -94,6 +94,7 @@ int emim_cases_adamw(int idx, emim_case *c);         /* optim.c */
 int emim_cases_clip_grad_norm(int idx, emim_case *c);
 int emim_cases_gather_rows(int idx, emim_case *c);   /* tokens.c */
 int emim_cases_mask_mix(int idx, emim_case *c);
+int emim_cases_region_pool(int idx, emim_case *c);
 /* the composite ops */
 int emim_cases_linear(int idx, emim_case *c);        /* linear.c */
 int emim_cases_attention(int idx, emim_case *c);     /* attention.c */

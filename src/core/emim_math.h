@@ -567,6 +567,11 @@ EMIM_INLINE float emim_xent_grad(float sx, float lse, int hit, float coef)
     return d * coef;
 }
 
+/* Region pooling: the mean s / count of a region's tokens (0 for a region
+ * without tokens), and a token's share dy / count of its region's gradient. */
+EMIM_INLINE float emim_region_mean(float s, float count) { return count == 0.0f ? 0.0f : s / count; }
+EMIM_INLINE float emim_region_grad(float dy, float count) { return dy / count; }
+
 /* AdamW, one element (decoupled weight decay first, as torch.optim.AdamW):
  * p *= decay (decay = 1 - lr wd); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
  * p -= lr (m / bc1) / (sqrt(v / bc2) + eps), bc1 = 1 - b1^t, bc2 = 1 - b2^t. */

@@ -263,6 +263,8 @@ EMIM_DECL_TWIN(emim_cpu_gather_rows_forward)
 EMIM_DECL_TWIN(emim_cpu_gather_rows_backward)
 EMIM_DECL_TWIN(emim_cpu_mask_mix_forward)
 EMIM_DECL_TWIN(emim_cpu_mask_mix_backward)
+EMIM_DECL_TWIN(emim_cpu_region_pool_forward)
+EMIM_DECL_TWIN(emim_cpu_region_pool_backward)
 
 
 /* composite ops: written once from twinned ops, used on both backends */
@@ -326,6 +328,8 @@ EMIM_DECL_TWIN(emim_cl_gather_rows_forward)
 EMIM_DECL_TWIN(emim_cl_gather_rows_backward)
 EMIM_DECL_TWIN(emim_cl_mask_mix_forward)
 EMIM_DECL_TWIN(emim_cl_mask_mix_backward)
+EMIM_DECL_TWIN(emim_cl_region_pool_forward)
+EMIM_DECL_TWIN(emim_cl_region_pool_backward)
 
 
 /* OpenCL runtime helpers (src/core/opencl.c) */
