@@ -1,7 +1,9 @@
-/* CPU twin of layernorm (OpenCL twin: kernels-cl/layernorm.{c,cl}). Per row
- * of C values, in this order on both twins, every row sum in the lane shape
- * of src/core/emim_math.h ("Row sums": lane j sums elements j, j+32, ... in
- * order, then a fixed pairwise tree over the 32 lanes):
+/* CPU twins of the normalisations layernorm and batchnorm (OpenCL twins:
+ * kernels-cl/layernorm.{c,cl}; batchnorm's order of operations: below).
+ * layernorm, per row of C values, in this order on both twins, every row
+ * sum in the lane shape of src/core/emim_math.h ("Row sums": lane j sums
+ * elements j, j+32, ... in order, then a fixed pairwise tree over the 32
+ * lanes):
  *   mean = rowsum(x) / C
  *   var  = rowsum((x - mean)^2) / C
  *   rstd = 1 / sqrt(var + eps);  out = fma((x - mean) * rstd, w, b)
@@ -75,6 +77,109 @@ emim_status emim_cpu_layernorm_backward(emim_ctx *ctx, const emim_args *a)
             }
             if (dw) dw[c] += sw;
             if (db) db[c] += sb;
+        }
+    }
+    return EMIM_OK;
+}
+
+/* ---- batchnorm ----  the normalisation over the rows of each column (the
+ * batch statistics of BatchNorm1d in training), with layernorm's
+ * per-element formulas. Per column c of the n rows, each sum over the rows
+ * in order r = 0, 1, ..., n-1 from 0.0f (on both twins):
+ *   mean = sum(x) / n;  var = sum((x - mean)^2) / n;  rstd = 1 / sqrt(var + eps)
+ *   out = fma((x - mean) * rstd, w, b), or (x - mean) * rstd without w, b
+ * backward: dnorm = dout * w (dout without w); dm = sum(dnorm) / n;
+ *   dnm = sum(dnorm * norm) / n; dinp += ((dnorm - dm) - norm * dnm) * rstd;
+ *   dw += sum(dout * norm); db += sum(dout).
+ * The CPU twin runs blocks of BN_COLS columns, row by row across the block
+ * (the same order per column; the block vectorises). */
+#define BN_COLS 64
+
+/* i: 0 n, 1 d; f: 0 eps.  t: 0 out [n, d], 1 mean [d], 2 rstd [d], 3 inp [n, d], 4 w [d], 5 b [d] (w, b both NULL: no affine) */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_batchnorm_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]), *mean = P(a->t[1]), *rstd = P(a->t[2]);
+    const float *inp = P(a->t[3]), *w = PN(a->t[4]), *b = PN(a->t[5]);
+    int64_t n = a->i[0], d = a->i[1], nblk = (d + BN_COLS - 1) / BN_COLS;
+    float eps = a->f[0], nf = (float)n;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t c0 = blk * BN_COLS, nc = d - c0 < BN_COLS ? d - c0 : BN_COLS;
+        float m[BN_COLS], v[BN_COLS];
+        for (int64_t k = 0; k < nc; k++) m[k] = v[k] = 0.0f;
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = inp + r * d + c0;
+            for (int64_t k = 0; k < nc; k++) m[k] += x[k];
+        }
+        for (int64_t k = 0; k < nc; k++) m[k] = m[k] / nf;
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = inp + r * d + c0;
+            for (int64_t k = 0; k < nc; k++) {
+                float dv = x[k] - m[k];
+                float dd = dv * dv;
+                v[k] += dd;
+            }
+        }
+        for (int64_t k = 0; k < nc; k++) {
+            v[k] = emim_ln_rstd(v[k] / nf, eps);
+            mean[c0 + k] = m[k];
+            rstd[c0 + k] = v[k];
+        }
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = inp + r * d + c0;
+            float *o = out + r * d + c0;
+            if (w)
+                for (int64_t k = 0; k < nc; k++) o[k] = emim_ln_out(x[k], m[k], v[k], w[c0 + k], b[c0 + k]);
+            else
+                for (int64_t k = 0; k < nc; k++) o[k] = emim_ln_norm(x[k], m[k], v[k]);
+        }
+    }
+    return EMIM_OK;
+}
+
+/* t: 0 dinp, 1 dw, 2 db (each may be NULL; dw, db NULL without w), 3 dout, 4 inp, 5 w (may be NULL), 6 mean, 7 rstd */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_batchnorm_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dinp = PN(a->t[0]), *dw = PN(a->t[1]), *db = PN(a->t[2]);
+    const float *dout = P(a->t[3]), *inp = P(a->t[4]), *w = PN(a->t[5]), *mean = P(a->t[6]), *rstd = P(a->t[7]);
+    int64_t n = a->i[0], d = a->i[1], nblk = (d + BN_COLS - 1) / BN_COLS;
+    float nf = (float)n;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t c0 = blk * BN_COLS, nc = d - c0 < BN_COLS ? d - c0 : BN_COLS;
+        const float *m = mean + c0, *rs = rstd + c0;
+        float sd[BN_COLS], sdn[BN_COLS], sw[BN_COLS], sb[BN_COLS];
+        for (int64_t k = 0; k < nc; k++) sd[k] = sdn[k] = sw[k] = sb[k] = 0.0f;
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = inp + r * d + c0, *g = dout + r * d + c0;
+            for (int64_t k = 0; k < nc; k++) {
+                float norm = emim_ln_norm(x[k], m[k], rs[k]);
+                float dnorm = w ? g[k] * w[c0 + k] : g[k];
+                float dn = dnorm * norm, gn = g[k] * norm;
+                sd[k] += dnorm;
+                sdn[k] += dn;
+                sw[k] += gn;
+                sb[k] += g[k];
+            }
+        }
+        if (dw)
+            for (int64_t k = 0; k < nc; k++) dw[c0 + k] += sw[k];
+        if (db)
+            for (int64_t k = 0; k < nc; k++) db[c0 + k] += sb[k];
+        if (!dinp) continue;
+        for (int64_t k = 0; k < nc; k++) {
+            sd[k] = sd[k] / nf;
+            sdn[k] = sdn[k] / nf;
+        }
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = inp + r * d + c0, *g = dout + r * d + c0;
+            float *dx = dinp + r * d + c0;
+            for (int64_t k = 0; k < nc; k++) {
+                float dnorm = w ? g[k] * w[c0 + k] : g[k];
+                dx[k] += emim_ln_dinp(dnorm, emim_ln_norm(x[k], m[k], rs[k]), sd[k], sdn[k], rs[k]);
+            }
         }
     }
     return EMIM_OK;

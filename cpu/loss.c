@@ -1,12 +1,14 @@
-/* CPU twins of the loss ops: mse, l1, rownorm, barlow (OpenCL twins:
- * kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same on both
- * twins, built from the lane shape of src/core/emim_math.h ("Row sums":
- * lane j sums terms j, j+32, ... in order, then a fixed pairwise tree over
- * the 32 lanes), rowsum below:
+/* CPU twins of the loss ops: mse, l1, rownorm, barlow, cross_entropy (OpenCL
+ * twins: kernels-cl/loss.{c,cl}). Every sum runs in a fixed order, the same
+ * on both twins, built from the lane shape of src/core/emim_math.h ("Row
+ * sums": lane j sums terms j, j+32, ... in order, then a fixed pairwise tree
+ * over the 32 lanes), rowsum below:
  *   mse, l1, barlow (one long vector): chunks of EMIM_REDUCE_CHUNK terms,
  *     part[c] = rowsum(chunk c), total = rowsum(part[0 .. nch-1]) (as
  *     cpu/reduce.c); mse and l1 sum the mask the same way beside the terms;
- *   rownorm: per row, rowsum(x^2) forward and rowsum(a * da) backward. */
+ *   rownorm: per row, rowsum(x^2) forward and rowsum(a * da) backward;
+ *   cross_entropy: per row, rowmax and rowsum (below), then the mean op's
+ *     order over the rows' terms. */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -153,5 +155,81 @@ emim_status emim_cpu_barlow_backward(emim_ctx *ctx, const emim_args *a)
     float w = a->f[0], dl = P(a->t[2])[0];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t e = 0; e < total; e++) dC[e] += emim_barlow_grad(dl, C[e], (e % (n * n)) / n == e % n, w);
+    return EMIM_OK;
+}
+
+/* ---- cross_entropy ----  i: 0 n, 1 k; f: 0 s (1 / temperature).
+ * forward t: 0 loss [1], 1 lse [n], 2 x [n, k], 3 target [n];
+ * backward t: 0 dx [n, k] (+=), 1 x, 2 target, 3 lse, 4 dloss [1].
+ * Per row, in the lane shape: m = rowmax(s x) (lanes from -inf), sum =
+ * rowsum(exp(s x_j - m)) with our own exp, lse = m + log(sum) (our own log),
+ * the row's term lse - s x_t into a scratch vector [n]; the loss is the mean
+ * of the n terms in the order of the mean op (cpu/reduce.c: chunks of
+ * EMIM_REDUCE_CHUNK, their sums summed; / n). The backward is elementwise:
+ * dx += (exp(s x - lse) - [j == t]) (dloss s) / n. */
+
+/* Every target a whole number in [0, k); else EMIM_ERR_ARG naming the first bad one. */
+static emim_status check_targets(emim_ctx *ctx, const char *op, const float *tg, int64_t n, int64_t k)
+{
+    for (int64_t r = 0; r < n; r++) {
+        float v = tg[r];
+        if (!(v >= 0.0f && v < (float)k && v == emim_floor(v)))
+            return emim_set_error(ctx, EMIM_ERR_ARG,
+                                  "%s: target[%lld] = %.9g is not a column index (a whole number in [0, %lld))", op,
+                                  (long long)r, v, (long long)k);
+    }
+    return EMIM_OK;
+}
+
+EMIM_CPU_KERNEL
+emim_status emim_cpu_cross_entropy_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *lse = P(a->t[1]);
+    const float *x = P(a->t[2]), *tg = P(a->t[3]);
+    int64_t n = a->i[0], k = a->i[1];
+    float s = a->f[0];
+    EMIM_CHECK(check_targets(ctx, "cross_entropy", tg, n, k));
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref terms;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)n, &terms));
+    float *term = EMIM_HOST(terms);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * k;
+        float q[EMIM_ROW_LANES];
+        emim_lanes_fill(q, -EMIM_INFINITY);
+        EMIM_LANES(k, e, l, float sx = s * xr[e]; q[l] = sx > q[l] ? sx : q[l];);
+        float m = emim_lanes_tree_max(q);
+        emim_lanes_zero(q);
+        EMIM_LANES(k, e, l, float ev = emim_expf(s * xr[e] - m); q[l] += ev;);
+        float L = emim_xent_lse(m, emim_lanes_tree(q));
+        lse[r] = L;
+        term[r] = emim_xent_term(L, s * xr[(int64_t)tg[r]]);
+    }
+    emim_args mean = { 0 };
+    mean.t[0] = a->t[0];
+    mean.t[1] = terms;
+    mean.i[0] = 1;
+    mean.i[1] = n;
+    emim_status st = emim_cpu_mean_forward(ctx, &mean);
+    emim_ws_release(ctx, mark);
+    return st;
+}
+
+EMIM_CPU_KERNEL
+emim_status emim_cpu_cross_entropy_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dx = P(a->t[0]);
+    const float *x = P(a->t[1]), *tg = P(a->t[2]), *lse = P(a->t[3]);
+    int64_t n = a->i[0], k = a->i[1];
+    float s = a->f[0];
+    EMIM_CHECK(check_targets(ctx, "cross_entropy backward", tg, n, k));
+    float coef = emim_xent_coef(P(a->t[4])[0], s, (float)n);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        int64_t t = (int64_t)tg[r];
+        float L = lse[r];
+        for (int64_t j = 0; j < k; j++) dx[r * k + j] += emim_xent_grad(s * x[r * k + j], L, j == t, coef);
+    }
     return EMIM_OK;
 }

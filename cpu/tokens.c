@@ -1,8 +1,9 @@
-/* CPU twins of the token ops: gather_rows, mask_mix (OpenCL twins:
- * kernels-cl/tokens.{c,cl}). Copies and additions of single elements, exact
- * in both modes; the one sum (mask_mix's dt) runs in the fixed order of
+/* CPU twins of the token ops: gather_rows, mask_mix, region_pool (OpenCL
+ * twins: kernels-cl/tokens.{c,cl}). Copies and additions of single
+ * elements, exact in both modes; mask_mix's dt runs in the fixed order of
  * emim_mask_mix_backward: per column, chunks of EMIM_REDUCE_CHUNK rows each
- * summed in order, then the chunk sums in order. */
+ * summed in order, then the chunk sums in order; region_pool's sums over
+ * each region's tokens in ascending token order (below). */
 #include "core/emim_math.h"
 #include "core/internal.h"
 
@@ -142,5 +143,91 @@ emim_status emim_cpu_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
         }
         emim_ws_release(ctx, mark);
     }
+    return EMIM_OK;
+}
+
+/* ---- region_pool ----  i: 0 B, 1 N, 2 R, 3 D.
+ * forward t: 0 out [B, R, D], 1 x [B, N, D], 2 region [N];
+ * backward t: 0 dx [B, N, D], 1 region [N], 2 dout [B, R, D].
+ * out[b, r, c] = (sum over the tokens n of region r, in ascending n from
+ * 0.0f, of x[b, n, c]) / count[r], 0 for a region without tokens; count[r]
+ * counted in floats (exact: N <= 2^24). The CPU twin adds token n's row
+ * into its region's row of out, n ascending (the same order per element),
+ * blocks of RP_COLS columns in parallel. */
+#define RP_COLS 64
+
+/* Every region[n] a whole number in [-1, R); else EMIM_ERR_ARG naming the first bad one. */
+static emim_status check_regions(emim_ctx *ctx, const char *op, const float *region, int64_t N, int64_t R)
+{
+    for (int64_t n = 0; n < N; n++) {
+        float v = region[n];
+        if (!(v >= -1.0f && v < (float)R && v == emim_floor(v)))
+            return emim_set_error(ctx, EMIM_ERR_ARG,
+                                  "%s: region[%lld] = %.9g is not a region (a whole number in [0, %lld), or -1 for "
+                                  "none)", op, (long long)n, v, (long long)R);
+    }
+    return EMIM_OK;
+}
+
+/* cnt[r] = the number of tokens of region r, as a float */
+static void region_counts(const float *region, int64_t N, int64_t R, float *cnt)
+{
+    for (int64_t r = 0; r < R; r++) cnt[r] = 0.0f;
+    for (int64_t n = 0; n < N; n++)
+        if (region[n] >= 0.0f) cnt[(int64_t)region[n]] += 1.0f;
+}
+
+EMIM_CPU_KERNEL
+emim_status emim_cpu_region_pool_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]), *region = P(a->t[2]);
+    int64_t B = a->i[0], N = a->i[1], R = a->i[2], D = a->i[3], nblk = (D + RP_COLS - 1) / RP_COLS;
+    EMIM_CHECK(check_regions(ctx, "region_pool", region, N, R));
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    float *cnt;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)R, &cnt));
+    region_counts(region, N, R, cnt);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t task = 0; task < B * nblk; task++) {
+        int64_t b = task / nblk, c0 = task % nblk * RP_COLS, nc = D - c0 < RP_COLS ? D - c0 : RP_COLS;
+        float *ob = out + b * R * D + c0;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t k = 0; k < nc; k++) ob[r * D + k] = 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            if (region[n] < 0.0f) continue;
+            float *o = ob + (int64_t)region[n] * D;
+            const float *xn = x + (b * N + n) * D + c0;
+            for (int64_t k = 0; k < nc; k++) o[k] += xn[k];
+        }
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t k = 0; k < nc; k++) ob[r * D + k] = emim_region_mean(ob[r * D + k], cnt[r]);
+    }
+    emim_ws_release(ctx, mark);
+    return EMIM_OK;
+}
+
+/* dx[b, n, :] += dout[b, region[n], :] / count[region[n]] for the tokens of a region */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_region_pool_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *dx = P(a->t[0]);
+    const float *region = P(a->t[1]), *dout = P(a->t[2]);
+    int64_t B = a->i[0], N = a->i[1], R = a->i[2], D = a->i[3];
+    EMIM_CHECK(check_regions(ctx, "region_pool backward", region, N, R));
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    float *cnt;
+    EMIM_CHECK(emim_ws_host(ctx, (size_t)R, &cnt));
+    region_counts(region, N, R, cnt);
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t row = 0; row < B * N; row++) {
+        int64_t b = row / N, n = row % N;
+        if (region[n] < 0.0f) continue;
+        int64_t r = (int64_t)region[n];
+        const float *g = dout + (b * R + r) * D;
+        float k = cnt[r];
+        for (int64_t c = 0; c < D; c++) dx[row * D + c] += emim_region_grad(g[c], k);
+    }
+    emim_ws_release(ctx, mark);
     return EMIM_OK;
 }

@@ -192,6 +192,20 @@ emim_status emim_layernorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref 
  * mean and rstd. */
 emim_status emim_layernorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, emim_ref db, emim_ref dout,
                                     emim_ref inp, emim_ref w, emim_ref mean, emim_ref rstd, int rows, int C);
+/* BatchNorm over the rows (the batch) of each column, with batch statistics
+ * (BatchNorm1d in training): out[r, c] = (inp[r, c] - mean[c]) * rstd[c] *
+ * w[c] + b[c], rstd = 1 / sqrt(var + eps) (biased variance over the n rows);
+ * inp, out: [n, d]; mean, rstd: [d], written for the backward. w and b [d]
+ * both given, or both NULL: no affine, out = (inp - mean) * rstd (Barlow
+ * Twins' standardisation). Each column's sums run over the rows in order.
+ * Running statistics for evaluation are the caller's (from mean and rstd). */
+emim_status emim_batchnorm(emim_ctx *ctx, emim_ref out, emim_ref mean, emim_ref rstd, emim_ref inp, emim_ref w,
+                           emim_ref b, int n, int d, float eps);
+/* dinp [n, d], dw [d], db [d] += (each may be NULL; dw and db NULL without
+ * affine), from the forward's mean and rstd; w as in the forward. dinp must
+ * not be dout. */
+emim_status emim_batchnorm_backward(emim_ctx *ctx, emim_ref dinp, emim_ref dw, emim_ref db, emim_ref dout,
+                                    emim_ref inp, emim_ref w, emim_ref mean, emim_ref rstd, int n, int d);
 /* GELU, exact erf form: out = 0.5 inp (1 + erf(inp / sqrt 2)), n elements. */
 emim_status emim_gelu(emim_ctx *ctx, emim_ref out, emim_ref inp, size_t n);
 /* dinp += dout * gelu'(inp). */
@@ -255,6 +269,21 @@ emim_status emim_rownorm_backward(emim_ctx *ctx, emim_ref dx, emim_ref a, emim_r
 emim_status emim_barlow(emim_ctx *ctx, emim_ref loss, emim_ref C, float w, int B, int n);
 /* dC += dloss[0] * dloss/dC. */
 emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_ref dloss, float w, int B, int n);
+/* Softmax cross-entropy (InfoNCE): with s = 1 / temperature (rounded to
+ * float), loss[0] = (1/n) sum_r [logsumexp_j(s x[r, j]) - s x[r, t_r]] over
+ * the rows of the logits x [n, k]; target [n] holds each row's column t_r as
+ * a float (a whole number in [0, k), k <= 2^24). Stable (the row maximum is
+ * subtracted before our own exp), fixed-order sums; lse [n] receives each
+ * row's logsumexp for the backward. The CPU twin checks the targets and
+ * returns EMIM_ERR_ARG naming the first bad one; the OpenCL twin does not
+ * read them back to the host: there a bad target makes the loss NaN. */
+emim_status emim_cross_entropy(emim_ctx *ctx, emim_ref loss, emim_ref lse, emim_ref x, emim_ref target,
+                               float temperature, int n, int k);
+/* dx [n, k] += (softmax(s x[r, :])_j - [j == t_r]) s dloss[0] / n, from the
+ * forward's lse (dx may be NULL: nothing to do; the OpenCL twin makes the
+ * row of a bad target NaN). */
+emim_status emim_cross_entropy_backward(emim_ctx *ctx, emim_ref dx, emim_ref x, emim_ref target, emim_ref lse,
+                                        emim_ref dloss, float temperature, int n, int k);
 /* The Pyramid Barlow Twins term of one level (E-MIM eq. 4-8): z, zm [B, n, d]
  * (tokens of the image and of the masked image); C_ij = cosine similarity of
  * z_i and zm_j (norms sqrt(sum^2 + 1e-12)); loss[0] = sum over samples of
@@ -303,6 +332,20 @@ emim_status emim_mask_mix(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref m, e
  * dout. */
 emim_status emim_mask_mix_backward(emim_ctx *ctx, emim_ref dx, emim_ref dt, emim_ref m, emim_ref dout, int rows,
                                    int d);
+/* Average pooling of the token map x [B, N, D] into R regions, out [B, R,
+ * D]: out[b, r, :] = the mean of x[b, n, :] over the tokens n with region[n]
+ * == r, summed in ascending n (0 for a region without tokens). region [N]
+ * (the same for every sample) holds each token's region as a float: a whole
+ * number in [0, R), or -1 for a token in no region (N, R <= 2^24). The CPU
+ * twin checks region and returns EMIM_ERR_ARG naming the first bad value;
+ * the OpenCL twin does not read it back to the host: there a token with a
+ * bad value belongs to no region. */
+emim_status emim_region_pool(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref region, int B, int N, int R, int D);
+/* dx[b, n, :] += dout[b, r, :] / (the number of tokens of region r), r =
+ * region[n], for every token of a region; the others are untouched (dx may
+ * be NULL: nothing to do). */
+emim_status emim_region_pool_backward(emim_ctx *ctx, emim_ref dx, emim_ref region, emim_ref dout, int B, int N, int R,
+                                      int D);
 
 
 /* ---- built-in data ----

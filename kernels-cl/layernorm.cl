@@ -1,11 +1,12 @@
-/* OpenCL twin of layernorm (CPU twin and the order of operations:
- * cpu/layernorm.c). Forward and dinp: a work-group of EMIM_ROW_LANES
- * work-items per row, work-item j summing lane j (elements j, j+32, ... in
- * order) and the lanes combined by the fixed tree in local memory
- * (src/core/emim_math.h, "Row sums"); the *_serial kernels do the same with
- * one work-item per row holding the 32 lanes (devices that cannot take the
- * work-group). Each row body is written once, for lanes j0 .. j0+nj-1.
- * dw, db: one work-item per column, summing over the rows in order. */
+/* OpenCL twins of layernorm and batchnorm (CPU twins and the order of
+ * operations: cpu/layernorm.c). layernorm's forward and dinp: a work-group
+ * of EMIM_ROW_LANES work-items per row, work-item j summing lane j
+ * (elements j, j+32, ... in order) and the lanes combined by the fixed tree
+ * in local memory (src/core/emim_math.h, "Row sums"); the *_serial kernels
+ * do the same with one work-item per row holding the 32 lanes (devices that
+ * cannot take the work-group). Each row body is written once, for lanes j0
+ * .. j0+nj-1. layernorm's dw, db and all of batchnorm: one work-item per
+ * column, summing over the rows in order. */
 #pragma OPENCL FP_CONTRACT OFF
 
 EMIM_INLINE void ln_fwd_row(global float *out, ulong oo, global float *mean, ulong mo, global float *rstd, ulong ro,
@@ -123,4 +124,66 @@ kernel void emim_layernorm_bwd_wb(global float *dw, ulong dwo, int has_dw, globa
     }
     if (has_dw) dw[dwo + c] += sw;
     if (has_db) db[dbo + c] += sb;
+}
+
+/* ---- batchnorm ----  one work-item per column, each sum over the rows in
+ * order (cpu/layernorm.c). has_affine 0: w and b are absent (another buffer
+ * is passed and not read). */
+kernel void emim_batchnorm_fwd(global float *out, ulong oo, global float *mean, ulong mo, global float *rstd, ulong ro,
+                               global const float *inp, ulong io, global const float *w, ulong wo,
+                               global const float *b, ulong bo, int has_affine, ulong n, ulong d, float eps)
+{
+    ulong c = get_global_id(0);
+    if (c >= d) return;
+    global const float *x = inp + io + c;
+    float nf = (float)n, s = 0.0f, v = 0.0f;
+    for (ulong r = 0; r < n; r++) s += x[r * d];
+    float m = s / nf;
+    for (ulong r = 0; r < n; r++) {
+        float dv = x[r * d] - m;
+        float dd = dv * dv;
+        v += dd;
+    }
+    float rs = emim_ln_rstd(v / nf, eps);
+    mean[mo + c] = m;
+    rstd[ro + c] = rs;
+    if (has_affine) {
+        float wc = w[wo + c], bc = b[bo + c];
+        for (ulong r = 0; r < n; r++) out[oo + r * d + c] = emim_ln_out(x[r * d], m, rs, wc, bc);
+    } else {
+        for (ulong r = 0; r < n; r++) out[oo + r * d + c] = emim_ln_norm(x[r * d], m, rs);
+    }
+}
+
+/* has_dinp, has_dw, has_db: which gradients are written; has_affine: whether w is given */
+kernel void emim_batchnorm_bwd(global float *dinp, ulong dio, int has_dinp, global float *dw, ulong dwo, int has_dw,
+                               global float *db, ulong dbo, int has_db, global const float *dout, ulong go,
+                               global const float *inp, ulong io, global const float *w, ulong wo, int has_affine,
+                               global const float *mean, ulong mo, global const float *rstd, ulong ro, ulong n,
+                               ulong d)
+{
+    ulong c = get_global_id(0);
+    if (c >= d) return;
+    global const float *x = inp + io + c, *g = dout + go + c;
+    float nf = (float)n, m = mean[mo + c], rs = rstd[ro + c], wc = has_affine ? w[wo + c] : 1.0f;
+    float sd = 0.0f, sdn = 0.0f, sw = 0.0f, sb = 0.0f;
+    for (ulong r = 0; r < n; r++) {
+        float gr = g[r * d];
+        float norm = emim_ln_norm(x[r * d], m, rs);
+        float dnorm = has_affine ? gr * wc : gr;
+        float dn = dnorm * norm, gn = gr * norm;
+        sd += dnorm;
+        sdn += dn;
+        sw += gn;
+        sb += gr;
+    }
+    if (has_dw) dw[dwo + c] += sw;
+    if (has_db) db[dbo + c] += sb;
+    if (!has_dinp) return;
+    float dm = sd / nf, dnm = sdn / nf;
+    for (ulong r = 0; r < n; r++) {
+        float gr = g[r * d];
+        float dnorm = has_affine ? gr * wc : gr;
+        dinp[dio + r * d + c] += emim_ln_dinp(dnorm, emim_ln_norm(x[r * d], m, rs), dm, dnm, rs);
+    }
 }

@@ -1,10 +1,12 @@
-/* OpenCL twins of mse, l1, rownorm and barlow, host side (device code
- * kernels-cl/loss.cl, CPU twins and the order of every sum cpu/loss.c). The
- * sums run with a work-group of EMIM_ROW_LANES work-items per chunk (mse,
- * l1, barlow), per row (rownorm) and for the final sum of the chunk sums
- * (emim_cl_run_rows, or the serial kernels); the backward kernels of mse,
- * l1 and barlow with one work-item per element. No host round-trip: the
- * loss and the gradient coefficient stay on the device. */
+/* OpenCL twins of mse, l1, rownorm, barlow and cross_entropy, host side
+ * (device code kernels-cl/loss.cl, CPU twins and the order of every sum
+ * cpu/loss.c). The sums run with a work-group of EMIM_ROW_LANES work-items
+ * per chunk (mse, l1, barlow), per row (rownorm, cross_entropy) and for the
+ * final sum of the chunk sums (emim_cl_run_rows, or the serial kernels;
+ * cross_entropy's mean over the rows by the mean op's twin); the backward
+ * kernels of mse, l1, barlow and cross_entropy with one work-item per
+ * element. No host round-trip: the loss and the gradient coefficient stay on
+ * the device. */
 #include "core/internal.h"
 
 #define MEM(s) (a->t[s].buf->mem)
@@ -120,4 +122,44 @@ emim_status emim_cl_barlow_backward(emim_ctx *ctx, const emim_args *a)
     size_t g = (size_t)total, l = 256;
     return emim_cl_run(ctx, "emim_barlow_bwd", 1, &g, &l, 9, EMIM_ARG(dC), EMIM_ARG(dco), EMIM_ARG(C), EMIM_ARG(co),
                        EMIM_ARG(dl), EMIM_ARG(dlo), EMIM_ARG(n), EMIM_ARG(total), EMIM_ARG(w));
+}
+
+/* ---- cross_entropy ----  i: 0 n, 1 k; f: 0 s.
+ * forward t: 0 loss, 1 lse, 2 x, 3 target: the rows' terms into scratch,
+ * then their mean by the mean op's OpenCL twin (the CPU twin's order) */
+emim_status emim_cl_cross_entropy_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[0], k = (cl_ulong)a->i[1];
+    float s = a->f[0];
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    emim_ref terms;
+    EMIM_CHECK(emim_ws_take(ctx, (size_t)n, &terms));
+    cl_mem lse = MEM(1), term = terms.buf->mem, x = MEM(2), tg = MEM(3);
+    cl_ulong lo = OFF(1), tmo = (cl_ulong)terms.off, xo = OFF(2), to = OFF(3);
+    emim_status st = emim_cl_run_rows(ctx, "emim_xent_fwd", "emim_xent_fwd_serial", (size_t)n, 11, EMIM_ARG(lse),
+                                      EMIM_ARG(lo), EMIM_ARG(term), EMIM_ARG(tmo), EMIM_ARG(x), EMIM_ARG(xo),
+                                      EMIM_ARG(tg), EMIM_ARG(to), EMIM_ARG(n), EMIM_ARG(k), EMIM_ARG(s));
+    if (!st) {
+        emim_args mean = { 0 };
+        mean.t[0] = a->t[0];
+        mean.t[1] = terms;
+        mean.i[0] = 1;
+        mean.i[1] = (int64_t)n;
+        st = emim_cl_mean_forward(ctx, &mean);
+    }
+    emim_ws_release(ctx, mark);
+    return st;
+}
+
+/* backward t: 0 dx, 1 x, 2 target, 3 lse, 4 dloss */
+emim_status emim_cl_cross_entropy_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[0], k = (cl_ulong)a->i[1];
+    float s = a->f[0], nf = (float)a->i[0]; /* converted on the host, like the CPU twin */
+    cl_mem dx = MEM(0), x = MEM(1), tg = MEM(2), lse = MEM(3), dl = MEM(4);
+    cl_ulong dxo = OFF(0), xo = OFF(1), to = OFF(2), lo = OFF(3), dlo = OFF(4);
+    size_t g = (size_t)(n * k), l = 256;
+    return emim_cl_run(ctx, "emim_xent_bwd", 1, &g, &l, 14, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(x), EMIM_ARG(xo),
+                       EMIM_ARG(tg), EMIM_ARG(to), EMIM_ARG(lse), EMIM_ARG(lo), EMIM_ARG(dl), EMIM_ARG(dlo),
+                       EMIM_ARG(n), EMIM_ARG(k), EMIM_ARG(s), EMIM_ARG(nf));
 }

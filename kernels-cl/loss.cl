@@ -1,12 +1,13 @@
-/* OpenCL twins of the loss ops: mse, l1, rownorm, barlow (CPU twins and the
- * order of every sum: cpu/loss.c). The emim_mse_* kernels serve mse (l1 0)
- * and l1 (l1 1). Every sum takes the lane shape of src/core/emim_math.h
- * ("Row sums"): a work-group of EMIM_ROW_LANES work-items per chunk (mse,
+/* OpenCL twins of the loss ops: mse, l1, rownorm, barlow, cross_entropy (CPU
+ * twins and the order of every sum: cpu/loss.c). The emim_mse_* kernels
+ * serve mse (l1 0) and l1 (l1 1). Every sum takes the lane shape of
+ * src/core/emim_math.h ("Row sums"): a work-group of EMIM_ROW_LANES work-items per chunk (mse,
  * l1, barlow), per row (rownorm) or for the final sum of the chunk sums,
  * work-item j summing lane j, the lanes combined by the fixed tree in local
  * memory; the *_serial kernels do the same with one work-item holding the 32
- * lanes. The backward kernels of mse, l1 and barlow: one work-item per
- * element. */
+ * lanes. cross_entropy: the same per row (its mean over the rows: the mean
+ * op's kernels, kernels-cl/reduce.cl). The backward kernels of mse, l1,
+ * barlow and cross_entropy: one work-item per element. */
 #pragma OPENCL FP_CONTRACT OFF
 
 /* part[c] = rowsum of m (p - t)^2 (l1: m |p - t|) over chunk c, part[nch + c] = rowsum of m */
@@ -214,4 +215,76 @@ kernel void emim_barlow_bwd(global float *dC, ulong dco, global const float *C, 
     ulong e = get_global_id(0);
     if (e >= total) return;
     dC[dco + e] += emim_barlow_grad(dl[dlo], C[co + e], (e % (n * n)) / n == e % n, w);
+}
+
+/* ---- cross_entropy ---- (CPU twin and order: cpu/loss.c) */
+
+/* Whether the float v is a column index: a whole number in [0, k) (k <=
+ * 2^24: the wrapper checks it, so (float)k is exact). */
+EMIM_INLINE int emim_xent_target_ok(float v, ulong k)
+{
+    return v >= 0.0f && v < (float)k && v == floor(v);
+}
+
+/* lse[r] and the row's term into term[r] (NaN for a target that is not a column index) */
+EMIM_INLINE void xent_fwd_row(global float *lse, ulong lo, global float *term, global const float *x, ulong xo,
+                              global const float *tg, ulong to, ulong k, float s, ulong r, uint j0, uint nj,
+                              local float *pl)
+{
+    global const float *xr = x + xo + r * k;
+    float q[EMIM_ROW_LANES];
+    for (uint t = 0; t < nj; t++) {
+        float m = -EMIM_INFINITY;
+        for (ulong j = j0 + t; j < k; j += EMIM_ROW_LANES) {
+            float sx = s * xr[j];
+            m = sx > m ? sx : m;
+        }
+        q[t] = m;
+    }
+    float m = emim_lanes_max(q, pl, j0, nj);
+    for (uint t = 0; t < nj; t++) {
+        float sum = 0.0f;
+        for (ulong j = j0 + t; j < k; j += EMIM_ROW_LANES) {
+            float e = emim_expf(s * xr[j] - m);
+            sum += e;
+        }
+        q[t] = sum;
+    }
+    float L = emim_xent_lse(m, emim_lanes_sum(q, pl, j0, nj));
+    if (j0 != 0) return;
+    float tv = tg[to + r];
+    lse[lo + r] = L;
+    term[r] = emim_xent_target_ok(tv, k) ? emim_xent_term(L, s * xr[(ulong)tv]) : EMIM_NAN;
+}
+
+kernel void emim_xent_fwd(global float *lse, ulong lo, global float *term, ulong tmo, global const float *x, ulong xo,
+                          global const float *tg, ulong to, ulong n, ulong k, float s)
+{
+    term += tmo; /* the scratch's offset in the workspace */
+    local float pl[EMIM_ROW_LANES];
+    xent_fwd_row(lse, lo, term, x, xo, tg, to, k, s, get_group_id(0), get_local_id(0), 1u, pl);
+}
+
+kernel void emim_xent_fwd_serial(global float *lse, ulong lo, global float *term, ulong tmo, global const float *x,
+                                 ulong xo, global const float *tg, ulong to, ulong n, ulong k, float s)
+{
+    term += tmo; /* the scratch's offset in the workspace */
+    ulong r = get_global_id(0);
+    if (r >= n) return;
+    xent_fwd_row(lse, lo, term, x, xo, tg, to, k, s, r, 0u, EMIM_ROW_LANES, (local float *)0);
+}
+
+/* dx[r, j] += (exp(s x - lse) - [j == t]) coef, one work-item per element; a
+ * target that is not a column index makes its row of dx NaN */
+kernel void emim_xent_bwd(global float *dx, ulong dxo, global const float *x, ulong xo, global const float *tg,
+                          ulong to, global const float *lse, ulong lo, global const float *dl, ulong dlo, ulong n,
+                          ulong k, float s, float nf)
+{
+    ulong e = get_global_id(0);
+    if (e >= n * k) return;
+    ulong r = e / k, j = e % k;
+    float tv = tg[to + r];
+    float coef = emim_xent_coef(dl[dlo], s, nf);
+    dx[dxo + e] += emim_xent_target_ok(tv, k) ? emim_xent_grad(s * x[xo + e], lse[lo + r], j == (ulong)tv, coef)
+                                               : EMIM_NAN;
 }

@@ -1,4 +1,4 @@
-/* OpenCL twins of gather_rows and mask_mix, host side (device code
+/* OpenCL twins of gather_rows, mask_mix and region_pool, host side (device code
  * kernels-cl/tokens.cl, CPU twins cpu/tokens.c). */
 #include "core/internal.h"
 
@@ -71,5 +71,37 @@ emim_status emim_cl_mask_mix_backward(emim_ctx *ctx, const emim_args *a)
                                 EMIM_ARG(po), EMIM_ARG(d), EMIM_ARG(nch));
         emim_ws_release(ctx, mark);
     }
+    return s;
+}
+
+/* i: 0 B, 1 N, 2 R, 3 D.  forward t: 0 out, 1 x, 2 region */
+emim_status emim_cl_region_pool_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem out = MEM(0), x = MEM(1), region = MEM(2);
+    cl_ulong oo = OFF(0), xo = OFF(1), ro = OFF(2), N = (cl_ulong)a->i[1], R = (cl_ulong)a->i[2],
+             D = (cl_ulong)a->i[3], total = (cl_ulong)a->i[0] * R * D;
+    size_t g = (size_t)total, l = WG;
+    return emim_cl_run(ctx, "emim_region_pool_fwd", 1, &g, &l, 10, EMIM_ARG(out), EMIM_ARG(oo), EMIM_ARG(x),
+                       EMIM_ARG(xo), EMIM_ARG(region), EMIM_ARG(ro), EMIM_ARG(N), EMIM_ARG(R), EMIM_ARG(D),
+                       EMIM_ARG(total));
+}
+
+/* backward t: 0 dx, 1 region, 2 dout: the regions' counts into scratch, then one work-item per element of dx */
+emim_status emim_cl_region_pool_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_mem dx = MEM(0), region = MEM(1), dout = MEM(2);
+    cl_ulong dxo = OFF(0), ro = OFF(1), go = OFF(2), N = (cl_ulong)a->i[1], R = (cl_ulong)a->i[2],
+             D = (cl_ulong)a->i[3], total = (cl_ulong)a->i[0] * N * D;
+    emim_ws_mark mark = emim_ws_mark_get(ctx);
+    cl_mem cnt;
+    cl_ulong co;
+    EMIM_CHECK(emim_ws_cl(ctx, (size_t)R, &cnt, &co));
+    size_t gr = (size_t)R, lr = 64, g = (size_t)total, l = WG;
+    emim_status s = emim_cl_run(ctx, "emim_region_pool_counts", 1, &gr, &lr, 6, EMIM_ARG(cnt), EMIM_ARG(co),
+                                EMIM_ARG(region), EMIM_ARG(ro), EMIM_ARG(N), EMIM_ARG(R));
+    if (!s) s = emim_cl_run(ctx, "emim_region_pool_bwd", 1, &g, &l, 12, EMIM_ARG(dx), EMIM_ARG(dxo), EMIM_ARG(region),
+                            EMIM_ARG(ro), EMIM_ARG(dout), EMIM_ARG(go), EMIM_ARG(cnt), EMIM_ARG(co), EMIM_ARG(N),
+                            EMIM_ARG(R), EMIM_ARG(D), EMIM_ARG(total));
+    emim_ws_release(ctx, mark);
     return s;
 }

@@ -1,5 +1,6 @@
-/* OpenCL twins of the token ops: gather_rows, mask_mix (CPU twins and the
- * order of mask_mix's dt sum: cpu/tokens.c). */
+/* OpenCL twins of the token ops: gather_rows, mask_mix, region_pool (CPU
+ * twins and the order of mask_mix's dt sum and region_pool's sums:
+ * cpu/tokens.c). */
 #pragma OPENCL FP_CONTRACT OFF
 
 /* Whether the float v is a row index: a whole number in [0, n_in)
@@ -78,4 +79,52 @@ kernel void emim_mask_mix_bwd_t(global float *dt, ulong dto, global const float 
     float s = 0.0f;
     for (ulong ch = 0; ch < nch; ch++) s += part[po + ch * d + c];
     dt[dto + c] += s;
+}
+
+/* ---- region_pool ---- (order: cpu/tokens.c) A token whose region is not
+ * one of 0 .. R-1 (-1, or a bad value) belongs to no region. */
+
+/* out[b, r, c] = the mean of x[b, n, c] over the tokens n of region r, in
+ * ascending n; one element per work-item over [B, R, D] */
+kernel void emim_region_pool_fwd(global float *out, ulong oo, global const float *x, ulong xo,
+                                 global const float *region, ulong ro, ulong N, ulong R, ulong D, ulong total)
+{
+    ulong e = get_global_id(0);
+    if (e >= total) return;
+    ulong b = e / (R * D), r = e / D % R, c = e % D;
+    float fr = (float)r, s = 0.0f, k = 0.0f;
+    global const float *xb = x + xo + b * N * D + c;
+    for (ulong n = 0; n < N; n++) {
+        if (region[ro + n] != fr) continue;
+        s += xb[n * D];
+        k += 1.0f;
+    }
+    out[oo + e] = emim_region_mean(s, k);
+}
+
+/* cnt[r] = the number of tokens of region r (scratch), one work-item per region */
+kernel void emim_region_pool_counts(global float *cnt, ulong co, global const float *region, ulong ro, ulong N,
+                                    ulong R)
+{
+    ulong r = get_global_id(0);
+    if (r >= R) return;
+    float fr = (float)r, k = 0.0f;
+    for (ulong n = 0; n < N; n++)
+        if (region[ro + n] == fr) k += 1.0f;
+    cnt[co + r] = k;
+}
+
+/* dx[b, n, c] += dout[b, region[n], c] / cnt[region[n]], one element per
+ * work-item over [B, N, D] */
+kernel void emim_region_pool_bwd(global float *dx, ulong dxo, global const float *region, ulong ro,
+                                 global const float *dout, ulong go, global const float *cnt, ulong co, ulong N,
+                                 ulong R, ulong D, ulong total)
+{
+    ulong e = get_global_id(0);
+    if (e >= total) return;
+    ulong b = e / (N * D), n = e / D % N, c = e % D;
+    float v = region[ro + n];
+    if (!(v >= 0.0f && v < (float)R && v == floor(v))) return;
+    ulong r = (ulong)v;
+    dx[dxo + e] += emim_region_grad(dout[go + (b * R + r) * D + c], cnt[co + r]);
 }

@@ -254,6 +254,100 @@ START_TEST(rand_args)
 }
 END_TEST
 
+/* batchnorm, cross_entropy and region_pool through their public functions
+ * (the twin tests call the op table directly): values worked by hand, and
+ * the arguments they refuse */
+static void put(emim_buf *b, size_t off, const float *v, size_t n) { ck_assert_int_eq(emim_buf_write(b, off, n, v), EMIM_OK); }
+static float get(emim_buf *b, size_t off)
+{
+    float v;
+    ck_assert_int_eq(emim_buf_read(b, off, 1, &v), EMIM_OK);
+    return v;
+}
+
+START_TEST(embedding_ops)
+{
+    emim_ctx *ctx = cpu();
+    emim_buf *b = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, 400, &b), EMIM_OK);
+    ck_assert_int_eq(emim_buf_zero(b, 0, 400), EMIM_OK);
+    emim_ref none = emim_at(NULL, 0);
+
+    /* batchnorm of x [3, 2] over the rows: columns (1, 2, 3) and (10, 20, 30) */
+    const float x[6] = { 1, 10, 2, 20, 3, 30 }, w[2] = { 2, 3 }, bias[2] = { 0.5f, -1 };
+    put(b, 0, x, 6); put(b, 10, w, 2); put(b, 12, bias, 2);
+    ck_assert_int_eq(emim_batchnorm(ctx, emim_at(b, 20), emim_at(b, 30), emim_at(b, 32), emim_at(b, 0), none, none, 3, 2,
+                                    1e-5f), EMIM_OK);
+    double v0 = 2.0 / 3, v1 = 200.0 / 3;
+    ck_assert_double_eq_tol(get(b, 30), 2, 1e-6);
+    ck_assert_double_eq_tol(get(b, 31), 20, 1e-5);
+    ck_assert_double_eq_tol(get(b, 32), 1 / sqrt(v0 + 1e-5), 1e-5);
+    ck_assert_double_eq_tol(get(b, 20), -1 / sqrt(v0 + 1e-5), 1e-5);
+    ck_assert_double_eq_tol(get(b, 25), 10 / sqrt(v1 + 1e-5), 1e-5);
+    ck_assert_int_eq(emim_batchnorm(ctx, emim_at(b, 20), emim_at(b, 30), emim_at(b, 32), emim_at(b, 0), emim_at(b, 10),
+                                    emim_at(b, 12), 3, 2, 1e-5f), EMIM_OK);
+    ck_assert_double_eq_tol(get(b, 20), -2 / sqrt(v0 + 1e-5) + 0.5, 1e-5);
+    ck_assert_double_eq_tol(get(b, 23), 0 * 3 - 1, 1e-5);
+    /* backward of sum(out * dout), dout = (1, 0, 0; 0, 0, 2): db = column sums of dout, dx sums to 0 per column */
+    const float dout[6] = { 1, 0, 0, 0, 0, 2 };
+    put(b, 40, dout, 6);
+    ck_assert_int_eq(emim_batchnorm_backward(ctx, emim_at(b, 50), emim_at(b, 60), emim_at(b, 62), emim_at(b, 40),
+                                             emim_at(b, 0), emim_at(b, 10), emim_at(b, 30), emim_at(b, 32), 3, 2),
+                     EMIM_OK);
+    ck_assert_double_eq_tol(get(b, 62), 1, 1e-7);
+    ck_assert_double_eq_tol(get(b, 63), 2, 1e-7);
+    ck_assert_double_eq_tol(get(b, 60), -1 / sqrt(v0 + 1e-5), 1e-5);
+    ck_assert_double_eq_tol(get(b, 50) + get(b, 52) + get(b, 54), 0, 1e-5);
+    ck_assert_double_eq_tol(get(b, 51) + get(b, 53) + get(b, 55), 0, 1e-5);
+    /* w without b; dw without w */
+    ck_assert_int_eq(emim_batchnorm(ctx, emim_at(b, 20), emim_at(b, 30), emim_at(b, 32), emim_at(b, 0), emim_at(b, 10),
+                                    none, 3, 2, 1e-5f), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_batchnorm_backward(ctx, none, emim_at(b, 60), none, emim_at(b, 40), emim_at(b, 0), none,
+                                             emim_at(b, 30), emim_at(b, 32), 3, 2), EMIM_ERR_ARG);
+
+    /* cross_entropy of x [2, 3] = (0, 0, 0; 1, 2, 3), targets (0, 2), temperature 0.5 */
+    const float lg[6] = { 0, 0, 0, 1, 2, 3 }, tg[2] = { 0, 2 }, one = 1;
+    put(b, 100, lg, 6); put(b, 110, tg, 2); put(b, 112, &one, 1);
+    ck_assert_int_eq(emim_cross_entropy(ctx, emim_at(b, 120), emim_at(b, 121), emim_at(b, 100), emim_at(b, 110), 0.5f,
+                                        2, 3), EMIM_OK);
+    double lse1 = 6 + log(1 + exp(-2.0) + exp(-4.0));
+    ck_assert_double_eq_tol(get(b, 121), log(3.0), 1e-6);
+    ck_assert_double_eq_tol(get(b, 122), lse1, 1e-6);
+    ck_assert_double_eq_tol(get(b, 120), (log(3.0) + lse1 - 6) / 2, 1e-6);
+    ck_assert_int_eq(emim_cross_entropy_backward(ctx, emim_at(b, 130), emim_at(b, 100), emim_at(b, 110), emim_at(b, 121),
+                                                 emim_at(b, 112), 0.5f, 2, 3), EMIM_OK);
+    /* (softmax - onehot) * s / n, s = 2, n = 2 */
+    ck_assert_double_eq_tol(get(b, 130), 1.0 / 3 - 1, 1e-6);
+    ck_assert_double_eq_tol(get(b, 131), 1.0 / 3, 1e-6);
+    ck_assert_double_eq_tol(get(b, 135), exp(6 - lse1) - 1, 1e-6);
+    const float bad = 3;
+    put(b, 111, &bad, 1);
+    ck_assert_int_eq(emim_cross_entropy(ctx, emim_at(b, 120), emim_at(b, 121), emim_at(b, 100), emim_at(b, 110), 0.5f,
+                                        2, 3), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "target[1]"));
+    ck_assert_int_eq(emim_cross_entropy(ctx, emim_at(b, 120), emim_at(b, 121), emim_at(b, 100), emim_at(b, 110), 0.0f,
+                                        2, 3), EMIM_ERR_ARG);
+
+    /* region_pool of x [1, 4, 2] into 3 regions: tokens 0 and 2 in region 0, token 3 in 1, token 1 in none */
+    const float tok[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, reg[4] = { 0, -1, 0, 1 }, dy[6] = { 1, 1, 2, 2, 3, 3 };
+    put(b, 200, tok, 8); put(b, 210, reg, 4); put(b, 220, dy, 6);
+    ck_assert_int_eq(emim_region_pool(ctx, emim_at(b, 230), emim_at(b, 200), emim_at(b, 210), 1, 4, 3, 2), EMIM_OK);
+    const float want[6] = { 3, 4, 7, 8, 0, 0 };
+    for (int e = 0; e < 6; e++) ck_assert(get(b, 230 + (size_t)e) == want[e]);
+    ck_assert_int_eq(emim_region_pool_backward(ctx, emim_at(b, 240), emim_at(b, 210), emim_at(b, 220), 1, 4, 3, 2),
+                     EMIM_OK);
+    const float dwant[8] = { 0.5f, 0.5f, 0, 0, 0.5f, 0.5f, 2, 2 };
+    for (int e = 0; e < 8; e++) ck_assert(get(b, 240 + (size_t)e) == dwant[e]);
+    const float badr = 2.5f;
+    put(b, 211, &badr, 1);
+    ck_assert_int_eq(emim_region_pool(ctx, emim_at(b, 230), emim_at(b, 200), emim_at(b, 210), 1, 4, 3, 2),
+                     EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "region[1]"));
+    emim_buf_free(b);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(op_table)
 {
     ck_assert_int_ge(emim_op_count(), 7);
@@ -295,6 +389,7 @@ int main(void)
     tcase_add_test(tc, gemm_args);
     tcase_add_test(tc, rand_args);
     tcase_add_test(tc, profile);
+    tcase_add_test(tc, embedding_ops);
     tcase_add_test(tc, op_table);
     tcase_add_test(tc, validate_unknown_op);
     suite_add_tcase(s, tc);

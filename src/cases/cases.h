@@ -80,6 +80,7 @@ int emim_cases_sum(int idx, emim_case *c);           /* reduce.c */
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);          /* random.c */
 int emim_cases_layernorm(int idx, emim_case *c);     /* layernorm.c */
+int emim_cases_batchnorm(int idx, emim_case *c);
 int emim_cases_gelu(int idx, emim_case *c);          /* gelu.c */
 int emim_cases_patchify(int idx, emim_case *c);      /* patch.c */
 int emim_cases_unpatchify(int idx, emim_case *c);
@@ -88,10 +89,12 @@ int emim_cases_mse(int idx, emim_case *c);           /* loss.c */
 int emim_cases_l1(int idx, emim_case *c);
 int emim_cases_rownorm(int idx, emim_case *c);
 int emim_cases_barlow(int idx, emim_case *c);
+int emim_cases_cross_entropy(int idx, emim_case *c);
 int emim_cases_adamw(int idx, emim_case *c);         /* optim.c */
 int emim_cases_clip_grad_norm(int idx, emim_case *c);
 int emim_cases_gather_rows(int idx, emim_case *c);   /* tokens.c */
 int emim_cases_mask_mix(int idx, emim_case *c);
+int emim_cases_region_pool(int idx, emim_case *c);
 /* the composite ops */
 int emim_cases_linear(int idx, emim_case *c);        /* linear.c */
 int emim_cases_attention(int idx, emim_case *c);     /* attention.c */

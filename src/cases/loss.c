@@ -1,5 +1,5 @@
-/* The twin-test cases of the losses (mse, l1, rownorm, barlow), with their
- * double-precision references. */
+/* The twin-test cases of the losses (mse, l1, rownorm, barlow,
+ * cross_entropy), with their double-precision references. */
 #include "cases/cases.h"
 
 #include <math.h>
@@ -172,5 +172,67 @@ int emim_cases_barlow(int idx, emim_case *c)
     c->ref_tol = 1e-5;
     c->grad_tol = 1e-5;
     snprintf(c->label, sizeof c->label, "B=%d n=%d w=%g", B, n, S[idx].w);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- cross_entropy */
+/* t: 0 loss [1], 1 lse [n], 2 x [n, k], 3 target [n] */
+static void cross_entropy_ref(const emim_case *c, double *const *t)
+{
+    int64_t n = c->fwd.i[0], k = c->fwd.i[1];
+    double s = c->fwd.f[0], total = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const double *x = t[2] + r * k;
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < k; j++) m = fmax(m, s * x[j]);
+        for (int64_t j = 0; j < k; j++) sum += exp(s * x[j] - m);
+        double lse = m + log(sum);
+        t[1][r] = lse;
+        total += lse - s * x[(int64_t)t[3][r]];
+    }
+    t[0][0] = total / (double)n;
+}
+
+/* target: per row a column of [0, k), uniform from Philox */
+static int cross_entropy_fill(const emim_case *c, int j, float *t, uint64_t seed)
+{
+    if (j != 3) return 0;
+    for (size_t r = 0; r < c->len[3]; r++) {
+        emim_philox_ctr u = emim_philox_at(r, 0, seed, 0x78656e74ull);
+        t[r] = (float)(u.v[0] % (uint32_t)c->fwd.i[1]);
+    }
+    return 1;
+}
+
+int emim_cases_cross_entropy(int idx, emim_case *c)
+{
+    static const struct { int n, k; float temp, lo, hi; } S[] = {
+        /*  n     k     T      logits in [lo, hi) */
+        {   1,    1,  1.0f,  -1.0f,   1.0f },   /* one column: the loss and its gradient are 0 */
+        {   3,    5,  0.2f,  -1.0f,   1.0f },
+        {   7,  257,  0.07f, -1.0f,   1.0f },   /* cosine similarities at a sharp temperature */
+        { 300,   33,  0.5f,  -1.0f,   1.0f },   /* more rows than a chunk of the mean */
+        {   4, 4097,  0.2f,  -1.0f,   1.0f },   /* MoCo's shape: 1 positive + a queue of keys */
+        {   5,   40,  1.0f,  60.0f, 100.0f },   /* exp(s x) overflows without the row maximum */
+    };
+    if (idx < 0 || idx >= (int)(sizeof S / sizeof S[0])) return 0;
+    int n = S[idx].n, k = S[idx].k;
+    emim_case_init(c, 4);
+    c->len[0] = 1;
+    c->len[1] = c->len[3] = (size_t)n;
+    c->len[2] = (size_t)n * k;
+    c->role[0] = EMIM_T_OUT; c->role[1] = EMIM_T_CACHE; c->role[2] = c->role[3] = EMIM_T_IN;
+    c->lo[2] = S[idx].lo; c->hi[2] = S[idx].hi;
+    c->fill = cross_entropy_fill;
+    c->fwd.i[0] = c->bwd.i[0] = n;
+    c->fwd.i[1] = c->bwd.i[1] = k;
+    c->fwd.f[0] = c->bwd.f[0] = 1.0f / S[idx].temp; /* as the wrapper rounds it */
+    c->nf = 4; c->fmap[0] = 0; c->fmap[1] = 1; c->fmap[2] = 2; c->fmap[3] = 3;
+    c->nb = 5; c->bmap[0] = EMIM_GRAD(2); c->bmap[1] = 2; c->bmap[2] = 3; c->bmap[3] = 1; c->bmap[4] = EMIM_GRAD(0);
+    c->ref = cross_entropy_ref; /* target: no gradient */
+    c->ref_tol = 1e-5;
+    c->grad_tol = 1e-4;
+    snprintf(c->label, sizeof c->label, "n=%d k=%d T=%g logits in [%g, %g)", n, k, S[idx].temp, S[idx].lo,
+             S[idx].hi);
     return 1;
 }

@@ -277,6 +277,9 @@ EMIM_INLINE float emim_ln_dinp(float dnorm, float norm, float dm, float dnm, flo
     float u = norm * dnm;
     return (t - u) * rstd;
 }
+/* batchnorm (the same normalisation over the rows of each column) uses these
+ * four formulas unchanged; without affine parameters out is emim_ln_norm and
+ * dnorm is dout. */
 
 /* ---------------------------------------------------------------------------
  * Elementary functions. Each is accurate to a few ulp over its whole range
@@ -544,6 +547,30 @@ EMIM_INLINE float emim_barlow_grad(float dl, float c, int diag, float w)
     float wc = (2.0f * w) * c;
     return dl * wc;
 }
+
+/* Softmax cross-entropy (InfoNCE) of the scaled logits s x of one row with
+ * target column t: with m the row maximum of s x_j and sum the row sum of
+ * exp(s x_j - m), lse = m + log(sum) and the row's term is lse - s x_t.
+ * Backward: dx_j += (p_j - [j == t]) coef with p_j = exp(s x_j - lse) and
+ * coef = (dloss s) / n (n rows: the loss is their mean). */
+EMIM_INLINE float emim_xent_lse(float m, float sum) { return m + emim_logf(sum); }
+EMIM_INLINE float emim_xent_term(float lse, float sxt) { return lse - sxt; }
+EMIM_INLINE float emim_xent_coef(float dloss, float s, float nf)
+{
+    float t = dloss * s;
+    return t / nf;
+}
+EMIM_INLINE float emim_xent_grad(float sx, float lse, int hit, float coef)
+{
+    float p = emim_expf(sx - lse);
+    float d = hit ? p - 1.0f : p;
+    return d * coef;
+}
+
+/* Region pooling: the mean s / count of a region's tokens (0 for a region
+ * without tokens), and a token's share dy / count of its region's gradient. */
+EMIM_INLINE float emim_region_mean(float s, float count) { return count == 0.0f ? 0.0f : s / count; }
+EMIM_INLINE float emim_region_grad(float dy, float count) { return dy / count; }
 
 /* AdamW, one element (decoupled weight decay first, as torch.optim.AdamW):
  * p *= decay (decay = 1 - lr wd); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;

@@ -1,5 +1,5 @@
-/* Public functions of the losses (mse, l1, rownorm, barlow): argument
- * checks, then dispatch. The argument layout is written above each. */
+/* Public functions of the losses (mse, l1, rownorm, barlow, cross_entropy):
+ * argument checks, then dispatch. The argument layout is written above each. */
 #include "core/internal.h"
 
 #include <math.h>
@@ -113,4 +113,55 @@ emim_status emim_barlow_backward(emim_ctx *ctx, emim_ref dC, emim_ref C, emim_re
     emim_args a = { 0 };
     a.t[0] = dC; a.t[1] = C; a.t[2] = dloss; a.i[0] = B; a.i[1] = n; a.f[0] = w;
     return emim_dispatch(ctx, EMIM_OP_barlow, 1, &a);
+}
+
+/* ---- cross_entropy ----  i: 0 n, 1 k; f: 0 s = 1 / temperature (rounded
+ * to float here, the same for both twins).
+ * forward t: 0 loss [1], 1 lse [n], 2 x [n, k], 3 target [n];
+ * backward t: 0 dx [n, k], 1 x, 2 target, 3 lse, 4 dloss [1] */
+static emim_status xent_args(emim_ctx *ctx, const char *op, float temperature, int n, int k, float *s)
+{
+    if (n < 1 || k < 1) return emim_set_error(ctx, EMIM_ERR_ARG, "%s: n=%d k=%d must be >= 1", op, n, k);
+    /* floats hold every whole number up to 2^24: the largest k whose columns a float target can name */
+    if (k > 16777216)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "%s: k=%d over 2^24: float targets cannot name every column", op, k);
+    *s = 1.0f / temperature;
+    if (!(temperature > 0) || !isfinite(temperature) || !isfinite(*s))
+        return emim_set_error(ctx, EMIM_ERR_ARG, "%s: temperature %g must be > 0 (and 1/temperature finite)", op,
+                              temperature);
+    return EMIM_OK;
+}
+
+emim_status emim_cross_entropy(emim_ctx *ctx, emim_ref loss, emim_ref lse, emim_ref x, emim_ref target,
+                               float temperature, int n, int k)
+{
+    const char *op = "cross_entropy";
+    float s;
+    EMIM_CHECK(xent_args(ctx, op, temperature, n, k, &s));
+    EMIM_CHECK(emim_check_ref(ctx, op, "loss", loss, 1));
+    EMIM_CHECK(emim_check_ref(ctx, op, "lse", lse, (size_t)n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "x", x, (size_t)n * k));
+    EMIM_CHECK(emim_check_ref(ctx, op, "target", target, (size_t)n));
+    emim_args a = { 0 };
+    a.t[0] = loss; a.t[1] = lse; a.t[2] = x; a.t[3] = target;
+    a.i[0] = n; a.i[1] = k; a.f[0] = s;
+    return emim_dispatch(ctx, EMIM_OP_cross_entropy, 0, &a);
+}
+
+emim_status emim_cross_entropy_backward(emim_ctx *ctx, emim_ref dx, emim_ref x, emim_ref target, emim_ref lse,
+                                        emim_ref dloss, float temperature, int n, int k)
+{
+    const char *op = "cross_entropy backward";
+    float s;
+    EMIM_CHECK(xent_args(ctx, op, temperature, n, k, &s));
+    EMIM_CHECK(emim_check_opt_ref(ctx, op, "dx", dx, (size_t)n * k));
+    EMIM_CHECK(emim_check_ref(ctx, op, "x", x, (size_t)n * k));
+    EMIM_CHECK(emim_check_ref(ctx, op, "target", target, (size_t)n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "lse", lse, (size_t)n));
+    EMIM_CHECK(emim_check_ref(ctx, op, "dloss", dloss, 1));
+    if (!dx.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dx; a.t[1] = x; a.t[2] = target; a.t[3] = lse; a.t[4] = dloss;
+    a.i[0] = n; a.i[1] = k; a.f[0] = s;
+    return emim_dispatch(ctx, EMIM_OP_cross_entropy, 1, &a);
 }

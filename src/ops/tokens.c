@@ -1,5 +1,5 @@
-/* Public functions of the token ops (gather_rows, mask_mix): argument
- * checks, then dispatch. The argument layout is written above each. */
+/* Public functions of the token ops (gather_rows, mask_mix, region_pool):
+ * argument checks, then dispatch. The argument layout is written above each. */
 #include "core/internal.h"
 
 /* Floats hold every whole number up to 2^24 exactly: the largest n_in whose
@@ -83,4 +83,45 @@ emim_status emim_mask_mix_backward(emim_ctx *ctx, emim_ref dx, emim_ref dt, emim
     a.t[0] = dx; a.t[1] = dt; a.t[2] = m; a.t[3] = dout;
     a.i[0] = rows; a.i[1] = d;
     return emim_dispatch(ctx, EMIM_OP_mask_mix, 1, &a);
+}
+
+/* ---- region_pool ----  i: 0 B, 1 N, 2 R, 3 D.
+ * forward t: 0 out [B, R, D], 1 x [B, N, D], 2 region [N];
+ * backward t: 0 dx [B, N, D], 1 region [N], 2 dout [B, R, D] */
+static emim_status region_args(emim_ctx *ctx, const char *op, int B, int N, int R, int D)
+{
+    if (B < 1 || N < 1 || R < 1 || D < 1)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "%s: B=%d N=%d R=%d D=%d must be >= 1", op, B, N, R, D);
+    if (N > EMIM_MAX_FLOAT_INDEX || R > EMIM_MAX_FLOAT_INDEX)
+        return emim_set_error(ctx, EMIM_ERR_ARG, "%s: N=%d or R=%d over 2^24: float regions and counts are not exact",
+                              op, N, R);
+    return EMIM_OK;
+}
+
+emim_status emim_region_pool(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref region, int B, int N, int R, int D)
+{
+    const char *op = "region_pool";
+    EMIM_CHECK(region_args(ctx, op, B, N, R, D));
+    EMIM_CHECK(emim_check_ref(ctx, op, "out", out, (size_t)B * R * D));
+    EMIM_CHECK(emim_check_ref(ctx, op, "x", x, (size_t)B * N * D));
+    EMIM_CHECK(emim_check_ref(ctx, op, "region", region, (size_t)N));
+    emim_args a = { 0 };
+    a.t[0] = out; a.t[1] = x; a.t[2] = region;
+    a.i[0] = B; a.i[1] = N; a.i[2] = R; a.i[3] = D;
+    return emim_dispatch(ctx, EMIM_OP_region_pool, 0, &a);
+}
+
+emim_status emim_region_pool_backward(emim_ctx *ctx, emim_ref dx, emim_ref region, emim_ref dout, int B, int N, int R,
+                                      int D)
+{
+    const char *op = "region_pool backward";
+    EMIM_CHECK(region_args(ctx, op, B, N, R, D));
+    EMIM_CHECK(emim_check_opt_ref(ctx, op, "dx", dx, (size_t)B * N * D));
+    EMIM_CHECK(emim_check_ref(ctx, op, "region", region, (size_t)N));
+    EMIM_CHECK(emim_check_ref(ctx, op, "dout", dout, (size_t)B * R * D));
+    if (!dx.buf) return EMIM_OK;
+    emim_args a = { 0 };
+    a.t[0] = dx; a.t[1] = region; a.t[2] = dout;
+    a.i[0] = B; a.i[1] = N; a.i[2] = R; a.i[3] = D;
+    return emim_dispatch(ctx, EMIM_OP_region_pool, 1, &a);
 }
