@@ -150,6 +150,19 @@ emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, siz
 /* da += alpha * dout. */
 emim_status emim_scale_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, float alpha, size_t n);
 
+/* out = 1 / sqrt(a), n elements (division and sqrt correctly rounded on
+ * both twins). out may equal a. */
+emim_status emim_rsqrt(emim_ctx *ctx, emim_ref out, emim_ref a, size_t n);
+/* da += dout * (-1/2) a^(-3/2), from the forward's input a. */
+emim_status emim_rsqrt_backward(emim_ctx *ctx, emim_ref da, emim_ref a, emim_ref dout, size_t n);
+
+/* out = a + alpha I: a, out [rows, cols], alpha added to the elements
+ * (r, r), r < min(rows, cols); the others are copied bit for bit. out may
+ * be a (then only the diagonal is written), or must not overlap it. */
+emim_status emim_add_diag(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, int rows, int cols);
+/* da += dout. */
+emim_status emim_add_diag_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, int rows, int cols);
+
 /* out[r] = sum_j inp[r, j], inp: [rows, n], out: [rows]. The order of the
  * additions is fixed (chunks of EMIM_REDUCE_CHUNK, each summed in 32 lanes
  * combined by a fixed tree, then the chunk sums the same way; see

@@ -76,6 +76,8 @@ int emim_cases_gemm(int idx, emim_case *c);          /* gemm.c */
 int emim_cases_bias_add(int idx, emim_case *c);      /* elementwise.c */
 int emim_cases_add(int idx, emim_case *c);
 int emim_cases_scale(int idx, emim_case *c);
+int emim_cases_rsqrt(int idx, emim_case *c);
+int emim_cases_add_diag(int idx, emim_case *c);
 int emim_cases_sum(int idx, emim_case *c);           /* reduce.c */
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);          /* random.c */
