@@ -98,6 +98,7 @@ int emim_cases_mask_mix(int idx, emim_case *c);
 int emim_cases_linear(int idx, emim_case *c);        /* linear.c */
 int emim_cases_attention(int idx, emim_case *c);     /* attention.c */
 int emim_cases_pbt(int idx, emim_case *c);           /* pbt.c */
+int emim_cases_zca(int idx, emim_case *c);           /* zca.c */
 
 /* Helpers that more than one file of cases uses. */
 /* Wilkinson's gamma_k = k u / (1 - k u), u = 2^-24 (gemm.c). */

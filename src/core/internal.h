@@ -268,6 +268,8 @@ EMIM_DECL_TWIN(emim_cpu_mask_mix_backward)
 /* composite ops: written once from twinned ops, used on both backends */
 EMIM_DECL_TWIN(emim_linear_forward_composite)
 EMIM_DECL_TWIN(emim_linear_backward_composite)
+EMIM_DECL_TWIN(emim_zca_forward_composite)
+EMIM_DECL_TWIN(emim_zca_backward_composite)
 
 /* Plain CPU GEMM on host pointers, used by the twin above and by other CPU
  * twins. exact: fixed-order fma kernel; else OpenBLAS. Row-major. */
