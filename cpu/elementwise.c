@@ -1,4 +1,5 @@
-/* CPU twins of the elementwise ops: bias_add, add, scale. Their OpenCL twins
+/* CPU twins of the elementwise ops: bias_add, add, scale, rsqrt, add_diag.
+ * Their OpenCL twins
  * are in kernels-cl/elementwise.{c,cl}; the per-element formulas are shared
  * through src/core/emim_math.h where there is more than one operation. */
 #include "core/emim_math.h"
@@ -104,5 +105,61 @@ emim_status emim_cpu_scale_backward(emim_ctx *ctx, const emim_args *a)
     int64_t n = a->i[0];
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t e = 0; e < n; e++) da[e] = emim_axpy1(alpha, dout[e], da[e]);
+    return EMIM_OK;
+}
+
+/* out = 1 / sqrt(a) */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_rsqrt_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]);
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) out[e] = emim_rsqrt1(x[e]);
+    return EMIM_OK;
+}
+
+/* da += dout * (-0.5 / sqrt(a)^3).  t: 0 da, 1 a, 2 dout */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_rsqrt_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *da = P(a->t[0]);
+    const float *x = P(a->t[1]), *dout = P(a->t[2]);
+    int64_t n = a->i[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) da[e] = emim_rsqrt1_dacc(x[e], dout[e], da[e]);
+    return EMIM_OK;
+}
+
+/* out[r,c] = a[r,c] + (r == c ? alpha : nothing): the diagonal gets a + alpha,
+ * every other element is a copied (so its bits, -0 included, are kept). */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_add_diag_forward(emim_ctx *ctx, const emim_args *a)
+{
+    float *out = P(a->t[0]);
+    const float *x = P(a->t[1]);
+    int64_t rows = a->i[0], cols = a->i[1];
+    float alpha = a->f[0];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float *o = out + r * cols;
+        const float *i = x + r * cols;
+        if (o != i)
+            for (int64_t c = 0; c < cols; c++) o[c] = i[c];
+        if (r < cols) o[r] = i[r] + alpha;
+    }
+    return EMIM_OK;
+}
+
+/* da += dout.  t: 0 da, 1 dout */
+EMIM_CPU_KERNEL
+emim_status emim_cpu_add_diag_backward(emim_ctx *ctx, const emim_args *a)
+{
+    float *da = P(a->t[0]);
+    const float *dout = P(a->t[1]);
+    int64_t n = a->i[0] * a->i[1];
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t e = 0; e < n; e++) da[e] += dout[e];
     return EMIM_OK;
 }

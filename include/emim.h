@@ -150,6 +150,19 @@ emim_status emim_scale(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, siz
 /* da += alpha * dout. */
 emim_status emim_scale_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, float alpha, size_t n);
 
+/* out = 1 / sqrt(a), n elements (division and sqrt correctly rounded on
+ * both twins). out may equal a. */
+emim_status emim_rsqrt(emim_ctx *ctx, emim_ref out, emim_ref a, size_t n);
+/* da += dout * (-1/2) a^(-3/2), from the forward's input a. */
+emim_status emim_rsqrt_backward(emim_ctx *ctx, emim_ref da, emim_ref a, emim_ref dout, size_t n);
+
+/* out = a + alpha I: a, out [rows, cols], alpha added to the elements
+ * (r, r), r < min(rows, cols); the others are copied bit for bit. out may
+ * be a (then only the diagonal is written), or must not overlap it. */
+emim_status emim_add_diag(emim_ctx *ctx, emim_ref out, emim_ref a, float alpha, int rows, int cols);
+/* da += dout. */
+emim_status emim_add_diag_backward(emim_ctx *ctx, emim_ref da, emim_ref dout, int rows, int cols);
+
 /* out[r] = sum_j inp[r, j], inp: [rows, n], out: [rows]. The order of the
  * additions is fixed (chunks of EMIM_REDUCE_CHUNK, each summed in 32 lanes
  * combined by a fixed tree, then the chunk sums the same way; see
@@ -347,6 +360,39 @@ emim_status emim_region_pool(emim_ctx *ctx, emim_ref out, emim_ref x, emim_ref r
 emim_status emim_region_pool_backward(emim_ctx *ctx, emim_ref dx, emim_ref region, emim_ref dout, int B, int N, int R,
                                       int D);
 
+
+/* ---- whitening ops ---- */
+/* ZCA whitening by Newton's iteration (IterNorm, Huang et al. 2019), for x
+ * [n, d] (n rows: the batch; d features):
+ *   mu = column means of x, Xc = x - mu, S = Xc^T Xc / n + eps I,
+ *   tr = trace(S), A = S / tr, P_0 = I, P_{k+1} = 1.5 P_k - 0.5 P_k^3 A
+ *   (k < T), W = P_T / sqrt(tr) (~ S^(-1/2) as T grows), y = Xc W.
+ * P_k is computed in the coupled (Newton-Schulz) form of the iteration,
+ * the same matrices in exact arithmetic and stable in floating point where
+ * the form above is not (src/ops/zca.c). T = 5 and eps = 1e-5 are
+ * IterNorm's values; T = 0 gives W = I/sqrt(tr) (centering and one global
+ * scale). eps = 0 with a constant x gives NaN.
+ * y: [n, d] (may be x); cache: emim_zca_cache_size(d, T) floats, holding
+ * d*d matrices (A, then W at offset d*d, then the iteration's) followed by
+ * mu [d], tr, 1/sqrt(tr), 1/tr. No scalar is read back to the host.
+ * 1 <= d <= 46340, 0 <= T <= 1000. */
+size_t emim_zca_cache_size(int d, int T);
+emim_status emim_zca(emim_ctx *ctx, emim_ref y, emim_ref x, emim_ref cache, int n, int d, int T, float eps);
+/* dx [n, d] += the gradient of x (through the iteration, the trace
+ * normalisation and the centering), from the forward's x and cache. */
+emim_status emim_zca_backward(emim_ctx *ctx, emim_ref dx, emim_ref x, emim_ref cache, emim_ref dy, int n, int d,
+                              int T);
+/* Running statistics for evaluation, as IterNorm's (and batch norm's):
+ * mean [d] = 0 and W [d, d] = I to start; after each training forward,
+ * mean = (1 - m) mean + m mu and W = (1 - m) W + m W_batch from that
+ * forward's cache (m: the momentum in [0, 1], 0.1 in IterNorm), each as
+ * (1 - m) r rounded plus (m v rounded). */
+emim_status emim_zca_running_init(emim_ctx *ctx, emim_ref mean, emim_ref W, int d);
+emim_status emim_zca_running_update(emim_ctx *ctx, emim_ref mean, emim_ref W, emim_ref cache, float momentum, int d,
+                                    int T);
+/* The evaluation forward: y = (x - mean) W with the running statistics
+ * (no batch statistics, no cache; y may be x). */
+emim_status emim_zca_eval(emim_ctx *ctx, emim_ref y, emim_ref x, emim_ref mean, emim_ref W, int n, int d);
 
 /* ---- built-in data ----
  * A multi-modal brain phantom, deterministic by (seed, index): img [C, H, W,

@@ -1,4 +1,5 @@
-/* OpenCL twins of the elementwise ops, host side (device code in
+/* OpenCL twins of the elementwise ops (bias_add, add, scale, rsqrt,
+ * add_diag), host side (device code in
  * kernels-cl/elementwise.cl; CPU twins in cpu/elementwise.c). */
 #include "core/internal.h"
 
@@ -80,4 +81,48 @@ emim_status emim_cl_scale_backward(emim_ctx *ctx, const emim_args *a)
     size_t g = (size_t)n, l = WG;
     return emim_cl_run(ctx, "emim_scale_bwd", 1, &g, &l, 6, EMIM_ARG(m0), EMIM_ARG(o0), EMIM_ARG(m1), EMIM_ARG(o1),
                        EMIM_ARG(alpha), EMIM_ARG(n));
+}
+
+/* t: 0 out, 1 a; i: 0 n */
+emim_status emim_cl_rsqrt_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[0], o0 = OFF(0), o1 = OFF(1);
+    cl_mem m0 = MEM(0), m1 = MEM(1);
+    size_t g = (size_t)n, l = WG;
+    return emim_cl_run(ctx, "emim_rsqrt_fwd", 1, &g, &l, 5, EMIM_ARG(m0), EMIM_ARG(o0), EMIM_ARG(m1), EMIM_ARG(o1),
+                       EMIM_ARG(n));
+}
+
+/* t: 0 da, 1 a, 2 dout; i: 0 n */
+emim_status emim_cl_rsqrt_backward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong n = (cl_ulong)a->i[0], o0 = OFF(0), o1 = OFF(1), o2 = OFF(2);
+    cl_mem m0 = MEM(0), m1 = MEM(1), m2 = MEM(2);
+    size_t g = (size_t)n, l = WG;
+    return emim_cl_run(ctx, "emim_rsqrt_bwd", 1, &g, &l, 7, EMIM_ARG(m0), EMIM_ARG(o0), EMIM_ARG(m1), EMIM_ARG(o1),
+                       EMIM_ARG(m2), EMIM_ARG(o2), EMIM_ARG(n));
+}
+
+/* t: 0 out, 1 a; i: 0 rows, 1 cols; f: 0 alpha. out == a: only the diagonal
+ * is touched; else every element is written. */
+emim_status emim_cl_add_diag_forward(emim_ctx *ctx, const emim_args *a)
+{
+    cl_ulong rows = (cl_ulong)a->i[0], cols = (cl_ulong)a->i[1], o0 = OFF(0), o1 = OFF(1);
+    cl_mem m0 = MEM(0), m1 = MEM(1);
+    float alpha = a->f[0];
+    if (m0 == m1 && o0 == o1) {
+        cl_ulong nd = rows < cols ? rows : cols;
+        size_t g = (size_t)nd, l = 64;
+        return emim_cl_run(ctx, "emim_add_diag_inplace", 1, &g, &l, 5, EMIM_ARG(m0), EMIM_ARG(o0), EMIM_ARG(cols),
+                           EMIM_ARG(alpha), EMIM_ARG(nd));
+    }
+    size_t g = (size_t)(rows * cols), l = WG;
+    return emim_cl_run(ctx, "emim_add_diag_fwd", 1, &g, &l, 7, EMIM_ARG(m0), EMIM_ARG(o0), EMIM_ARG(m1), EMIM_ARG(o1),
+                       EMIM_ARG(alpha), EMIM_ARG(rows), EMIM_ARG(cols));
+}
+
+/* t: 0 da, 1 dout */
+emim_status emim_cl_add_diag_backward(emim_ctx *ctx, const emim_args *a)
+{
+    return accumulate(ctx, MEM(0), OFF(0), MEM(1), OFF(1), (cl_ulong)(a->i[0] * a->i[1]));
 }

@@ -279,6 +279,128 @@ START_TEST(random_statistics)
 }
 END_TEST
 
+/* zca on correlated data with an offset mean (scales 1..d along a random
+ * rotation, eigenvalues of the covariance spread by d^2): after many
+ * steps the output is white (Y^T Y / n = I - eps S^-1, W symmetric), the
+ * distance to white shrinks with T, T = 0 only centres and scales by
+ * 1/sqrt(tr), and the running statistics follow their formula (momentum 1:
+ * the evaluation forward gives the training forward's bits). */
+static double zca_white_dist(const float *y, int n, int d)
+{
+    double worst = 0;
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) {
+            double c = 0;
+            for (int r = 0; r < n; r++) c += (double)y[r * d + i] * y[r * d + j];
+            worst = fmax(worst, fabs(c / n - (i == j)));
+        }
+    return worst;
+}
+
+START_TEST(zca_whitening)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    ck_assert_ptr_nonnull(ctx);
+    enum { n = 512, d = 8, TMAX = 30 };
+    float *z = malloc(sizeof(float) * n * d), *x = malloc(sizeof(float) * n * d), *y = malloc(sizeof(float) * n * d);
+    float *y2 = malloc(sizeof(float) * n * d), *h = malloc(sizeof(float) * (d * d + d));
+    double R[d * d];
+    /* a random rotation (Gram-Schmidt on uniform columns) */
+    float g[d * d];
+    emim_host_uniform(g, d * d, 5, 1, -1.0f, 1.0f);
+    for (int j = 0; j < d; j++) {
+        for (int i = 0; i < d; i++) R[i * d + j] = g[i * d + j];
+        for (int k = 0; k < j; k++) {
+            double s = 0;
+            for (int i = 0; i < d; i++) s += R[i * d + j] * R[i * d + k];
+            for (int i = 0; i < d; i++) R[i * d + j] -= s * R[i * d + k];
+        }
+        double s = 0;
+        for (int i = 0; i < d; i++) s += R[i * d + j] * R[i * d + j];
+        for (int i = 0; i < d; i++) R[i * d + j] /= sqrt(s);
+    }
+    emim_host_uniform(z, (size_t)n * d, 5, 2, -1.0f, 1.0f);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < d; j++) {
+            double s = 0;
+            for (int k = 0; k < d; k++) s += z[r * d + k] * (k + 1) * R[j * d + k];
+            x[r * d + j] = (float)(s + 3.0 - j);
+        }
+    emim_buf *bx = NULL, *by = NULL, *bc = NULL, *bm = NULL, *bw = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)n * d, &bx), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)n * d, &by), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, emim_zca_cache_size(d, TMAX), &bc), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, d, &bm), EMIM_OK);
+    ck_assert_int_eq(emim_buf_alloc(ctx, d * d, &bw), EMIM_OK);
+    ck_assert_int_eq(emim_buf_write(bx, 0, (size_t)n * d, x), EMIM_OK);
+    emim_ref X = emim_at(bx, 0), Y = emim_at(by, 0), C = emim_at(bc, 0);
+    const float eps = 1e-5f;
+
+    /* T = 0: y = (x - mu) / sqrt(tr) */
+    ck_assert_int_eq(emim_zca(ctx, Y, X, C, n, d, 0, eps), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(by, 0, (size_t)n * d, y), EMIM_OK);
+    double mu[d], tr = d * (double)eps;
+    for (int j = 0; j < d; j++) {
+        mu[j] = 0;
+        for (int r = 0; r < n; r++) mu[j] += x[r * d + j];
+        mu[j] /= n;
+    }
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < d; j++) tr += (x[r * d + j] - mu[j]) * (x[r * d + j] - mu[j]) / n;
+    for (int e = 0; e < n * d; e++)
+        ck_assert_msg(fabs(y[e] - (x[e] - mu[e % d]) / sqrt(tr)) < 1e-5, "T=0 [%d]: %g", e, y[e]);
+
+    /* the distance to white shrinks with T, and is small for many steps */
+    static const int Ts[] = { 1, 3, 5, 8, 12, TMAX };
+    double prev = 1e30, dist = 0;
+    for (int t = 0; t < (int)(sizeof Ts / sizeof Ts[0]); t++) {
+        ck_assert_int_eq(emim_zca(ctx, Y, X, C, n, d, Ts[t], eps), EMIM_OK);
+        ck_assert_int_eq(emim_buf_read(by, 0, (size_t)n * d, y), EMIM_OK);
+        dist = zca_white_dist(y, n, d);
+        ck_assert_msg(dist <= prev, "T=%d: |Y^T Y / n - I| = %g grew from %g", Ts[t], dist, prev);
+        prev = dist;
+    }
+    ck_assert_msg(dist < 1e-4, "T=%d: |Y^T Y / n - I| = %g", TMAX, dist);
+    /* ZCA's W is the symmetric S^(-1/2) (at offset d*d of the cache); columns of y have mean 0 */
+    ck_assert_int_eq(emim_buf_read(bc, (size_t)d * d, (size_t)d * d, h), EMIM_OK);
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) ck_assert(fabs(h[i * d + j] - h[j * d + i]) < 1e-5 * fabs(h[i * d + i]));
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int r = 0; r < n; r++) s += y[r * d + j];
+        ck_assert(fabs(s / n) < 1e-5);
+    }
+
+    /* running statistics: two updates with momentum 0.1 from one cache */
+    emim_ref M = emim_at(bm, 0), Wr = emim_at(bw, 0);
+    ck_assert_int_eq(emim_zca_running_init(ctx, M, Wr, d), EMIM_OK);
+    ck_assert_int_eq(emim_zca_running_update(ctx, M, Wr, C, 0.1f, d, TMAX), EMIM_OK);
+    ck_assert_int_eq(emim_zca_running_update(ctx, M, Wr, C, 0.1f, d, TMAX), EMIM_OK);
+    float rm[d], rw[d * d];
+    ck_assert_int_eq(emim_buf_read(bm, 0, d, rm), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(bw, 0, d * d, rw), EMIM_OK);
+    for (int j = 0; j < d; j++) ck_assert(fabs(rm[j] - 0.19 * mu[j]) < 1e-5 * (1 + fabs(mu[j])));
+    for (int e = 0; e < d * d; e++)
+        ck_assert(fabs(rw[e] - (0.81 * (e / d == e % d) + 0.19 * h[e])) < 1e-5 * (1 + fabs(h[e])));
+    /* momentum 1: the batch statistics, and the evaluation forward gives y's bits */
+    ck_assert_int_eq(emim_zca_running_update(ctx, M, Wr, C, 1.0f, d, TMAX), EMIM_OK);
+    emim_buf *by2 = NULL;
+    ck_assert_int_eq(emim_buf_alloc(ctx, (size_t)n * d, &by2), EMIM_OK);
+    ck_assert_int_eq(emim_zca_eval(ctx, emim_at(by2, 0), X, M, Wr, n, d), EMIM_OK);
+    ck_assert_int_eq(emim_buf_read(by2, 0, (size_t)n * d, y2), EMIM_OK);
+    ck_assert_int_eq(memcmp(y, y2, sizeof(float) * n * d), 0);
+
+    /* arguments */
+    ck_assert_int_eq(emim_zca(ctx, Y, X, C, n, d, -1, eps), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_zca(ctx, Y, X, C, n, d, 5, -1.0f), EMIM_ERR_ARG);
+    ck_assert_int_eq(emim_zca(ctx, Y, X, C, n, d, TMAX + 1, eps), EMIM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(emim_error(ctx), "cache"));
+    ck_assert_int_eq(emim_zca_running_update(ctx, M, Wr, C, 1.5f, d, TMAX), EMIM_ERR_ARG);
+    free(z); free(x); free(y); free(y2); free(h);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cpu");
@@ -290,6 +412,7 @@ int main(void)
     tcase_add_test(tc, threads_exact);
     tcase_add_test(tc, threads_fast);
     tcase_add_test(tc, random_statistics);
+    tcase_add_test(tc, zca_whitening);
     suite_add_tcase(s, tc);
     return run_suite(s, 1);
 }

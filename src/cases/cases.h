@@ -76,6 +76,8 @@ int emim_cases_gemm(int idx, emim_case *c);          /* gemm.c */
 int emim_cases_bias_add(int idx, emim_case *c);      /* elementwise.c */
 int emim_cases_add(int idx, emim_case *c);
 int emim_cases_scale(int idx, emim_case *c);
+int emim_cases_rsqrt(int idx, emim_case *c);
+int emim_cases_add_diag(int idx, emim_case *c);
 int emim_cases_sum(int idx, emim_case *c);           /* reduce.c */
 int emim_cases_mean(int idx, emim_case *c);
 int emim_cases_rand(int idx, emim_case *c);          /* random.c */
@@ -99,6 +101,7 @@ int emim_cases_region_pool(int idx, emim_case *c);
 int emim_cases_linear(int idx, emim_case *c);        /* linear.c */
 int emim_cases_attention(int idx, emim_case *c);     /* attention.c */
 int emim_cases_pbt(int idx, emim_case *c);           /* pbt.c */
+int emim_cases_zca(int idx, emim_case *c);           /* zca.c */
 
 /* Helpers that more than one file of cases uses. */
 /* Wilkinson's gamma_k = k u / (1 - k u), u = 2^-24 (gemm.c). */

@@ -254,6 +254,21 @@ EMIM_INLINE float emim_axpy1(float alpha, float x, float y)
     return y + t;
 }
 
+/* rsqrt: 1 / sqrt(x) (division and sqrt correctly rounded on both twins),
+ * and the accumulation of its gradient, d + dout * (-0.5 y^3), y = 1 / sqrt(x). */
+EMIM_INLINE float emim_rsqrt1(float x)
+{
+    return 1.0f / emim_sqrt(x);
+}
+EMIM_INLINE float emim_rsqrt1_dacc(float x, float dout, float d)
+{
+    float y = emim_rsqrt1(x);
+    float y2 = y * y;
+    float y3 = y2 * y;
+    float g = -0.5f * y3;
+    return emim_axpy1(dout, g, d);
+}
+
 /* LayerNorm, per element: the normalised value and the output. */
 EMIM_INLINE float emim_ln_norm(float x, float mean, float rstd)
 {
