@@ -468,11 +468,14 @@ typedef struct {
     size_t size, off;
     emim_param_init init;
     long fan_in;
+    int buffer;        /* 1: state, not trained (no gradient, no optimiser; saved
+                          in checkpoints): a momentum encoder, a queue */
 } emim_param;
 typedef struct {
     emim_param *t;
     int n, cap;
     size_t total;      /* floats in the arena */
+    size_t trainable;  /* the trained tensors' floats: the buffers follow them */
     struct emim_vit_view *view;  /* the encoder's tensors, found once by name */
 } emim_vit_params;
 /* The encoder's parameter table: MONAI's ViT names and shapes
@@ -547,7 +550,9 @@ emim_status emim_vit_backward(emim_ctx *ctx, const emim_vit_params *p, emim_buf 
  * named terms. The trainer runs batch -> masks -> objective -> gradient
  * reduction -> clipping -> AdamW, and owns checkpoints. Methods:
  * "emim" (E-MIM: hybrid masks, Pyramid Barlow Twins, whole-image
- * reconstruction), "mae" (He et al. 2022), "simmim" (Xie et al. 2022).
+ * reconstruction), "mae" (He et al. 2022), "simmim" (Xie et al. 2022),
+ * "barlow" (Barlow Twins, Zbontar et al. 2021) and "moco" (MoCo v2, Chen et
+ * al. 2020, with local InfoNCE and ZCA whitening as options).
  *
  * A method's options are a table of named numbers (a choice or a flag is a
  * whole number), so that tools, checkpoints and resumes treat every method
@@ -571,6 +576,12 @@ const char *emim_method_summary(int method);
 int emim_method_options(int method, const emim_opt_info **opts);
 /* the names of the terms its steps report (emim_step_stats.value) */
 int emim_method_metrics(int method, const char *const **names);
+/* 1 when the method reconstructs images (emim_trainer_reconstruct), 0 for
+ * the joint-embedding methods (barlow, moco) */
+int emim_method_reconstructs(int method);
+/* 1 when its loss holds statistics of the whole batch (barlow, moco): one
+ * micro-batch, one process */
+int emim_method_whole_batch(int method);
 
 /* How a PBT level's term is normalised (E-MIM's pbt-norm option): 0 sum,
  * the sum over the n^2 entries of the correlation matrix (eq. 7 as
@@ -897,6 +908,12 @@ emim_status emim_augment_check(const emim_augment_options *o, char *err, size_t 
  * blur's scratch volume cannot be allocated. */
 emim_status emim_augment_view(float *out, const float *x, int C, const int dim[3], const emim_augment_options *o,
                               uint64_t seed, uint64_t sample, int view, char *err, size_t errlen);
+/* The same with the blur's scratch volume [dim[0] * dim[1] * dim[2]] given
+ * (NULL: allocated when needed), so that a training step allocates
+ * nothing. */
+emim_status emim_augment_view_scratch(float *out, const float *x, int C, const int dim[3],
+                                      const emim_augment_options *o, uint64_t seed, uint64_t sample, int view,
+                                      float *scratch, char *err, size_t errlen);
 
 /* ---- collapse diagnostics (host memory) ----
  * The singular values s [d] (descending) of the covariance of features x

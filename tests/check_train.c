@@ -73,8 +73,11 @@ static const shape CUBE = { 4, { S, S, S }, { 8, 8, 8 } };
 static const shape ANISO2 = { 2, { 16, 24, 8 }, { 8, 4, 4 } };
 
 /* the method of the test running (a loop test's index) */
-static const char *const METHODS[] = { "emim", "mae", "simmim" };
+static const char *const METHODS[] = { "emim", "mae", "simmim", "barlow", "moco" };
 #define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+/* the masked-image methods: the loss falls within a few steps, the
+ * gradients checked at fixed masks, the batch split over ranks */
+#define NMASKED 3
 static const char *method = "emim";
 
 static void micro_shape(emim_train_config *t, const shape *sh)
@@ -84,6 +87,15 @@ static void micro_shape(emim_train_config *t, const shape *sh)
                           .mlp = 48, .heads = 2, .layers = 2, .eps = 1e-5f };
     ck_assert_int_eq(emim_train_config_default(t, &v, method), EMIM_OK);
     if (!strcmp(method, "emim")) ck_assert_int_eq(emim_train_config_set(t, "levels", 2, NULL, 0), EMIM_OK);
+    if (!strcmp(method, "moco")) {
+        /* a short queue, ZCA whitening, and local InfoNCE where the patch
+         * grid splits in two on every axis */
+        int split = 1;
+        for (int a = 0; a < 3; a++) split &= sh->img[a] / sh->patch[a] >= 2;
+        ck_assert_int_eq(emim_train_config_set(t, "queue", 4, NULL, 0), EMIM_OK);
+        ck_assert_int_eq(emim_train_config_set(t, "zca", 1, NULL, 0), EMIM_OK);
+        ck_assert_int_eq(emim_train_config_set(t, "local-infonce", split, NULL, 0), EMIM_OK);
+    }
     t->batch = 2;
     t->optim.lr = 2e-3f;
     t->sched.warmup = 3;
@@ -398,6 +410,122 @@ START_TEST(method_gradients)
     free(mask);
     free(img);
     emim_trainer_free(T);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+/* The joint-embedding methods' gradients against central finite
+ * differences: their views depend on the step and MoCo's momentum encoder
+ * and queue change after every step, so each evaluation of the loss is the
+ * first step of a fresh trainer (the same initialisation, momentum encoder
+ * and queue) with one weight moved. The momentum encoder is a copy made
+ * before the weight moves: no gradient flows into it, as in MoCo. For each
+ * trained tensor, its entry with the largest gradient; the buffers (the
+ * momentum encoder, the queue, the running whitening) get no gradient. */
+static float joint_loss(emim_ctx *ctx, const emim_train_config *t, const float *img, size_t k, float v, float *g,
+                        size_t P)
+{
+    emim_trainer *T = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, t, &T) == EMIM_OK, "%s", emim_error(ctx));
+    if (!g) ck_assert_int_eq(emim_buf_write(emim_trainer_params(T), k, 1, &v), EMIM_OK);
+    emim_step_stats st;
+    ck_assert_msg(emim_trainer_step(T, img, &st) == EMIM_OK, "%s", emim_error(ctx));
+    if (g) ck_assert_int_eq(emim_buf_read(emim_trainer_grads(T), 0, P, g), EMIM_OK);
+    emim_trainer_free(T);
+    return st.loss;
+}
+
+START_TEST(joint_gradients)
+{
+    method = METHODS[_i];
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    emim_train_config t;
+    micro_shape(&t, &CUBE);
+    t.batch = 4;
+    t.optim.lr = 0;
+    t.optim.clip = 0;
+    if (!strcmp(method, "moco")) {
+        ck_assert_int_eq(emim_train_config_set(&t, "local-infonce", 1, NULL, 0), EMIM_OK);
+        ck_assert_int_eq(emim_train_config_set(&t, "zca", 1, NULL, 0), EMIM_OK);
+        ck_assert_int_eq(emim_train_config_set(&t, "queue", 8, NULL, 0), EMIM_OK);
+    }
+    emim_vit_params lay;
+    emim_trainer *T0 = NULL;
+    ck_assert_msg(emim_trainer_create(ctx, &t, &T0) == EMIM_OK, "%s", emim_error(ctx));
+    const emim_vit_params *l0 = emim_trainer_layout(T0);
+    lay = *l0;
+    size_t P = lay.total, vol = (size_t)CUBE.C * S * S * S;
+    float *p = malloc(P * sizeof *p), *g = malloc(P * sizeof *g), *img = malloc(vol * t.batch * sizeof *img);
+    ck_assert_int_eq(emim_buf_read(emim_trainer_params(T0), 0, P, p), EMIM_OK);
+    phantoms(img, &t, 0);
+    joint_loss(ctx, &t, img, 0, 0, g, P);
+    double worst = 0;
+    int checked = 0, trained = 0;
+    for (int i = 0; i < lay.n; i++) {
+        const emim_param *q = &lay.t[i];
+        size_t k = q->off;
+        for (size_t e = q->off; e < q->off + q->size; e++)
+            if (fabsf(g[e]) > fabsf(g[k])) k = e;
+        if (q->buffer) {
+            ck_assert_msg(g[k] == 0, "%s: buffer %s has a gradient", method, q->name);
+            continue;
+        }
+        trained++;
+        /* the losses are sums of many terms, curved at 1e-2 steps (BatchNorm,
+         * the unit-length rows): a smaller step, larger gradients only */
+        if (fabsf(g[k]) < 1e-2f) continue;
+        const float h = 3e-3f;
+        float lp = joint_loss(ctx, &t, img, k, p[k] + h, NULL, P), lm = joint_loss(ctx, &t, img, k, p[k] - h, NULL, P);
+        double fd = ((double)lp - lm) / (2.0 * h), err = fabs(fd - g[k]) / fabs(g[k]);
+        ck_assert_msg(err < 0.05, "%s: %s[%zu]: gradient %.6g, finite difference %.6g", method, q->name, k - q->off,
+                      (double)g[k], fd);
+        worst = fmax(worst, err);
+        checked++;
+    }
+    printf("%s: %d of %d trained tensors' largest gradients within %.2g of their finite differences\n", method,
+           checked, trained, worst);
+    ck_assert_int_ge(checked, trained / 2);
+    emim_trainer_free(T0);
+    free(p);
+    free(g);
+    free(img);
+    emim_ctx_free(ctx);
+}
+END_TEST
+
+/* Batch statistics do not split: micro-batches and ranks are refused,
+ * naming the method. */
+START_TEST(joint_refusals)
+{
+    emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
+    for (int m = NMASKED; m < NMETHODS; m++) {
+        method = METHODS[m];
+        emim_train_config t;
+        micro(&t);
+        t.micro = 1;
+        char err[256];
+        ck_assert_int_eq(emim_train_config_check(&t, err, sizeof err), EMIM_ERR_ARG);
+        ck_assert_msg(strstr(err, "statistics of the whole batch") && strstr(err, method), "%s", err);
+        t.micro = 0;
+        emim_trainer *T = NULL;
+        ck_assert_msg(emim_trainer_create(ctx, &t, &T) == EMIM_OK, "%s", emim_error(ctx));
+        emim_comm two = { .rank = 0, .size = 2 };
+        ck_assert_int_eq(emim_trainer_set_comm(T, &two), EMIM_ERR_ARG);
+        ck_assert_msg(strstr(emim_error(ctx), "one process, not 2"), "%s", emim_error(ctx));
+        ck_assert_int_eq(emim_method_reconstructs(m), 0);
+        ck_assert_int_eq(emim_method_whole_batch(m), 1);
+        emim_trainer_free(T);
+    }
+    ck_assert_int_eq(emim_method_reconstructs(0), 1);
+    ck_assert_int_eq(emim_method_whole_batch(0), 0);
+    /* a MoCo queue that is not a multiple of the batch */
+    method = "moco";
+    emim_train_config t;
+    micro(&t);
+    ck_assert_int_eq(emim_train_config_set(&t, "queue", 5, NULL, 0), EMIM_OK);
+    char err[256];
+    ck_assert_int_eq(emim_train_config_check(&t, err, sizeof err), EMIM_ERR_ARG);
+    ck_assert_msg(strstr(err, "queue of 5 keys is not a multiple of the batch 2"), "%s", err);
     emim_ctx_free(ctx);
 }
 END_TEST
@@ -827,6 +955,7 @@ START_TEST(batch_over_memory)
         emim_train_config t;
         micro(&t);
         t.batch = 8192; /* 8192 x 8 tokens of 2048 values: 512 MiB of tokens alone */
+        if (!strcmp(method, "moco")) ck_assert_int_eq(emim_train_config_set(&t, "queue", 8192, NULL, 0), EMIM_OK);
         emim_trainer *T = NULL;
         ck_assert_int_eq(emim_trainer_create(ctx, &t, &T), EMIM_ERR_NOMEM);
         ck_assert_ptr_null(T);
@@ -933,19 +1062,21 @@ int main(void)
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 600);
-    tcase_add_loop_test(tc, loss_falls, 0, NMETHODS);
+    tcase_add_loop_test(tc, loss_falls, 0, NMASKED);
     tcase_add_loop_test(tc, exact_threads, 0, NMETHODS);
     tcase_add_loop_test(tc, resume, 0, NMETHODS);
     tcase_add_loop_test(tc, channels_and_grids, 0, NMETHODS);
     tcase_add_test(tc, features_and_pbt_norm);
-    tcase_add_loop_test(tc, method_gradients, 0, NMETHODS);
+    tcase_add_loop_test(tc, method_gradients, 0, NMASKED);
+    tcase_add_loop_test(tc, joint_gradients, NMASKED, NMETHODS);
+    tcase_add_test(tc, joint_refusals);
     tcase_add_test(tc, ema);
     tcase_add_test(tc, method_tables);
     tcase_add_test(tc, golden_cpu);
     tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
     tcase_add_test(tc, hostile_checkpoint_config);
     tcase_add_test(tc, batch_over_memory);
-    tcase_add_loop_test(tc, ranks_exact, 0, NMETHODS);
+    tcase_add_loop_test(tc, ranks_exact, 0, NMASKED);
     tcase_add_test(tc, ranks_fast_and_opencl);
     tcase_add_test(tc, ranks_bad);
     char why[512];

@@ -95,15 +95,17 @@ static int recon_error(emim_trainer *T, emim_data *data, const emim_train_config
 int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t, int samples, const char *dir)
 {
     char err[2048];
-    emim_maskvar_result mv;
+    emim_maskvar_result mv = { 0 };
     emim_mask_options mo;
     emim_train_mask_options(t, &mo);
-    if (emim_maskvar(data, &t->vit, samples, &mo, 1, t->seed, &mv, err, sizeof err)) {
+    /* a method without reconstructions (barlow, moco): the effective rank alone */
+    int recon = emim_method_reconstructs(t->method);
+    if (recon && emim_maskvar(data, &t->vit, samples, &mo, 1, t->seed, &mv, err, sizeof err)) {
         fprintf(stderr, "%s: collapse check: %s\n", prog, err);
         return 1;
     }
     double rmse = NAN;
-    if (recon_error(T, data, t, samples, &rmse)) return 1;
+    if (recon && recon_error(T, data, t, samples, &rmse)) return 1;
     /* the features of the run's first batch: samples 0 .. batch-1 */
     size_t vol = (size_t)t->vit.channels * t->vit.img[0] * t->vit.img[1] * t->vit.img[2];
     float *img = malloc(vol * (size_t)t->batch * sizeof *img);
@@ -121,21 +123,28 @@ int collapse_check(emim_trainer *T, emim_data *data, const emim_train_config *t,
     }
     free(img);
     if (rc) return rc;
-    double ratio = rmse / mv.var_xm;
-    printf("collapse check (%s): the reconstruction's error on the masked voxels %.6f is %.3f of a collapsed "
+    double ratio = recon ? rmse / mv.var_xm : NAN;
+    if (!recon)
+        printf("collapse check (%s): effective rank %.2f of %d features (initialisation %.2f); no reconstruction to "
+               "compare with Var(x_m)\n", emim_method_name(t->method), er, t->vit.hidden, er0);
+    else printf("collapse check (%s): the reconstruction's error on the masked voxels %.6f is %.3f of a collapsed "
            "model's %.6f +- %.6f (Var(x_m); the method's masks, %.2f of the voxels masked, on %d samples of its "
            "data); effective rank %.2f of %d features (initialisation %.2f)\n", emim_method_name(t->method), rmse,
            ratio, mv.var_xm, mv.var_xm_se, mv.masked, samples, er, t->vit.hidden, er0);
-    if (ratio > 0.5)
+    if (recon && ratio > 0.5)
         printf("collapse check: the error is above half the collapsed model's: the model reconstructs little beyond "
                "the dataset mean\n");
     if (er < er0)
         printf("collapse check: the effective rank fell below the initialisation's (dimensional collapse)\n");
-    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:i}",
-                          "method", emim_method_name(t->method), "steps", (json_int_t)emim_trainer_steps_done(T),
-                          "masked_mse", rmse, "var_xm", mv.var_xm, "var_xm_se", mv.var_xm_se,
-                          "masked_fraction", mv.masked, "mse_over_collapsed", ratio, "collapse_samples", samples,
-                          "erank", er, "erank_init", er0, "features", t->vit.hidden);
+    json_t *j = recon ? json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:i}",
+                                  "method", emim_method_name(t->method), "steps",
+                                  (json_int_t)emim_trainer_steps_done(T), "masked_mse", rmse, "var_xm", mv.var_xm,
+                                  "var_xm_se", mv.var_xm_se, "masked_fraction", mv.masked, "mse_over_collapsed", ratio,
+                                  "collapse_samples", samples, "erank", er, "erank_init", er0, "features",
+                                  t->vit.hidden)
+                      : json_pack("{s:s, s:I, s:i, s:f, s:f, s:i}", "method", emim_method_name(t->method), "steps",
+                                  (json_int_t)emim_trainer_steps_done(T), "collapse_samples", samples, "erank", er,
+                                  "erank_init", er0, "features", t->vit.hidden);
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     char path[4200];

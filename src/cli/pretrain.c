@@ -731,7 +731,8 @@ int cmd_pretrain(emim_options *o, int argc, char **argv)
          * under MPI the largest divisor of the batch that gives every rank a
          * micro-batch */
         if (!given(&a, O_MICRO)) {
-            if (r->exact) r->t.micro = 1;
+            if (emim_method_whole_batch(r->t.method)) r->t.micro = 0; /* batch statistics: one pass */
+            else if (r->exact) r->t.micro = 1;
             else if (R.size > 1) {
                 int m = r->t.batch / R.size;
                 while (m > 1 && r->t.batch % m) m--;

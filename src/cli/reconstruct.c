@@ -88,6 +88,11 @@ int cmd_reconstruct(emim_options *o, int argc, char **argv)
     emim_train_config t = ri.t;
     const int C = t.vit.channels, S[3] = { t.vit.img[0], t.vit.img[1], t.vit.img[2] };
     const size_t vol = (size_t)C * S[0] * S[1] * S[2];
+    if (!emim_method_reconstructs(t.method)) {
+        fprintf(stderr, "%s: reconstruct: %s: method %s does not reconstruct images (its diagnostics: emim spectrum)\n",
+                prog, argv[optind], emim_method_name(t.method));
+        return 1;
+    }
     if (!ri.d.path && subject) die_usage("reconstruct: the run trained on the built-in phantom: --sample, not --subject%s", "");
     if (ri.d.path && have_sample) die_usage("reconstruct: the run trained on a dataset: --subject, not --sample%s", "");
     o->verbose = 0;

@@ -236,6 +236,13 @@ static void blur(float *x, float *tmp, int C, const int dim[3], double sigma)
 emim_status emim_augment_view(float *out, const float *x, int C, const int dim[3], const emim_augment_options *o,
                               uint64_t seed, uint64_t sample, int view, char *err, size_t errlen)
 {
+    return emim_augment_view_scratch(out, x, C, dim, o, seed, sample, view, NULL, err, errlen);
+}
+
+emim_status emim_augment_view_scratch(float *out, const float *x, int C, const int dim[3],
+                                      const emim_augment_options *o, uint64_t seed, uint64_t sample, int view,
+                                      float *scratch, char *err, size_t errlen)
+{
     emim_status s = emim_augment_check(o, err, errlen);
     if (s) return s;
     if (!out || !x || !dim) return emim_fail(err, errlen, EMIM_ERR_ARG, "augment: NULL volume or sizes");
@@ -258,8 +265,8 @@ emim_status emim_augment_view(float *out, const float *x, int C, const int dim[3
     int blurred = uniform(seed, sample, view, KIND_VIEW, D_BLUR) < o->blur_p[view % 2];
     double sigma = between(o->blur_sigma, uniform(seed, sample, view, KIND_VIEW, D_SIGMA));
     int noisy = uniform(seed, sample, view, KIND_VIEW, D_NOISE) < o->noise_p && o->noise_sigma > 0;
-    float *tmp = NULL;
-    if (blurred && !(tmp = malloc(nv * sizeof *tmp)))
+    float *tmp = scratch;
+    if (blurred && !tmp && !(tmp = malloc(nv * sizeof *tmp)))
         return emim_fail(err, errlen, EMIM_ERR_NOMEM, "augment: out of memory for the blur (%zu voxels)", nv);
 
     /* (1) the box onto the grid, flipped (an exact copy of the whole volume) */
@@ -280,7 +287,7 @@ emim_status emim_augment_view(float *out, const float *x, int C, const int dim[3
     /* (3) */
     if (blurred) {
         blur(out, tmp, C, dim, sigma);
-        free(tmp);
+        if (tmp != scratch) free(tmp);
     }
     /* (4) value i is normal number i % 4 of the words at index i / 4:
      * Box-Muller's cosine and sine of words (0, 1), then of (2, 3) */

@@ -20,6 +20,8 @@ emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_ini
         p->t = t;
         p->cap = cap;
     }
+    /* the buffers follow every trained tensor (the optimiser runs over a prefix) */
+    if (p->total != p->trainable) return EMIM_ERR_ARG;
     emim_param *t = &p->t[p->n++];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -33,7 +35,19 @@ emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_ini
     t->fan_in = fan_in;
     t->off = p->total;
     p->total += t->size;
+    p->trainable = p->total;
     return EMIM_OK;
+}
+
+emim_status emim_params_add_buffer(emim_vit_params *p, const char *name, emim_param_init init, int ndim,
+                                   const int *shape)
+{
+    size_t trainable = p->trainable;
+    p->trainable = p->total;
+    emim_status s = emim_params_add(p, name, init, 0, ndim, shape);
+    p->trainable = trainable;
+    if (!s) p->t[p->n - 1].buffer = 1;
+    return s;
 }
 
 emim_status emim_params_add_linear(emim_vit_params *p, const char *name, int in, int out, int bias)

@@ -141,6 +141,24 @@ emim_status emim_vit_layout(const emim_vit_config *c, emim_vit_params *p)
     return s;
 }
 
+emim_status emim_vit_layout_copy(const emim_vit_config *c, const emim_vit_params *src, int n, size_t shift,
+                                 emim_vit_params *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    if (n < 0 || n > src->n) return EMIM_ERR_ARG;
+    dst->t = malloc((size_t)(n ? n : 1) * sizeof *dst->t);
+    if (!dst->t) return EMIM_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        dst->t[i] = src->t[i];
+        dst->t[i].off += shift;
+    }
+    dst->n = dst->cap = n;
+    dst->total = dst->trainable = src->total;
+    emim_status s = make_view(c, dst);
+    if (s) emim_vit_layout_free(dst);
+    return s;
+}
+
 void emim_vit_layout_free(emim_vit_params *p)
 {
     if (p->view) emim_stack_view_free(&p->view->blocks);

@@ -37,6 +37,18 @@ int emim_method_options(int m, const emim_opt_info **opts)
     return d ? d->nopts : 0;
 }
 
+int emim_method_reconstructs(int m)
+{
+    const emim_objective_def *d = emim_objective_get(m);
+    return d && d->reconstruct;
+}
+
+int emim_method_whole_batch(int m)
+{
+    const emim_objective_def *d = emim_objective_get(m);
+    return d && d->whole_batch;
+}
+
 int emim_method_metrics(int m, const char *const **names)
 {
     const emim_objective_def *d = emim_objective_get(m);

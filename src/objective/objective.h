@@ -31,6 +31,9 @@ typedef struct {
     emim_ref tok;
     const uint8_t *masks;
     emim_buf *grads;
+    const float *images;        /* the same samples as images [B, C, H, W, D] (host) */
+    long step;                  /* the step (0-based) */
+    long first;                 /* the place of sample 0 in the whole batch of the step */
 } emim_batch;
 
 typedef struct emim_objective emim_objective;   /* an objective's own state */
@@ -58,6 +61,13 @@ typedef struct {
     /* The reconstruction of a batch under its masks: tokens [B, N, PD] on
      * the host. */
     emim_status (*reconstruct)(emim_objective *o, const emim_batch *b, float *recon_tok);
+    /* Optional: its state after the optimiser's update of step `step`
+     * (a momentum encoder's EMA, a queue of keys). */
+    emim_status (*update)(emim_objective *o, long step);
+    /* 1: its loss holds statistics of the whole batch (batch normalisation,
+     * a cross-correlation over the batch, in-batch negatives): one pass
+     * over the whole batch, in one process (no micro-batches, no ranks). */
+    int whole_batch;
 } emim_objective_def;
 
 /* the registry (src/objective/registry.def) */
@@ -84,6 +94,44 @@ void emim_batch_mask_tokens(const emim_model *M, float *dst, const float *tok, c
 void emim_batch_mask_weights(const emim_model *M, float *w, const uint8_t *masks);
 /* A scalar on the device, read back. */
 emim_status emim_read_scalar(emim_ref r, float *v);
+
+/* ---- the joint-embedding methods' parts (src/objective/joint.c) ---- */
+/* View `view` of the batch's images (emim_augment_view by (seed, the
+ * sample's place in the data order step * batch + first + s, view)) into
+ * img [B, C, H, W, D] and tok [B, N, PD] (host scratch; scratch: one
+ * channel's volume for the blur), then onto dst. */
+emim_status emim_views_upload(const emim_model *M, const emim_batch *b, const emim_augment_options *o, int view,
+                              float *img, float *tok, float *scratch, emim_ref dst);
+/* A method's "geometric" option (auto|none|view|shared) into o. */
+enum { EMIM_VIEWS_AUTO = 0 };
+#define EMIM_VIEWS_CHOICES "auto|none|view|shared"
+void emim_views_geometry(emim_augment_options *o, int choice, int local);
+/* region [N]: each token's block of a g x g x g split of the patch grid
+ * (floats for emim_region_pool); returns g^3, or 0 when g does not fit the
+ * grid. */
+int emim_grid_regions(const emim_vit_config *v, int g, float *region);
+/* The projector: NAME.0 Linear(in, hid), NAME.1 BatchNorm (with bn), GELU,
+ * NAME.3 Linear(hid, out). */
+typedef struct {
+    int in, hid, out, bn;
+    emim_linear_view l1, l2;
+    size_t bn_w, bn_b;
+} emim_head;
+/* its activations over n rows, carved from one arena */
+typedef struct {
+    emim_ref a1, a2, g, mean, rstd, out;   /* forward */
+    emim_ref da1, da2, dg;                 /* backward: zero before it */
+} emim_head_acts;
+emim_status emim_head_layout(emim_vit_params *p, const char *name, int in, int hid, int out, int bn);
+emim_status emim_head_view(emim_head *h, const emim_vit_params *p, const char *name, int in, int hid, int out, int bn,
+                           char *err, size_t errlen);
+size_t emim_head_acts_size(const emim_head *h, int n);
+void emim_head_acts_take(emim_head_acts *a, const emim_head *h, int n, emim_ref at);
+emim_status emim_head_forward(emim_ctx *ctx, const emim_head *h, emim_buf *params, const emim_head_acts *a,
+                              emim_ref x, int n);
+/* dx [n, in] += (dx may be NULL), the head's gradients into grads */
+emim_status emim_head_backward(emim_ctx *ctx, const emim_head *h, emim_buf *params, emim_buf *grads,
+                               const emim_head_acts *a, emim_ref dx, emim_ref x, emim_ref dout, int n);
 
 /* emim_mask_make with the caller's scratch perm [N] (the trainer's, so
  * that a step allocates nothing) */

@@ -24,9 +24,10 @@ void emim_adamw_state_free(emim_adamw_state *s)
 }
 
 emim_status emim_adamw_update(emim_ctx *ctx, emim_adamw_state *s, const emim_optim_config *c, emim_ref params,
-                              emim_ref grads, float lr, long t)
+                              emim_ref grads, size_t n, float lr, long t)
 {
-    return emim_adamw(ctx, params, emim_at(s->m, 0), emim_at(s->v, 0), grads, s->n, lr, c->beta1, c->beta2, c->eps,
+    if (n > s->n) return emim_set_error(ctx, EMIM_ERR_ARG, "adamw: %zu parameters, the state holds %zu", n, s->n);
+    return emim_adamw(ctx, params, emim_at(s->m, 0), emim_at(s->v, 0), grads, n, lr, c->beta1, c->beta2, c->eps,
                       c->weight_decay, (int)t);
 }
 

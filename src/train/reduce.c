@@ -120,6 +120,9 @@ emim_status emim_trainer_set_comm(emim_trainer *T, emim_comm *comm)
     long K = T->K;
     if (R < 1 || r < 0 || r >= R)
         return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: rank %d of %d", r, R);
+    if (R > 1 && T->def->whole_batch)
+        return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: %s's loss holds statistics of the whole batch: it runs in "
+                              "one process, not %d", T->def->name, R);
     if (K < R)
         return emim_set_error(T->ctx, EMIM_ERR_ARG, "train: %d processes but only %ld micro-batch%s a step (batch %d, "
                               "micro-batch %d): use at most %ld processes, a larger batch or a smaller micro-batch",
@@ -261,7 +264,8 @@ emim_status emim_train_gradients(emim_trainer *T, const emim_batch *local, float
         emim_buf *g;
         EMIM_CHECK(slot(T, nn, &g));
         emim_batch mb = { local->host_tok + i * M->N * M->PD, emim_at(local->tok.buf, local->tok.off + i * M->N * M->PD),
-                          local->masks + i * C * M->N, g };
+                          local->masks + i * C * M->N, g, local->images + i * M->N * M->PD, local->step,
+                          local->first + (long)i };
         EMIM_CHECK(emim_buf_zero(g, 0, P));
         float l, met[EMIM_MAX_METRICS] = { 0 };
         EMIM_CHECK(T->def->step(T->obj, &mb, &l, met));

@@ -13,9 +13,10 @@ typedef struct {
 } emim_adamw_state;
 emim_status emim_adamw_state_init(emim_ctx *ctx, emim_adamw_state *s, size_t n);
 void emim_adamw_state_free(emim_adamw_state *s);
-/* One AdamW step t >= 1 of params [n] by grads [n] at learning rate lr. */
+/* One AdamW step t >= 1 of the first n <= s->n params by grads at learning
+ * rate lr (the trained prefix: the buffers that follow are not touched). */
 emim_status emim_adamw_update(emim_ctx *ctx, emim_adamw_state *s, const emim_optim_config *c, emim_ref params,
-                              emim_ref grads, float lr, long t);
+                              emim_ref grads, size_t n, float lr, long t);
 /* target = momentum target + (1 - momentum) source, n values (the momentum
  * encoders' update; no gradients). */
 emim_status emim_ema_update(emim_ctx *ctx, emim_ref target, emim_ref source, size_t n, float momentum);

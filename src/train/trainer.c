@@ -94,6 +94,11 @@ emim_status emim_train_config_check(const emim_train_config *t, char *err, size_
         snprintf(err, errlen, "train: micro-batch %d must divide the batch %d", t->micro, t->batch);
         return EMIM_ERR_ARG;
     }
+    if (d->whole_batch && t->micro && t->micro != t->batch) {
+        snprintf(err, errlen, "train: %s's loss holds statistics of the whole batch: the micro-batch %d must be the "
+                 "batch %d", d->name, t->micro, t->batch);
+        return EMIM_ERR_ARG;
+    }
     if ((size_t)t->batch * (size_t)emim_vit_tokens(&t->vit) > (1u << 22)) {
         snprintf(err, errlen, "train: batch %d of %d tokens is more than %u tokens a step", t->batch,
                  emim_vit_tokens(&t->vit), 1u << 22);
@@ -290,7 +295,7 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
     emim_ctx *ctx = T->ctx;
     const emim_train_config *c = &T->cfg;
     int N = T->M.N, C = c->vit.channels, first, B;
-    size_t P = T->lay.total;
+    size_t P = T->lay.trainable; /* clipping and AdamW: the buffers that follow are the method's */
     emim_trainer_local_batch(T, &first, &B);
     EMIM_CHECK(upload_tokens(T, images, B));
     if (!masks) {
@@ -303,13 +308,16 @@ emim_status emim_trainer_step_masks(emim_trainer *T, const float *images, const 
                 return emim_set_error(ctx, EMIM_ERR_ARG, "train: bad mask options (ratios must lie in [0, 1])");
         masks = T->masks;
     }
-    emim_batch batch = { T->host_tok, T->tok, masks, NULL };
+    emim_batch batch = { T->host_tok, T->tok, masks, NULL, images, T->step, first };
     float loss, metrics[EMIM_MAX_METRICS] = { 0 };
     EMIM_CHECK(emim_train_gradients(T, &batch, &loss, metrics));
     /* clip, then AdamW at this step's learning rate */
     float norm = 0, lr = emim_lr_at(c, T->step);
     if (c->optim.clip > 0) EMIM_CHECK(emim_clip_grad_norm(ctx, T->norm, emim_at(T->grads, 0), P, c->optim.clip));
-    EMIM_CHECK(emim_adamw_update(ctx, &T->opt, &c->optim, emim_at(T->params, 0), emim_at(T->grads, 0), lr, T->step + 1));
+    EMIM_CHECK(emim_adamw_update(ctx, &T->opt, &c->optim, emim_at(T->params, 0), emim_at(T->grads, 0), P, lr,
+                                 T->step + 1));
+    /* the method's state after the update (a momentum encoder, a queue) */
+    if (T->def->update) EMIM_CHECK(T->def->update(T->obj, T->step));
     /* the norm is read once the update is queued (no wait before it) */
     if (c->optim.clip > 0) EMIM_CHECK(emim_read_scalar(T->norm, &norm));
     T->step++;
@@ -361,6 +369,9 @@ emim_status emim_trainer_features(emim_trainer *T, const float *images, int laye
 emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const uint8_t *masks, float *xm,
                                      float *recon)
 {
+    if (recon && !T->def->reconstruct)
+        return emim_set_error(T->ctx, EMIM_ERR_UNSUPPORTED, "reconstruct: method %s does not reconstruct images",
+                              T->def->name);
     EMIM_CHECK(upload_tokens(T, images, T->cfg.batch));
     size_t bt = (size_t)T->cfg.batch * T->M.N * T->M.PD;
     float *tmp = malloc(bt * sizeof *tmp);
@@ -371,9 +382,11 @@ emim_status emim_trainer_reconstruct(emim_trainer *T, const float *images, const
         host_unpatchify(T, xm, tmp);
     }
     /* micro-batch by micro-batch (the objective's activations hold one) */
-    size_t mt = (size_t)T->mcfg.batch * T->M.N * T->M.PD, mm = (size_t)T->mcfg.batch * T->cfg.vit.channels * T->M.N;
+    size_t mt = (size_t)T->mcfg.batch * T->M.N * T->M.PD, mm = (size_t)T->mcfg.batch * T->cfg.vit.channels * T->M.N,
+           mi = mt; /* an image holds as many values as its tokens */
     for (long k = 0; recon && !s && k < T->K; k++) {
-        emim_batch batch = { T->host_tok + k * mt, emim_at(T->tok.buf, T->tok.off + k * mt), masks + k * mm, NULL };
+        emim_batch batch = { T->host_tok + k * mt, emim_at(T->tok.buf, T->tok.off + k * mt), masks + k * mm, NULL,
+                             images + k * mi, T->step, k * T->mcfg.batch };
         s = T->def->reconstruct(T->obj, &batch, tmp + k * mt);
     }
     if (recon && !s) host_unpatchify(T, recon, tmp);
