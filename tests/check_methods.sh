@@ -1,5 +1,6 @@
 #!/bin/sh
-# emim pretrain --method: MAE and SimMIM train the same encoder as E-MIM; in
+# emim pretrain --method: MAE, SimMIM, Barlow Twins and MoCo v2 train the
+# same encoder as E-MIM; in
 # exact mode a run gives the same checkpoint byte for byte on the CPU twin
 # and on OpenCL, for 1 and 2 threads, and when split by --resume; a
 # method's options are refused by another method and on resume; spectrum,
@@ -48,6 +49,44 @@ for m in mae simmim; do
 done
 if [ $have_cl -eq 0 ]; then echo "no OpenCL device: the CPU/OpenCL comparison does not run"; fi
 
+# the joint-embedding methods: two augmented views, no masks and no
+# reconstructions; exact, resumable (MoCo's momentum encoder and queue are in
+# the checkpoint) and the same bytes on OpenCL
+for m in barlow moco; do
+  case $m in
+    barlow) R="$MICRO --method barlow --exact --batch 4"; terms="on_diag	off_diag";;
+    moco) R="$MICRO --method moco --exact --batch 4 --queue 8 --local-infonce --zca"; terms="global	local";;
+  esac
+  check "$m-straight" 0 $E pretrain $R --steps 4 --check-samples 4 --out "$tmp/$m-s"
+  expect "$m-summary" out "method $m, model"
+  expect "$m-check" out "collapse check ($m): effective rank"
+  head -1 "$tmp/$m-s/metrics.tsv" | grep -q "^step	loss	$terms	lr	grad_norm	erank" ||
+    { echo "FAIL $m metrics header"; head -1 "$tmp/$m-s/metrics.tsv"; fail=1; }
+  grep -q "\"erank\":" "$tmp/$m-s/summary.json" || { echo "FAIL $m summary.json"; cat "$tmp/$m-s/summary.json"; fail=1; }
+  awk -F'\t' 'NR > 1 && !($2 > 0 && $2 < 1e30) { bad = 1 } END { exit bad }' "$tmp/$m-s/metrics.tsv" ||
+    { echo "FAIL $m loss"; cat "$tmp/$m-s/metrics.tsv"; fail=1; }
+  check "$m-first-2" 0 $E pretrain $R --steps 2 --schedule-steps 4 --check-samples 4 --out "$tmp/$m-h"
+  check "$m-resume" 0 $EMIM -q -b cpu -t 1 pretrain --resume --out "$tmp/$m-h" --steps 4 --check-samples 4
+  cmp "$tmp/$m-s/checkpoint.emim" "$tmp/$m-h/checkpoint.emim" ||
+    { echo "FAIL $m-resume: the checkpoint differs from the straight run's"; fail=1; }
+  if [ $have_cl -eq 1 ]; then
+    check "$m-opencl" 0 $EMIM -q -b opencl pretrain $R --steps 4 --check-samples 0 --out "$tmp/$m-cl"
+    cmp "$tmp/$m-s/checkpoint.emim" "$tmp/$m-cl/checkpoint.emim" ||
+      { echo "FAIL $m-opencl: the OpenCL checkpoint differs from the CPU twin's"; fail=1; }
+  fi
+  check "$m-spectrum" 0 $E spectrum "$tmp/$m-s" --init --samples 2 --out "$tmp/$m-sp"
+  check "$m-reconstruct" 1 $E reconstruct "$tmp/$m-s" --out "$tmp/$m-rc"
+  expect "$m-reconstruct-message" err "method $m does not reconstruct images"
+  check "$m-micro" 2 $E pretrain $R --micro-batch 2 --out "$tmp/x"
+  expect "$m-micro-message" err "$m's loss holds statistics of the whole batch: the micro-batch 2 must be the batch 4"
+done
+check moco-queue 2 $E pretrain $MICRO --method moco --queue 5 --out "$tmp/x"
+expect moco-queue-message err "the queue of 5 keys is not a multiple of the batch 2"
+check moco-grid 2 $E pretrain $MICRO --method moco --local-infonce --local-grid 3 --out "$tmp/x"
+expect moco-grid-message err "--local-grid 3 must be from 2 to the smallest axis of the 2 x 2 x 2 patch grid"
+check barlow-batch 2 $E pretrain $MICRO --method barlow --batch 1 --out "$tmp/x"
+expect barlow-batch-message err "barlow: a batch of 1"
+
 # a method's options are its own
 check mae-levels 2 $E pretrain --method mae --levels 2 --out "$tmp/x"
 expect mae-levels-message err "--levels is not an option of --method mae"
@@ -56,7 +95,7 @@ expect simmim-ratio-message err "--ratio"
 check mae-heads 2 $E pretrain --method mae $MICRO --dec-hidden 10 --dec-heads 3 --out "$tmp/x"
 expect mae-heads-message err "--dec-hidden 10 is not divisible by --dec-heads 3"
 check bad-method 2 $E pretrain --method byol --out "$tmp/x"
-expect bad-method-message err "--method 'byol': expected one of emim, mae, simmim"
+expect bad-method-message err "--method 'byol': expected one of emim, mae, simmim, barlow, moco"
 check resume-other-value 1 $E pretrain --resume --out "$tmp/mae-h" --ratio 0.5
 expect resume-other-value-message err "--ratio 0.5 differs from the run's 0.75"
 check resume-other-option 1 $E pretrain --resume --out "$tmp/mae-h" --levels 2

@@ -67,6 +67,10 @@ same_run resume-np4-bits "$tmp/r4" "$tmp/alone"
 check too-many-ranks 1 run 2 pretrain --img-size 32 --batch 2 --micro-batch 2 --steps 2 --out "$tmp/few"
 expect too-many-ranks-says err "2 processes but only 1 micro-batch a step (batch 2, micro-batch 2)"
 test ! -e "$tmp/few" || { echo "FAIL too-many-ranks: left $tmp/few behind"; fail=1; }
+# batch statistics (Barlow Twins, MoCo) do not split over processes
+check whole-batch-ranks 1 run 2 pretrain --img-size 32 --method barlow --batch 4 --steps 2 --out "$tmp/bt"
+expect whole-batch-ranks-says err "barlow's loss holds statistics of the whole batch: it runs in one process, not 2"
+test ! -e "$tmp/bt" || { echo "FAIL whole-batch-ranks: left $tmp/bt behind"; fail=1; }
 # fast mode shares the batch in micro-batches of batch / processes
 check fast-np2 0 run 2 pretrain --img-size 32 --batch 4 --steps 2 --check-samples 0 --out "$tmp/fast"
 expect fast-np2-micro out "batch 4 (micro-batch 2), 2 processes"

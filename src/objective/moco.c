@@ -74,8 +74,8 @@ static emim_status check(const emim_train_config *t, char *err, size_t errlen)
         }
         for (int a = 0; a < 3; a++)
             if (g < 2 || g > t->vit.img[a] / t->vit.patch[a]) {
-                snprintf(err, errlen, "moco: --local-grid %d does not split the %d x %d x %d patch grid into 2 or "
-                         "more regions", g, t->vit.img[0] / t->vit.patch[0], t->vit.img[1] / t->vit.patch[1],
+                snprintf(err, errlen, "moco: --local-grid %d must be from 2 to the smallest axis of the %d x %d x %d "
+                         "patch grid", g, t->vit.img[0] / t->vit.patch[0], t->vit.img[1] / t->vit.patch[1],
                          t->vit.img[2] / t->vit.patch[2]);
                 return EMIM_ERR_ARG;
             }
