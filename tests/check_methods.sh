@@ -80,8 +80,16 @@ for m in barlow moco; do
   check "$m-micro" 2 $E pretrain $R --micro-batch 2 --out "$tmp/x"
   expect "$m-micro-message" err "$m's loss holds statistics of the whole batch: the micro-batch 2 must be the batch 4"
 done
+# the symmetric loss: both directions, exact, the same on OpenCL
+S="$MICRO --method moco --exact --batch 2 --queue 8 --symmetric --check-samples 0"
+check moco-sym 0 $E pretrain $S --steps 3 --out "$tmp/sym"
+if [ $have_cl -eq 1 ]; then
+  check moco-sym-opencl 0 $EMIM -q -b opencl pretrain $S --steps 3 --out "$tmp/sym-cl"
+  cmp "$tmp/sym/checkpoint.emim" "$tmp/sym-cl/checkpoint.emim" ||
+    { echo "FAIL moco-sym-opencl: the OpenCL checkpoint differs from the CPU twin's"; fail=1; }
+fi
 check moco-queue 2 $E pretrain $MICRO --method moco --queue 5 --out "$tmp/x"
-expect moco-queue-message err "the queue of 5 keys is not a multiple of the batch 2"
+expect moco-queue-message err "the queue of 5 keys is not a multiple of the 2 keys a step queues (the batch 2)"
 check moco-grid 2 $E pretrain $MICRO --method moco --local-infonce --local-grid 3 --out "$tmp/x"
 expect moco-grid-message err "--local-grid 3 must be from 2 to the smallest axis of the 2 x 2 x 2 patch grid"
 check barlow-batch 2 $E pretrain $MICRO --method barlow --batch 1 --out "$tmp/x"

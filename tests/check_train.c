@@ -448,6 +448,7 @@ START_TEST(joint_gradients)
         ck_assert_int_eq(emim_train_config_set(&t, "local-infonce", 1, NULL, 0), EMIM_OK);
         ck_assert_int_eq(emim_train_config_set(&t, "zca", 1, NULL, 0), EMIM_OK);
         ck_assert_int_eq(emim_train_config_set(&t, "queue", 8, NULL, 0), EMIM_OK);
+        ck_assert_int_eq(emim_train_config_set(&t, "symmetric", 1, NULL, 0), EMIM_OK);
     }
     emim_vit_params lay;
     emim_trainer *T0 = NULL;
@@ -525,7 +526,7 @@ START_TEST(joint_refusals)
     ck_assert_int_eq(emim_train_config_set(&t, "queue", 5, NULL, 0), EMIM_OK);
     char err[256];
     ck_assert_int_eq(emim_train_config_check(&t, err, sizeof err), EMIM_ERR_ARG);
-    ck_assert_msg(strstr(err, "queue of 5 keys is not a multiple of the batch 2"), "%s", err);
+    ck_assert_msg(strstr(err, "queue of 5 keys is not a multiple of the 2 keys a step queues (the batch 2)"), "%s", err);
     emim_ctx_free(ctx);
 }
 END_TEST

@@ -17,6 +17,8 @@
  *   unit length; per sample the K x K similarities fm_i . fm_j^+ / tau and
  *   InfoNCE with the same region as the positive; L = L_global + lambda
  *   L_local.
+ * --symmetric: both views as queries, the mean of the two directions'
+ * losses, both directions' keys queued.
  * After each optimiser step: momentum encoder m M + (1 - m) theta, the
  * step's keys into the queue at rows (step B) mod queue. */
 #include "objective/objective.h"
@@ -26,7 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { O_QUEUE, O_MOMENTUM, O_TEMP, O_PHID, O_PDIM, O_LOCAL, O_LWEIGHT, O_LLAYER, O_LGRID, O_ZCA, O_ZCAT, O_GEOM, NOPTS };
+enum { O_QUEUE, O_MOMENTUM, O_TEMP, O_PHID, O_PDIM, O_SYM, O_LOCAL, O_LWEIGHT, O_LLAYER, O_LGRID, O_ZCA, O_ZCAT, O_GEOM,
+       NOPTS };
 static const emim_opt_info OPTS[NOPTS] = {
     [O_QUEUE] = { "queue", EMIM_OPT_INT, 4096, 1, 1 << 20, NULL, "keys in the queue of negatives, a multiple of the batch" },
     [O_MOMENTUM] = { "momentum", EMIM_OPT_FLOAT, 0.99, 0, 0.999999, NULL,
@@ -34,6 +37,8 @@ static const emim_opt_info OPTS[NOPTS] = {
     [O_TEMP] = { "temperature", EMIM_OPT_FLOAT, 0.2, 0.001, 100, NULL, "InfoNCE's temperature (MoCo v2: 0.2)" },
     [O_PHID] = { "proj-hidden", EMIM_OPT_INT, 0, 0, 65536, NULL, "the projector's hidden width (0: hidden, as MoCo v2)" },
     [O_PDIM] = { "proj-dim", EMIM_OPT_INT, 128, 1, 65536, NULL, "the embedding's width (MoCo v2: 128)" },
+    [O_SYM] = { "symmetric", EMIM_OPT_FLAG, 0, 0, 1, NULL,
+                "both views as queries: the mean of the two directions' losses, both keys queued (twice the work)" },
     [O_LOCAL] = { "local-infonce", EMIM_OPT_FLAG, 0, 0, 1, NULL, "add the second paper's local InfoNCE (eq. 2-3)" },
     [O_LWEIGHT] = { "local-weight", EMIM_OPT_FLOAT, 1, 0, 1e6, NULL, "lambda of L_global + lambda L_local" },
     [O_LLAYER] = { "local-layer", EMIM_OPT_INT, 0, 0, 1023, NULL,
@@ -61,9 +66,10 @@ static void mask_options(const emim_train_config *t, emim_mask_options *m)
 
 static emim_status check(const emim_train_config *t, char *err, size_t errlen)
 {
-    int Q = (int)emim_opt(t, O_QUEUE), g = (int)emim_opt(t, O_LGRID);
-    if (Q % t->batch) {
-        snprintf(err, errlen, "moco: the queue of %d keys is not a multiple of the batch %d", Q, t->batch);
+    int Q = (int)emim_opt(t, O_QUEUE), g = (int)emim_opt(t, O_LGRID), sym = (int)emim_opt(t, O_SYM);
+    if (Q % (t->batch * (sym ? 2 : 1))) {
+        snprintf(err, errlen, "moco: the queue of %d keys is not a multiple of the %d keys a step queues (the batch %d%s)",
+                 Q, t->batch * (sym ? 2 : 1), t->batch, sym ? ", both directions" : "");
         return EMIM_ERR_ARG;
     }
     if ((int)emim_opt(t, O_LOCAL)) {
@@ -106,38 +112,80 @@ static emim_status layout(const emim_train_config *t, emim_vit_params *p)
     return EMIM_OK;
 }
 
+/* one direction of the loss: the query view through the encoder, the key
+ * view through the momentum encoder (with --symmetric, both ways) */
+typedef struct {
+    emim_vit_acts *Aq, *Ak;
+    emim_ref yq, yk, wq, wk, cq, ck, q, k, rq, rk, L, lse, loss;   /* loss: global, local */
+    emim_ref lqp, lkp, lq, lk, rlq, rlk, LL, llse;
+    emim_head_acts hq, hk;
+    emim_ref dL, dq, dzq, dxq, dyq, doutq, dLL, dlq, dlqp, dh;
+    emim_ref *dhid;              /* [layers]: the local loss's gradient at its block */
+} direction;
+
 struct emim_objective {
     emim_model M;
     emim_augment_options aug;
     emim_vit_params klay;        /* the momentum encoder's view of the arena */
     emim_head head, khead;
     size_t mom, queue, zmean, zW, ntrain;
-    int Q, D, local, layer, R, zca, T;
+    int Q, D, local, layer, R, zca, T, ndir;
     float tau, lambda, momentum;
-    emim_vit_acts *Aq, *Ak;
+    direction dir[2];
     emim_buf *work;
-    emim_ref tok[2], region0, regionL, target, ltarget, mask, dlg, dll;
-    emim_ref yq, yk, wq, wk, cq, ck, q, k, rq, rk, L, lse, lossg;
-    emim_ref lqp, lkp, lq, lk, rlq, rlk, LL, llse, lossl;
-    emim_ref dL, dq, dzq, dxq, dyq, doutq, dLL, dlq, dlqp, dh;
-    emim_head_acts hq, hk;
+    emim_ref tok[2], region0, regionL, target, ltarget, mask, dlg;  /* dlg: d loss / d (global, local) */
     size_t dzero;
-    emim_ref *dhid;              /* [layers]: the local loss's gradient at its block */
     float *img, *htok, *blur;
 };
 
 static void destroy(emim_objective *o)
 {
     if (!o) return;
-    emim_vit_acts_free(o->Aq);
-    emim_vit_acts_free(o->Ak);
+    for (int d = 0; d < 2; d++) {
+        emim_vit_acts_free(o->dir[d].Aq);
+        emim_vit_acts_free(o->dir[d].Ak);
+        free(o->dir[d].dhid);
+    }
     emim_buf_free(o->work);
     emim_vit_layout_free(&o->klay);
-    free(o->dhid);
     free(o->img);
     free(o->htok);
     free(o->blur);
     free(o);
+}
+
+/* The work arena, carved from buf (NULL: counting only); returns its size. */
+static size_t carve(emim_objective *o, emim_buf *buf)
+{
+    const emim_model *M = &o->M;
+    int B = M->cfg->batch, N = M->N, h = M->cfg->vit.hidden, D = o->D, R = o->R;
+    size_t bt = (size_t)B * N * M->PD, bh = (size_t)B * h, bd = (size_t)B * D, nl = (size_t)B * (B + o->Q),
+           hs = emim_head_acts_size(&o->head, B), zc = o->zca ? emim_zca_cache_size(h, o->T) : 0,
+           br = (size_t)B * R * h, rr = (size_t)B * R * R, br1 = (size_t)B * R, bnh = (size_t)B * N * h, off = 0;
+#define TAKE(k) (off += (k), emim_at(buf, off - (k)))
+    o->tok[0] = TAKE(bt); o->tok[1] = TAKE(bt);
+    o->region0 = TAKE((size_t)N); o->regionL = TAKE((size_t)N);
+    o->target = TAKE((size_t)B); o->ltarget = TAKE(br1 + 1);
+    o->mask = TAKE(nl); o->dlg = TAKE(2);
+    for (int d = 0; d < o->ndir; d++) {
+        direction *r = &o->dir[d];
+        r->yq = TAKE(bh); r->yk = TAKE(bh); r->wq = TAKE(bh); r->wk = TAKE(bh);
+        r->cq = TAKE(zc); r->ck = TAKE(zc);
+        r->q = TAKE(bd); r->k = TAKE(bd); r->rq = TAKE((size_t)B); r->rk = TAKE((size_t)B);
+        r->L = TAKE(nl); r->lse = TAKE((size_t)B); r->loss = TAKE(2);
+        r->lqp = TAKE(br); r->lkp = TAKE(br); r->lq = TAKE(br); r->lk = TAKE(br);
+        r->rlq = TAKE(br1); r->rlk = TAKE(br1); r->LL = TAKE(rr); r->llse = TAKE(br1);
+    }
+    o->dzero = off;
+    for (int d = 0; d < o->ndir; d++) {
+        direction *r = &o->dir[d];
+        emim_head_acts_take(&r->hq, &o->head, B, TAKE(hs));
+        emim_head_acts_take(&r->hk, &o->khead, B, TAKE(hs));
+        r->dL = TAKE(nl); r->dq = TAKE(bd); r->dzq = TAKE(bd); r->dxq = TAKE(bh); r->dyq = TAKE(bh);
+        r->doutq = TAKE(bnh); r->dLL = TAKE(rr); r->dlq = TAKE(br); r->dlqp = TAKE(br); r->dh = TAKE(bnh);
+    }
+#undef TAKE
+    return off;
 }
 
 static emim_status create(emim_objective **out, const emim_model *M)
@@ -160,6 +208,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->layer = (int)emim_opt(c, O_LLAYER);
     o->zca = (int)emim_opt(c, O_ZCA);
     o->T = (int)emim_opt(c, O_ZCAT);
+    o->ndir = (int)emim_opt(c, O_SYM) ? 2 : 1;
     int D = o->D, Q = o->Q;
     emim_status s = emim_augment_recipe(&o->aug, "moco", err, sizeof err);
     emim_views_geometry(&o->aug, (int)emim_opt(c, O_GEOM), o->local);
@@ -192,48 +241,29 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->R = 0;
     if (reg && o->local) o->R = emim_grid_regions(&c->vit, (int)emim_opt(c, O_LGRID), reg);
     int R = o->R;
-    size_t bt = (size_t)B * N * M->PD, bh = (size_t)B * h, bd = (size_t)B * D, nl = (size_t)B * (B + Q),
-           hs = emim_head_acts_size(&o->head, B), zc = o->zca ? emim_zca_cache_size(h, o->T) : 0,
-           br = (size_t)B * R * h, rr = (size_t)B * R * R, bnh = (size_t)B * N * h;
+    size_t bt = (size_t)B * N * M->PD, nl = (size_t)B * (B + Q);
     o->img = malloc(bt * sizeof *o->img);
     o->htok = malloc(bt * sizeof *o->htok);
     o->blur = malloc(bt / (size_t)B / (size_t)c->vit.channels * sizeof *o->blur);
-    o->dhid = calloc((size_t)c->vit.layers, sizeof *o->dhid);
-    if (!reg || !o->img || !o->htok || !o->blur || !o->dhid) {
+    int nomem = !reg || !o->img || !o->htok || !o->blur;
+    for (int d = 0; d < o->ndir; d++) nomem |= !(o->dir[d].dhid = calloc((size_t)c->vit.layers, sizeof(emim_ref)));
+    if (nomem) {
         free(reg);
         destroy(o);
         return emim_set_error(ctx, EMIM_ERR_NOMEM, "moco: out of host memory");
     }
-    size_t work = 2 * bt + 2 * (size_t)N + 2 * (size_t)B + (size_t)B * R + nl + 4 + /* inputs and constants */
-                  4 * bh + 2 * zc + 2 * bd + 2 * (size_t)B + nl + (size_t)B + 1 +  /* global forward */
-                  4 * br + 2 * (size_t)B * R + rr + (size_t)B * R + 1 +              /* local forward */
-                  2 * hs + nl + 4 * bd + 2 * bh + bnh + rr + 2 * br + bnh;           /* backward */
-    s = emim_buf_alloc(ctx, work, &o->work);
-    if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->Aq);
-    if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->Ak);
+    s = emim_buf_alloc(ctx, carve(o, NULL), &o->work);
+    for (int d = 0; d < o->ndir && !s; d++) {
+        s = emim_vit_acts_create(ctx, &c->vit, B, &o->dir[d].Aq);
+        if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->dir[d].Ak);
+    }
     if (s) { free(reg); destroy(o); return s; }
-    size_t off = 0;
-#define TAKE(k) (off += (k), emim_at(o->work, off - (k)))
-    o->tok[0] = TAKE(bt); o->tok[1] = TAKE(bt);
-    o->region0 = TAKE((size_t)N); o->regionL = TAKE((size_t)N);
-    o->target = TAKE((size_t)B); o->ltarget = TAKE((size_t)B * R + 1);
-    o->mask = TAKE(nl); o->dlg = TAKE(1); o->dll = TAKE(1);
-    o->yq = TAKE(bh); o->yk = TAKE(bh); o->wq = TAKE(bh); o->wk = TAKE(bh);
-    o->cq = TAKE(zc); o->ck = TAKE(zc);
-    o->q = TAKE(bd); o->k = TAKE(bd); o->rq = TAKE((size_t)B); o->rk = TAKE((size_t)B);
-    o->L = TAKE(nl); o->lse = TAKE((size_t)B); o->lossg = TAKE(1); o->lossl = TAKE(1);
-    o->lqp = TAKE(br); o->lkp = TAKE(br); o->lq = TAKE(br); o->lk = TAKE(br);
-    o->rlq = TAKE((size_t)B * R); o->rlk = TAKE((size_t)B * R); o->LL = TAKE(rr); o->llse = TAKE((size_t)B * R);
-    o->dzero = off;
-    emim_head_acts_take(&o->hq, &o->head, B, TAKE(hs));
-    emim_head_acts_take(&o->hk, &o->khead, B, TAKE(hs));
-    o->dL = TAKE(nl); o->dq = TAKE(bd); o->dzq = TAKE(bd); o->dxq = TAKE(bh); o->dyq = TAKE(bh);
-    o->doutq = TAKE(bnh); o->dLL = TAKE(rr); o->dlq = TAKE(br); o->dlqp = TAKE(br); o->dh = TAKE(bnh);
-#undef TAKE
-    if (o->local) o->dhid[o->layer] = o->dh;
+    carve(o, o->work);
+    for (int d = 0; d < o->ndir; d++)
+        if (o->local) o->dir[d].dhid[o->layer] = o->dir[d].dh;
     /* constants: the regions, the targets (the positive's column), the
      * logits' mask (-1e9: the batch's other keys leave the softmax), the
-     * losses' weights */
+     * losses' weights (halved when both directions count) */
     size_t nhost = nl > (size_t)N ? nl : (size_t)N;
     if (nhost < (size_t)B * R) nhost = (size_t)B * R;
     float *host = malloc(nhost * sizeof *host);
@@ -250,7 +280,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
         host[e] = j < (size_t)B && j != i ? -1e9f : 0.0f;
     }
     if (!s) s = emim_buf_write(o->work, o->mask.off, nl, host);
-    float w[2] = { 1.0f, o->lambda };
+    float w[2] = { 1.0f / (float)o->ndir, o->lambda / (float)o->ndir };
     if (!s) s = emim_buf_write(o->work, o->dlg.off, 2, w);
     free(host);
     free(reg);
@@ -292,58 +322,74 @@ static emim_status local_embed(emim_objective *o, emim_vit_acts *A, emim_ref poo
     return emim_rownorm(M->ctx, e, r, pooled, B * o->R, h);
 }
 
-static emim_status step(emim_objective *o, const emim_batch *b, float *loss, float *metrics)
+/* One direction: forward (the query view qv, the key view 1 - qv) and
+ * backward into grads. */
+static emim_status direction_step(emim_objective *o, direction *r, int qv, emim_buf *grads)
 {
     const emim_model *M = &o->M;
     emim_ctx *ctx = M->ctx;
     int B = M->cfg->batch, N = M->N, h = M->cfg->vit.hidden, D = o->D, Q = o->Q, R = o->R, W = B + Q;
-    emim_ref none = emim_at(NULL, 0), queue = emim_at(M->params, o->queue);
-    for (int v = 0; v < 2; v++) EMIM_CHECK(emim_views_upload(M, b, &o->aug, v, o->img, o->htok, o->blur, o->tok[v]));
-    EMIM_CHECK(emim_buf_zero(o->work, o->dzero, emim_buf_size(o->work) - o->dzero));
+    emim_ref none = emim_at(NULL, 0), queue = emim_at(M->params, o->queue),
+             dll = emim_at(o->dlg.buf, o->dlg.off + 1);
     /* keys (no gradient), then queries */
-    EMIM_CHECK(embed(o, &o->klay, &o->khead, o->Ak, o->tok[1], o->yk, o->wk, o->ck, &o->hk, o->k, o->rk));
-    EMIM_CHECK(embed(o, M->lay, &o->head, o->Aq, o->tok[0], o->yq, o->wq, o->cq, &o->hq, o->q, o->rq));
+    EMIM_CHECK(embed(o, &o->klay, &o->khead, r->Ak, o->tok[1 - qv], r->yk, r->wk, r->ck, &r->hk, r->k, r->rk));
+    EMIM_CHECK(embed(o, M->lay, &o->head, r->Aq, o->tok[qv], r->yq, r->wq, r->cq, &r->hq, r->q, r->rq));
     /* logits [B, B + Q]: q k^T (its diagonal the positives), q queue^T */
-    EMIM_CHECK(emim_gemm(ctx, 0, 1, B, B, D, 1.0f, o->q, D, 0, o->k, D, 0, 0.0f, o->L, W, 0, 1));
-    EMIM_CHECK(emim_gemm(ctx, 0, 1, B, Q, D, 1.0f, o->q, D, 0, queue, D, 0, 0.0f,
-                         emim_at(o->L.buf, o->L.off + (size_t)B), W, 0, 1));
-    EMIM_CHECK(emim_add(ctx, o->L, o->L, o->mask, (size_t)B * W));
-    EMIM_CHECK(emim_cross_entropy(ctx, o->lossg, o->lse, o->L, o->target, o->tau, B, W));
+    EMIM_CHECK(emim_gemm(ctx, 0, 1, B, B, D, 1.0f, r->q, D, 0, r->k, D, 0, 0.0f, r->L, W, 0, 1));
+    EMIM_CHECK(emim_gemm(ctx, 0, 1, B, Q, D, 1.0f, r->q, D, 0, queue, D, 0, 0.0f,
+                         emim_at(r->L.buf, r->L.off + (size_t)B), W, 0, 1));
+    EMIM_CHECK(emim_add(ctx, r->L, r->L, o->mask, (size_t)B * W));
+    EMIM_CHECK(emim_cross_entropy(ctx, r->loss, r->lse, r->L, o->target, o->tau, B, W));
     if (o->local) {
-        EMIM_CHECK(local_embed(o, o->Ak, o->lkp, o->lk, o->rlk));
-        EMIM_CHECK(local_embed(o, o->Aq, o->lqp, o->lq, o->rlq));
+        EMIM_CHECK(local_embed(o, r->Ak, r->lkp, r->lk, r->rlk));
+        EMIM_CHECK(local_embed(o, r->Aq, r->lqp, r->lq, r->rlq));
         /* per sample: [R, R] = lq lk^T */
-        EMIM_CHECK(emim_gemm(ctx, 0, 1, R, R, h, 1.0f, o->lq, h, (size_t)R * h, o->lk, h, (size_t)R * h, 0.0f, o->LL,
+        EMIM_CHECK(emim_gemm(ctx, 0, 1, R, R, h, 1.0f, r->lq, h, (size_t)R * h, r->lk, h, (size_t)R * h, 0.0f, r->LL,
                              R, (size_t)R * R, B));
-        EMIM_CHECK(emim_cross_entropy(ctx, o->lossl, o->llse, o->LL, o->ltarget, o->tau, B * R, R));
+        EMIM_CHECK(emim_cross_entropy(ctx, emim_at(r->loss.buf, r->loss.off + 1), r->llse, r->LL, o->ltarget, o->tau,
+                                      B * R, R));
     }
     /* backward: the global term */
-    EMIM_CHECK(emim_cross_entropy_backward(ctx, o->dL, o->L, o->target, o->lse, o->dlg, o->tau, B, W));
-    EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, B, B, D, 1.0f, o->dq, o->q, D, 0, none, o->k, D, 0, o->dL, W, 0, 1));
-    EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, B, Q, D, 1.0f, o->dq, o->q, D, 0, none, queue, D, 0,
-                                  emim_at(o->dL.buf, o->dL.off + (size_t)B), W, 0, 1));
-    EMIM_CHECK(emim_rownorm_backward(ctx, o->dzq, o->q, o->rq, o->dq, B, D));
-    EMIM_CHECK(emim_head_backward(ctx, &o->head, M->params, b->grads, &o->hq, o->dxq, o->zca ? o->wq : o->yq, o->dzq,
+    EMIM_CHECK(emim_cross_entropy_backward(ctx, r->dL, r->L, o->target, r->lse, o->dlg, o->tau, B, W));
+    EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, B, B, D, 1.0f, r->dq, r->q, D, 0, none, r->k, D, 0, r->dL, W, 0, 1));
+    EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, B, Q, D, 1.0f, r->dq, r->q, D, 0, none, queue, D, 0,
+                                  emim_at(r->dL.buf, r->dL.off + (size_t)B), W, 0, 1));
+    EMIM_CHECK(emim_rownorm_backward(ctx, r->dzq, r->q, r->rq, r->dq, B, D));
+    EMIM_CHECK(emim_head_backward(ctx, &o->head, M->params, grads, &r->hq, r->dxq, o->zca ? r->wq : r->yq, r->dzq,
                                   B));
-    emim_ref dy = o->dxq;
+    emim_ref dy = r->dxq;
     if (o->zca) {
-        EMIM_CHECK(emim_zca_backward(ctx, o->dyq, o->yq, o->cq, o->dxq, B, h, o->T));
-        dy = o->dyq;
+        EMIM_CHECK(emim_zca_backward(ctx, r->dyq, r->yq, r->cq, r->dxq, B, h, o->T));
+        dy = r->dyq;
     }
-    EMIM_CHECK(emim_region_pool_backward(ctx, o->doutq, o->region0, dy, B, N, 1, h));
+    EMIM_CHECK(emim_region_pool_backward(ctx, r->doutq, o->region0, dy, B, N, 1, h));
     /* the local term */
     if (o->local) {
-        EMIM_CHECK(emim_cross_entropy_backward(ctx, o->dLL, o->LL, o->ltarget, o->llse, o->dll, o->tau, B * R, R));
-        EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, R, R, h, 1.0f, o->dlq, o->lq, h, (size_t)R * h, none, o->lk, h,
-                                      (size_t)R * h, o->dLL, R, (size_t)R * R, B));
-        EMIM_CHECK(emim_rownorm_backward(ctx, o->dlqp, o->lq, o->rlq, o->dlq, B * R, h));
-        EMIM_CHECK(emim_region_pool_backward(ctx, o->dh, o->regionL, o->dlqp, B, N, R, h));
+        EMIM_CHECK(emim_cross_entropy_backward(ctx, r->dLL, r->LL, o->ltarget, r->llse, dll, o->tau, B * R, R));
+        EMIM_CHECK(emim_gemm_backward(ctx, 0, 1, R, R, h, 1.0f, r->dlq, r->lq, h, (size_t)R * h, none, r->lk, h,
+                                      (size_t)R * h, r->dLL, R, (size_t)R * R, B));
+        EMIM_CHECK(emim_rownorm_backward(ctx, r->dlqp, r->lq, r->rlq, r->dlq, B * R, h));
+        EMIM_CHECK(emim_region_pool_backward(ctx, r->dh, o->regionL, r->dlqp, B, N, R, h));
     }
-    EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->Aq, o->doutq, o->dhid));
-    float v[2] = { 0, 0 };
-    EMIM_CHECK(emim_buf_read(o->work, o->lossg.off, 2, v));
-    metrics[0] = v[0];
-    metrics[1] = o->local ? v[1] : 0.0f;
+    return emim_vit_backward(ctx, M->lay, M->params, grads, r->Aq, r->doutq, r->dhid);
+}
+
+static emim_status step(emim_objective *o, const emim_batch *b, float *loss, float *metrics)
+{
+    const emim_model *M = &o->M;
+    for (int v = 0; v < 2; v++) EMIM_CHECK(emim_views_upload(M, b, &o->aug, v, o->img, o->htok, o->blur, o->tok[v]));
+    EMIM_CHECK(emim_buf_zero(o->work, o->dzero, emim_buf_size(o->work) - o->dzero));
+    for (int d = 0; d < o->ndir; d++) EMIM_CHECK(direction_step(o, &o->dir[d], d, b->grads));
+    /* the terms: each direction's mean */
+    float g = 0, l = 0;
+    for (int d = 0; d < o->ndir; d++) {
+        float v[2];
+        EMIM_CHECK(emim_buf_read(o->work, o->dir[d].loss.off, 2, v));
+        g += v[0];
+        l += v[1];
+    }
+    metrics[0] = g / (float)o->ndir;
+    metrics[1] = o->local ? l / (float)o->ndir : 0.0f;
     *loss = metrics[0] + (o->local ? o->lambda * metrics[1] : 0.0f);
     return EMIM_OK;
 }
@@ -355,12 +401,17 @@ static emim_status update(emim_objective *o, long step)
     int B = M->cfg->batch;
     /* the momentum encoder and projector follow the updated ones */
     EMIM_CHECK(emim_ema_update(ctx, emim_at(M->params, o->mom), emim_at(M->params, 0), o->ntrain, o->momentum));
-    /* the step's keys replace the oldest in the queue (a copy: 1 k) */
-    size_t row = (size_t)(step % (o->Q / B)) * (size_t)B;
-    EMIM_CHECK(emim_scale(ctx, emim_at(M->params, o->queue + row * (size_t)o->D), o->k, 1.0f, (size_t)B * o->D));
+    /* the step's keys (each direction's) replace the oldest in the queue
+     * (a copy: 1 k) */
+    long slots = o->Q / (B * o->ndir);
+    for (int d = 0; d < o->ndir; d++) {
+        size_t row = ((size_t)(step % slots) * (size_t)o->ndir + (size_t)d) * (size_t)B;
+        EMIM_CHECK(emim_scale(ctx, emim_at(M->params, o->queue + row * (size_t)o->D), o->dir[d].k, 1.0f,
+                              (size_t)B * o->D));
+    }
     if (o->zca)
-        EMIM_CHECK(emim_zca_running_update(ctx, emim_at(M->params, o->zmean), emim_at(M->params, o->zW), o->cq, 0.1f,
-                                           M->cfg->vit.hidden, o->T));
+        EMIM_CHECK(emim_zca_running_update(ctx, emim_at(M->params, o->zmean), emim_at(M->params, o->zW),
+                                           o->dir[0].cq, 0.1f, M->cfg->vit.hidden, o->T));
     return EMIM_OK;
 }
 
