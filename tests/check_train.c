@@ -414,7 +414,7 @@ START_TEST(method_gradients)
 }
 END_TEST
 
-/* The joint-embedding methods' gradients against central finite
+/* The joint-embedding methods' (and E-MIM with --zca's) gradients against central finite
  * differences: their views depend on the step and MoCo's momentum encoder
  * and queue change after every step, so each evaluation of the loss is the
  * first step of a fresh trainer (the same initialisation, momentum encoder
@@ -437,7 +437,8 @@ static float joint_loss(emim_ctx *ctx, const emim_train_config *t, const float *
 
 START_TEST(joint_gradients)
 {
-    method = METHODS[_i];
+    /* the last index: E-MIM with its PBT levels ZCA-whitened */
+    method = _i < NMETHODS ? METHODS[_i] : "emim";
     emim_ctx *ctx = test_ctx(EMIM_BACKEND_CPU, EMIM_MODE_EXACT, 2, NULL, 0);
     emim_train_config t;
     micro_shape(&t, &CUBE);
@@ -450,6 +451,7 @@ START_TEST(joint_gradients)
         ck_assert_int_eq(emim_train_config_set(&t, "queue", 8, NULL, 0), EMIM_OK);
         ck_assert_int_eq(emim_train_config_set(&t, "symmetric", 1, NULL, 0), EMIM_OK);
     }
+    if (!strcmp(method, "emim")) ck_assert_int_eq(emim_train_config_set(&t, "zca", 1, NULL, 0), EMIM_OK);
     emim_vit_params lay;
     emim_trainer *T0 = NULL;
     ck_assert_msg(emim_trainer_create(ctx, &t, &T0) == EMIM_OK, "%s", emim_error(ctx));
@@ -472,10 +474,12 @@ START_TEST(joint_gradients)
             continue;
         }
         trained++;
-        /* the losses are sums of many terms, curved at 1e-2 steps (BatchNorm,
-         * the unit-length rows): a smaller step, larger gradients only */
-        if (fabsf(g[k]) < 1e-2f) continue;
-        const float h = 3e-3f;
+        /* the joint losses are sums of many terms, curved at 1e-2 steps
+         * (BatchNorm, the unit-length rows): a smaller step, larger
+         * gradients only; E-MIM's as in method_gradients */
+        int joint = strcmp(method, "emim") != 0;
+        if (fabsf(g[k]) < (joint ? 1e-2f : 1e-3f)) continue;
+        const float h = joint ? 3e-3f : 1e-2f;
         float lp = joint_loss(ctx, &t, img, k, p[k] + h, NULL, P), lm = joint_loss(ctx, &t, img, k, p[k] - h, NULL, P);
         double fd = ((double)lp - lm) / (2.0 * h), err = fabs(fd - g[k]) / fabs(g[k]);
         ck_assert_msg(err < 0.05, "%s: %s[%zu]: gradient %.6g, finite difference %.6g", method, q->name, k - q->off,
@@ -1069,7 +1073,7 @@ int main(void)
     tcase_add_loop_test(tc, channels_and_grids, 0, NMETHODS);
     tcase_add_test(tc, features_and_pbt_norm);
     tcase_add_loop_test(tc, method_gradients, 0, NMASKED);
-    tcase_add_loop_test(tc, joint_gradients, NMASKED, NMETHODS);
+    tcase_add_loop_test(tc, joint_gradients, NMASKED, NMETHODS + 1);
     tcase_add_test(tc, joint_refusals);
     tcase_add_test(tc, ema);
     tcase_add_test(tc, method_tables);

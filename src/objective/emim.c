@@ -5,14 +5,17 @@
  *           divided by the batch size (a mean over samples) and, with
  *           pbt-norm mean, by n^2;
  *   g = recon(z_m), a linear head; L_MIM = mean((g - x)^2) over the whole
- *   image; loss = L_MIM + w_pbt L_PBT. */
+ *   image; loss = L_MIM + w_pbt L_PBT.
+ * --zca (the second paper's fix, applied to E-MIM's features): each level's
+ * hidden states of x and of x_m are ZCA-whitened by Newton's iteration
+ * (their B N token rows, separately) before the PBT term. */
 #include "objective/objective.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_MASK, O_RPOS, O_RPATCH, O_MODAL, O_RATIO, NOPTS };
+enum { O_LEVELS, O_WPBT, O_WOFF, O_PBTNORM, O_MASK, O_RPOS, O_RPATCH, O_MODAL, O_RATIO, O_ZCA, O_ZCAT, NOPTS };
 static const emim_opt_info OPTS[NOPTS] = {
     [O_LEVELS] = { "levels", EMIM_OPT_INT, 0, 0, 1024, NULL,
                    "PBT levels, dividing the layers (0: 4, or the largest of 3, 2, 1 that does; the paper: 4)" },
@@ -25,6 +28,8 @@ static const emim_opt_info OPTS[NOPTS] = {
     [O_RPATCH] = { "r-patch", EMIM_OPT_FLOAT, 0.3, 0, 1, NULL, "HMP's patch mask ratio (provisional)" },
     [O_MODAL] = { "modal-mask", EMIM_OPT_FLAG, 1, 0, 1, NULL, "HMP's modal mask: one modality masked entirely" },
     [O_RATIO] = { "ratio", EMIM_OPT_FLOAT, 0.6, 0, 1, NULL, "masking ratio of --mask random" },
+    [O_ZCA] = { "zca", EMIM_OPT_FLAG, 0, 0, 1, NULL, "ZCA-whiten each PBT level's tokens (Newton's iteration) first" },
+    [O_ZCAT] = { "zca-iters", EMIM_OPT_INT, 5, 0, 1000, NULL, "Newton iterations T of --zca (IterNorm: 5)" },
 };
 static const char *const METRICS[] = { "mim", "pbt" };
 
@@ -64,12 +69,13 @@ static emim_status layout(const emim_train_config *t, emim_vit_params *p)
 
 struct emim_objective {
     emim_model M;
-    int levels;
+    int levels, zca, T;
     float w_pbt, w_off, norm_pbt;
     emim_linear_view recon;
     emim_vit_acts *ax, *am;
     emim_buf *work;
     emim_ref tokm, g, dg, dzm, mim, pbt, dmim, dpbt, *dh, *dhm, cache;
+    emim_ref wx, wm, dwx, dwm, cx, cm;  /* --zca: the whitened states, their gradients, the caches */
     float *host;                /* tokens [B, N, PD] */
     float *scal;                /* L_MIM and each level's term [1 + levels], read at the end of a step */
 };
@@ -97,6 +103,8 @@ static emim_status create(emim_objective **out, const emim_model *M)
     if (!o) return emim_set_error(ctx, EMIM_ERR_NOMEM, "emim: out of host memory");
     o->M = *M;
     o->levels = levels_of(c);
+    o->zca = (int)emim_opt(c, O_ZCA);
+    o->T = (int)emim_opt(c, O_ZCAT);
     o->w_pbt = (float)emim_opt(c, O_WPBT);
     o->w_off = (float)emim_opt(c, O_WOFF);
     /* a level's term is a sum over n^2 entries, or their mean */
@@ -110,8 +118,9 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->host = malloc(bt * sizeof *o->host);
     o->scal = malloc((1 + (size_t)o->levels) * sizeof *o->scal);
     if (!o->dh || !o->dhm || !o->host || !o->scal) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "emim: out of host memory"); }
-    size_t cache = emim_pbt_cache_size(B, N, h);
-    size_t work = 3 * bt + bh + 3 + o->levels + (size_t)2 * o->levels * bh + cache;
+    size_t cache = emim_pbt_cache_size(B, N, h), zc = o->zca ? emim_zca_cache_size(h, o->T) : 0,
+           zw = o->zca ? bh : 0;
+    size_t work = 3 * bt + bh + 3 + o->levels + (size_t)2 * o->levels * bh + cache + 4 * zw + 2 * zc;
     s = emim_buf_alloc(ctx, work, &o->work);
     if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->ax);
     if (!s) s = emim_vit_acts_create(ctx, &c->vit, B, &o->am);
@@ -129,6 +138,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
         o->dhm[layer] = TAKE(bh);
     }
     o->cache = TAKE(cache);
+    o->wx = TAKE(zw); o->wm = TAKE(zw); o->dwx = TAKE(zw); o->dwm = TAKE(zw); o->cx = TAKE(zc); o->cm = TAKE(zc);
 #undef TAKE
     /* d loss / d L_MIM and d loss / d (a level's term), written once */
     float dc[2] = { 1.0f, o->w_pbt * o->norm_pbt / (float)B };
@@ -179,9 +189,21 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
     /* the pyramid: one Barlow Twins term per level, forward and backward */
     for (int l = 0; l < o->levels; l++) {
         int layer = L / o->levels * (l + 1) - 1;
-        EMIM_CHECK(emim_pbt(ctx, emim_at(o->pbt.buf, o->pbt.off + (size_t)l), emim_vit_acts_hidden(o->ax, layer),
-                            emim_vit_acts_hidden(o->am, layer), o->cache, o->w_off, B, N, h));
-        EMIM_CHECK(emim_pbt_backward(ctx, o->dh[layer], o->dhm[layer], o->cache, o->dpbt, o->w_off, B, N, h));
+        emim_ref hx = emim_vit_acts_hidden(o->ax, layer), hm = emim_vit_acts_hidden(o->am, layer);
+        emim_ref lossl = emim_at(o->pbt.buf, o->pbt.off + (size_t)l);
+        if (!o->zca) {
+            EMIM_CHECK(emim_pbt(ctx, lossl, hx, hm, o->cache, o->w_off, B, N, h));
+            EMIM_CHECK(emim_pbt_backward(ctx, o->dh[layer], o->dhm[layer], o->cache, o->dpbt, o->w_off, B, N, h));
+            continue;
+        }
+        /* whitened over the batch's B N tokens, then PBT; back through both */
+        EMIM_CHECK(emim_zca(ctx, o->wx, hx, o->cx, B * N, h, o->T, 1e-5f));
+        EMIM_CHECK(emim_zca(ctx, o->wm, hm, o->cm, B * N, h, o->T, 1e-5f));
+        EMIM_CHECK(emim_pbt(ctx, lossl, o->wx, o->wm, o->cache, o->w_off, B, N, h));
+        EMIM_CHECK(emim_buf_zero(o->work, o->dwx.off, 2 * (size_t)B * N * h));
+        EMIM_CHECK(emim_pbt_backward(ctx, o->dwx, o->dwm, o->cache, o->dpbt, o->w_off, B, N, h));
+        EMIM_CHECK(emim_zca_backward(ctx, o->dh[layer], hx, o->cx, o->dwx, B * N, h, o->T));
+        EMIM_CHECK(emim_zca_backward(ctx, o->dhm[layer], hm, o->cm, o->dwm, B * N, h, o->T));
     }
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->ax, none, o->dh));
     EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->am, o->dzm, o->dhm));
