@@ -7,7 +7,12 @@
  * tensor's largest magnitude), on the CPU twin and, when there is a device,
  * on OpenCL, in fast and exact mode. Then the trainer's own step (PBT on the
  * hidden states before the final norm, as means; 2 blocks, anisotropic
- * patches) against tests/data/oracle-step.bin (tools/make_oracle_step.py). */
+ * patches) against tests/data/oracle-step.bin (tools/make_oracle_step.py).
+ * Last the joint-embedding methods' ops one by one (batch norm with and
+ * without affine, cross-entropy with a temperature, region pooling, ZCA
+ * whitening with its running statistics, rsqrt, add_diag), forward and
+ * backward, against tests/data/oracle-joint.bin (tools/make_oracle_joint.py,
+ * whose docstring defines each case), to the same tolerance. */
 #include "testutil.h"
 
 #include <math.h>
@@ -26,7 +31,7 @@ typedef struct {
     otensor t[128];
     int n;
 } oracle;
-static oracle ops_oracle, step_oracle, *cur = &ops_oracle;
+static oracle ops_oracle, step_oracle, joint_oracle, *cur = &ops_oracle;
 
 static int load_oracle(oracle *o, const char *path, char *why, size_t whylen)
 {
@@ -153,6 +158,7 @@ static void run_step(emim_backend_kind backend, emim_mode mode)
     char why[4096], label[64];
     emim_ctx *ctx = test_ctx(backend, mode, 2, why, sizeof why);
     ck_assert_msg(ctx != NULL, "%s", why);
+    cur = &ops_oracle; /* (a failed test before this one may have left another) */
     snprintf(label, sizeof label, "%s %s", emim_backend_name(ctx), mode == EMIM_MODE_EXACT ? "exact" : "fast");
     emim_vit_config cfg = { .img = { H, W, DZ }, .patch = { P, P, P }, .channels = C, .hidden = HID, .mlp = 32, .heads = 2,
                             .layers = 1, .eps = 1e-5f };
@@ -288,6 +294,168 @@ static void run_trainer(emim_backend_kind backend, emim_mode mode)
     cur = &ops_oracle;
 }
 
+/* ---- the joint-embedding ops against tests/data/oracle-joint.bin
+ * (tools/make_oracle_joint.py): each case's inputs uploaded, the forward's
+ * outputs (and what it leaves for the backward where the API documents it)
+ * and the backward's gradients compared; every gradient buffer starts at
+ * zero, so "+=" gives the gradient itself. Returns the worst relative error
+ * of the case. */
+
+/* the oracle's dimension k of a tensor, checked against its rank */
+static int dim(const char *name, int ndim, int k)
+{
+    const otensor *t = get(name);
+    ck_assert_msg(t->ndim == ndim, "oracle tensor %s has %d dimensions, not %d", name, t->ndim, ndim);
+    return t->dims[k];
+}
+
+/* batch norm over the rows with batch statistics: out, mean, rstd; dx, dw,
+ * db; then without affine (w = b = NULL): out and dx */
+static double joint_bn(emim_ctx *ctx, const char *label)
+{
+    const int n = dim("bn/x", 2, 0), d = dim("bn/x", 2, 1);
+    const float eps = get("bn/eps")->v[0];
+    emim_ref x = upload(ctx, "bn/x"), w = upload(ctx, "bn/w"), b = upload(ctx, "bn/b"), dout = upload(ctx, "bn/dout");
+    emim_ref out = act(ctx, (size_t)n * d), mean = act(ctx, d), rstd = act(ctx, d);
+    emim_ref dx = act(ctx, (size_t)n * d), dw = act(ctx, d), db = act(ctx, d), none = emim_at(NULL, 0);
+    OK(emim_batchnorm(ctx, out, mean, rstd, x, w, b, n, d, eps));
+    double worst = compare(out.buf, out.off, "bn/out", label);
+    worst = fmax(worst, compare(mean.buf, mean.off, "bn/mean", label));
+    worst = fmax(worst, compare(rstd.buf, rstd.off, "bn/rstd", label));
+    OK(emim_batchnorm_backward(ctx, dx, dw, db, dout, x, w, mean, rstd, n, d));
+    worst = fmax(worst, compare(dx.buf, dx.off, "bn/dx", label));
+    worst = fmax(worst, compare(dw.buf, dw.off, "bn/dw", label));
+    worst = fmax(worst, compare(db.buf, db.off, "bn/db", label));
+
+    emim_ref out0 = act(ctx, (size_t)n * d), mean0 = act(ctx, d), rstd0 = act(ctx, d), dx0 = act(ctx, (size_t)n * d);
+    OK(emim_batchnorm(ctx, out0, mean0, rstd0, x, none, none, n, d, eps));
+    worst = fmax(worst, compare(out0.buf, out0.off, "bn0/out", label));
+    OK(emim_batchnorm_backward(ctx, dx0, none, none, dout, x, none, mean0, rstd0, n, d));
+    worst = fmax(worst, compare(dx0.buf, dx0.off, "bn0/dx", label));
+    return worst;
+}
+
+/* softmax cross-entropy of x / temperature with class-index targets: the
+ * mean loss and each row's logsumexp; dx for a device dloss != 1 */
+static double joint_ce(emim_ctx *ctx, const char *label)
+{
+    const int n = dim("ce/x", 2, 0), k = dim("ce/x", 2, 1);
+    const float temp = get("ce/temperature")->v[0];
+    ck_assert_int_eq(dim("ce/target", 1, 0), n);
+    emim_ref x = upload(ctx, "ce/x"), target = upload(ctx, "ce/target"), dloss = upload(ctx, "ce/dloss");
+    emim_ref loss = act(ctx, 1), lse = act(ctx, n), dx = act(ctx, (size_t)n * k);
+    OK(emim_cross_entropy(ctx, loss, lse, x, target, temp, n, k));
+    double worst = compare(loss.buf, loss.off, "ce/loss", label);
+    worst = fmax(worst, compare(lse.buf, lse.off, "ce/lse", label));
+    OK(emim_cross_entropy_backward(ctx, dx, x, target, lse, dloss, temp, n, k));
+    return fmax(worst, compare(dx.buf, dx.off, "ce/dx", label));
+}
+
+/* mean pooling of the tokens into regions (a token in no region, an empty
+ * region): out; dx (zero for the tokens in no region) */
+static double joint_rp(emim_ctx *ctx, const char *label)
+{
+    const int B = dim("rp/x", 3, 0), Nt = dim("rp/x", 3, 1), Dd = dim("rp/x", 3, 2), R = (int)get("rp/R")->v[0];
+    ck_assert_int_eq(dim("rp/region", 1, 0), Nt);
+    emim_ref x = upload(ctx, "rp/x"), region = upload(ctx, "rp/region"), dout = upload(ctx, "rp/dout");
+    emim_ref out = act(ctx, (size_t)B * R * Dd), dx = act(ctx, (size_t)B * Nt * Dd);
+    OK(emim_region_pool(ctx, out, x, region, B, Nt, R, Dd));
+    double worst = compare(out.buf, out.off, "rp/out", label);
+    OK(emim_region_pool_backward(ctx, dx, region, dout, B, Nt, R, Dd));
+    return fmax(worst, compare(dx.buf, dx.off, "rp/dx", label));
+}
+
+/* ZCA whitening by Newton's iteration: y, and the cache's W, mu and tr at
+ * the offsets emim.h documents; dx; then the running statistics after one
+ * update from their start, and the evaluation forward with them */
+static double joint_zca(emim_ctx *ctx, const char *label)
+{
+    const int n = dim("zca/x", 2, 0), d = dim("zca/x", 2, 1), T = (int)get("zca/T")->v[0];
+    const float eps = get("zca/eps")->v[0];
+    const size_t dd = (size_t)d * d, csize = emim_zca_cache_size(d, T);
+    emim_ref x = upload(ctx, "zca/x"), dy = upload(ctx, "zca/dy");
+    emim_ref y = act(ctx, (size_t)n * d), cache = act(ctx, csize), dx = act(ctx, (size_t)n * d);
+    OK(emim_zca(ctx, y, x, cache, n, d, T, eps));
+    double worst = compare(y.buf, y.off, "zca/y", label);
+    worst = fmax(worst, compare(cache.buf, cache.off + dd, "zca/W", label));
+    worst = fmax(worst, compare(cache.buf, cache.off + csize - d - 3, "zca/mu", label));
+    worst = fmax(worst, compare(cache.buf, cache.off + csize - 3, "zca/tr", label));
+    OK(emim_zca_backward(ctx, dx, x, cache, dy, n, d, T));
+    worst = fmax(worst, compare(dx.buf, dx.off, "zca/dx", label));
+
+    const int n2 = dim("zcar/x", 2, 0);
+    ck_assert_int_eq(dim("zcar/x", 2, 1), d);
+    emim_ref rmean = act(ctx, d), rW = act(ctx, dd), x2 = upload(ctx, "zcar/x"), y2 = act(ctx, (size_t)n2 * d);
+    OK(emim_zca_running_init(ctx, rmean, rW, d));
+    OK(emim_zca_running_update(ctx, rmean, rW, cache, get("zcar/momentum")->v[0], d, T));
+    worst = fmax(worst, compare(rmean.buf, rmean.off, "zcar/mean", label));
+    worst = fmax(worst, compare(rW.buf, rW.off, "zcar/W", label));
+    OK(emim_zca_eval(ctx, y2, x2, rmean, rW, n2, d));
+    return fmax(worst, compare(y2.buf, y2.off, "zcar/y", label));
+}
+
+/* rsqrt: out and da */
+static double joint_rsqrt(emim_ctx *ctx, const char *label)
+{
+    const int n = dim("rsqrt/a", 1, 0);
+    emim_ref a = upload(ctx, "rsqrt/a"), dout = upload(ctx, "rsqrt/dout"), out = act(ctx, n), da = act(ctx, n);
+    OK(emim_rsqrt(ctx, out, a, n));
+    double worst = compare(out.buf, out.off, "rsqrt/out", label);
+    OK(emim_rsqrt_backward(ctx, da, a, dout, n));
+    return fmax(worst, compare(da.buf, da.off, "rsqrt/da", label));
+}
+
+/* add_diag on a wide and a tall matrix: out and da */
+static double joint_diag(emim_ctx *ctx, const char *label)
+{
+    static const char *tags[2] = { "", "2" };
+    const float alpha = get("diag/alpha")->v[0];
+    double worst = 0;
+    for (int i = 0; i < 2; i++) {
+        char an[32], dn[32], on[32], gn[32];
+        snprintf(an, sizeof an, "diag/a%s", tags[i]);
+        snprintf(dn, sizeof dn, "diag/dout%s", tags[i]);
+        snprintf(on, sizeof on, "diag/out%s", tags[i]);
+        snprintf(gn, sizeof gn, "diag/da%s", tags[i]);
+        const int rows = dim(an, 2, 0), cols = dim(an, 2, 1);
+        emim_ref a = upload(ctx, an), dout = upload(ctx, dn);
+        emim_ref out = act(ctx, (size_t)rows * cols), da = act(ctx, (size_t)rows * cols);
+        OK(emim_add_diag(ctx, out, a, alpha, rows, cols));
+        worst = fmax(worst, compare(out.buf, out.off, on, label));
+        OK(emim_add_diag_backward(ctx, da, dout, rows, cols));
+        worst = fmax(worst, compare(da.buf, da.off, gn, label));
+    }
+    return worst;
+}
+
+static void run_joint(emim_backend_kind backend, emim_mode mode)
+{
+    char why[4096], label[64];
+    emim_ctx *ctx = test_ctx(backend, mode, 2, why, sizeof why);
+    ck_assert_msg(ctx != NULL, "%s", why);
+    cur = &joint_oracle;
+    snprintf(label, sizeof label, "joint %s %s", emim_backend_name(ctx), mode == EMIM_MODE_EXACT ? "exact" : "fast");
+    static const char *what[] = { "batchnorm", "cross_entropy", "region_pool", "zca", "rsqrt", "add_diag" };
+    double (*const cases[])(emim_ctx *, const char *) = { joint_bn, joint_ce, joint_rp, joint_zca, joint_rsqrt,
+                                                          joint_diag };
+    enum { NC = sizeof cases / sizeof cases[0] };
+    double worst[NC];
+    for (int i = 0; i < NC; i++) worst[i] = cases[i](ctx, label);
+    printf("%s: worst relative error", label);
+    for (int i = 0; i < NC; i++) printf(" %s %.2g%s", what[i], worst[i], i + 1 < NC ? "," : "\n");
+    emim_ctx_free(ctx); /* frees the buffers */
+    cur = &ops_oracle;
+}
+
+START_TEST(joint_cpu_fast) { run_joint(EMIM_BACKEND_CPU, EMIM_MODE_FAST); }
+END_TEST
+START_TEST(joint_cpu_exact) { run_joint(EMIM_BACKEND_CPU, EMIM_MODE_EXACT); }
+END_TEST
+START_TEST(joint_opencl_fast) { run_joint(EMIM_BACKEND_OPENCL, EMIM_MODE_FAST); }
+END_TEST
+START_TEST(joint_opencl_exact) { run_joint(EMIM_BACKEND_OPENCL, EMIM_MODE_EXACT); }
+END_TEST
+
 START_TEST(trainer_cpu_fast) { run_trainer(EMIM_BACKEND_CPU, EMIM_MODE_FAST); }
 END_TEST
 START_TEST(trainer_cpu_exact) { run_trainer(EMIM_BACKEND_CPU, EMIM_MODE_EXACT); }
@@ -318,6 +486,11 @@ int main(void)
         fprintf(stderr, "check_oracle: %s\n", why);
         return 1;
     }
+    snprintf(path, sizeof path, "%s/tests/data/oracle-joint.bin", src ? src : ".");
+    if (load_oracle(&joint_oracle, path, why, sizeof why)) {
+        fprintf(stderr, "check_oracle: %s\n", why);
+        return 1;
+    }
     Suite *s = suite_create("oracle");
     TCase *tc = tcase_create("oracle");
     tcase_set_timeout(tc, 300);
@@ -325,12 +498,16 @@ int main(void)
     tcase_add_test(tc, oracle_cpu_exact);
     tcase_add_test(tc, trainer_cpu_fast);
     tcase_add_test(tc, trainer_cpu_exact);
+    tcase_add_test(tc, joint_cpu_fast);
+    tcase_add_test(tc, joint_cpu_exact);
     emim_ctx *probe = emim_have_opencl() ? test_ctx(EMIM_BACKEND_OPENCL, EMIM_MODE_FAST, 0, why, sizeof why) : NULL;
     if (probe) {
         emim_ctx_free(probe);
         tcase_add_test(tc, oracle_opencl_fast);
         tcase_add_test(tc, oracle_opencl_exact);
         tcase_add_test(tc, trainer_opencl_exact);
+        tcase_add_test(tc, joint_opencl_fast);
+        tcase_add_test(tc, joint_opencl_exact);
     } else {
         printf("no OpenCL device: the oracle runs on the CPU twin only\n");
     }
