@@ -11,7 +11,6 @@
 /* Appends a tensor of ndim dims to the table (grows it); EMIM_ERR_NOMEM. */
 emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_init init, long fan_in, int ndim,
                             const int *shape);
-/* A Linear layer NAME.weight [out, in] (+ NAME.bias [out] when bias). */
 /* dst: the first n tensors of src, each at its offset + shift, with the
  * encoder's view (a momentum encoder's copy of the encoder, kept as buffers
  * of the same arena). Free with emim_vit_layout_free. */
@@ -20,6 +19,7 @@ emim_status emim_vit_layout_copy(const emim_vit_config *c, const emim_vit_params
 /* A buffer (emim_param.buffer): after every trained tensor. */
 emim_status emim_params_add_buffer(emim_vit_params *p, const char *name, emim_param_init init, int ndim,
                                    const int *shape);
+/* A Linear layer NAME.weight [out, in] (+ NAME.bias [out] when bias). */
 emim_status emim_params_add_linear(emim_vit_params *p, const char *name, int in, int out, int bias);
 /* A LayerNorm NAME.{weight,bias} [width]. */
 emim_status emim_params_add_norm(emim_vit_params *p, const char *name, int width);
