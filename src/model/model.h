@@ -8,7 +8,8 @@
 
 #include "core/internal.h"
 
-/* Appends a tensor of ndim dims to the table (grows it); EMIM_ERR_NOMEM. */
+/* Appends a tensor of ndim dims to the table (grows it); EMIM_ERR_NOMEM;
+ * EMIM_ERR_ARG after a buffer (a trained tensor comes before every buffer). */
 emim_status emim_params_add(emim_vit_params *p, const char *name, emim_param_init init, long fan_in, int ndim,
                             const int *shape);
 /* dst: the first n tensors of src, each at its offset + shift, with the
