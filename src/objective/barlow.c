@@ -94,7 +94,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
     size_t bt = (size_t)B * N * M->PD, bh = (size_t)B * h, bd = (size_t)B * D, hs = emim_head_acts_size(&o->head, B);
     o->img = malloc(bt * sizeof *o->img);
     o->htok = malloc(bt * sizeof *o->htok);
-    o->blur = malloc(bt / (size_t)B / (size_t)c->vit.channels * sizeof *o->blur);
+    o->blur = malloc(bt / (size_t)c->vit.channels * sizeof *o->blur); /* [B, H, W, D] */
     o->Ch = malloc((size_t)D * D * sizeof *o->Ch);
     if (!o->img || !o->htok || !o->blur || !o->Ch) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of host memory"); }
     size_t work = 2 + N + 2 * bt + 2 * (2 * bh + hs + 3 * bd + 2 * (size_t)D) + 2 * (size_t)D * D +

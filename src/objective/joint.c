@@ -15,15 +15,27 @@ emim_status emim_views_upload(const emim_model *M, const emim_batch *b, const em
     const emim_train_config *c = M->cfg;
     const emim_vit_config *v = &c->vit;
     int B = c->batch, C = v->channels;
-    size_t vol = (size_t)M->N * M->PD;
-    char err[256];
+    size_t vol = (size_t)M->N * M->PD, cv = vol / (size_t)C;
+    char err[256] = "";
+    emim_status bad = EMIM_OK;
+    /* the samples in parallel (a view depends on (seed, the sample's place in
+     * the data order, view) alone, so the threads do not change it); each
+     * sample its own part of the blur's scratch */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(emim_threads(M->ctx))
     for (int s = 0; s < B; s++) {
-        /* a view depends on (seed, the sample's place in the data order, view) */
         uint64_t sample = (uint64_t)b->step * (uint64_t)c->batch + (uint64_t)(b->first + s);
+        char e[256];
         emim_status st = emim_augment_view_scratch(img + (size_t)s * vol, b->images + (size_t)s * vol, C, v->img, o,
-                                                   c->seed, sample, view, scratch, err, sizeof err);
-        if (st) return emim_set_error(M->ctx, st, "%s: %s", emim_method_name(c->method), err);
+                                                   c->seed, sample, view, scratch + (size_t)s * cv, e, sizeof e);
+        if (st) {
+#pragma omp critical(emim_views_error)
+            if (!bad) {
+                bad = st;
+                snprintf(err, sizeof err, "%s", e);
+            }
+        }
     }
+    if (bad) return emim_set_error(M->ctx, bad, "%s: %s", emim_method_name(c->method), err);
     emim_patch_move(tok, img, 0, B, C, v->img[0], v->img[1], v->img[2], v->patch[0], v->patch[1], v->patch[2],
                     emim_threads(M->ctx));
     return emim_buf_write(dst.buf, dst.off, (size_t)B * vol, tok);

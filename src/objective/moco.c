@@ -244,7 +244,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
     size_t bt = (size_t)B * N * M->PD, nl = (size_t)B * (B + Q);
     o->img = malloc(bt * sizeof *o->img);
     o->htok = malloc(bt * sizeof *o->htok);
-    o->blur = malloc(bt / (size_t)B / (size_t)c->vit.channels * sizeof *o->blur);
+    o->blur = malloc(bt / (size_t)c->vit.channels * sizeof *o->blur); /* [B, H, W, D] */
     int nomem = !reg || !o->img || !o->htok || !o->blur;
     for (int d = 0; d < o->ndir; d++) nomem |= !(o->dir[d].dhid = calloc((size_t)c->vit.layers, sizeof(emim_ref)));
     if (nomem) {

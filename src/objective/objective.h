@@ -99,7 +99,8 @@ emim_status emim_read_scalar(emim_ref r, float *v);
 /* View `view` of the batch's images (emim_augment_view by (seed, the
  * sample's place in the data order step * batch + first + s, view)) into
  * img [B, C, H, W, D] and tok [B, N, PD] (host scratch; scratch: one
- * channel's volume for the blur), then onto dst. */
+ * channel's volume per sample for the blur, [B, H, W, D]), then onto dst;
+ * the samples in parallel. */
 emim_status emim_views_upload(const emim_model *M, const emim_batch *b, const emim_augment_options *o, int view,
                               float *img, float *tok, float *scratch, emim_ref dst);
 /* A method's "geometric" option (auto|none|view|shared) into o. */
