@@ -128,7 +128,7 @@ int cmd_phantom(int argc, char **argv)
         free(tsv);
     }
     if (!rc)
-        printf("wrote %d subjects of %dx%dx%d voxels to %s (%s%s%s%s and seg per subject; labels.tsv)\n", n, H, W, D, out,
+        printf("wrote %d subjects of %dx%dx%d voxels to %s (%s%s%s%s and seg per subject) and labels.tsv\n", n, H, W, D, out,
                mods[0], C > 1 ? ", t1c" : "", C > 2 ? ", t2w" : "", C > 3 ? ", t2f" : "");
     free(img);
     free(seg);
