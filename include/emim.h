@@ -407,6 +407,11 @@ enum {
     EMIM_TISSUE_OEDEMA, EMIM_TISSUE_RIM, EMIM_TISSUE_CORE, EMIM_PHANTOM_LABELS
 };
 emim_status emim_phantom(float *img, uint8_t *labels, int C, int H, int W, int D, uint64_t seed, uint64_t index);
+/* The phantom's downstream label (emim probe): 1 when the lesion of (seed,
+ * index) is large (its radius above the median of the generator's uniform
+ * radius distribution), else 0; balanced, and seen only through the image
+ * (the lesion's extent in every contrast). The same for any size and C. */
+int emim_phantom_label(uint64_t seed, uint64_t index);
 
 /* ---- masks on the patch grid ----
  * A mask is [C, N] bytes (modality c, patch position n; 1 = masked), drawn
@@ -942,6 +947,37 @@ typedef struct {
 } emim_maskvar_result;
 emim_status emim_maskvar(emim_data *d, const emim_vit_config *grid, int samples, const emim_mask_options *m, int nm,
                          uint64_t seed, emim_maskvar_result *out, char *err, size_t errlen);
+
+/* ---- linear probing of frozen features (host memory, double precision,
+ * serial: the same numbers for any thread count) ----
+ * emim_probe_folds: stratified k-fold assignment of n samples of labels y
+ * (0 .. classes-1) into fold [n] (0 .. folds-1): each class's samples in an
+ * order shuffled from (seed, class), dealt round robin, the deal going on
+ * from class to class (so fold sizes differ by at most one, and a class of
+ * at least `folds` samples is in every fold).
+ * emim_auc: the area under the ROC curve of scores against positive [n]
+ * (non-zero: a positive), the Mann-Whitney rank statistic with tied scores
+ * sharing their mean rank (1: every positive above every negative, 0: below,
+ * 0.5: all tied); NaN without both kinds.
+ * emim_logreg_fit: L2-regularised logistic regression of y [n] (0 or 1) on
+ * x [n, d], minimising (1/n) sum_i [log(1 + e^z_i) - y_i z_i] +
+ * (l2 / 2) |w|^2 with z = x w + b (the bias b unpenalised; l2 > 0), by
+ * Newton's method with step halving from w = 0, to a step under 1e-10:
+ * w [d + 1] (the weights, then b).
+ * emim_probe_cv: k-fold cross-validation of a linear probe of features x
+ * [n, d] for labels y (0 .. classes-1) on emim_probe_folds' folds: each
+ * feature standardised by the training folds' mean and standard deviation,
+ * one emim_logreg_fit head (class 1 against 0 for two classes, else each
+ * class against the rest, predicting the highest score); per fold the test
+ * samples' AUC (two classes: of class 1; else the mean of the classes'
+ * one-vs-rest AUCs) into auc [folds] and accuracy into acc [folds]. */
+emim_status emim_probe_folds(const int *y, int n, int classes, int folds, uint64_t seed, int *fold, char *err,
+                             size_t errlen);
+double emim_auc(const double *score, const int *positive, int n);
+emim_status emim_logreg_fit(const double *x, const double *y, int n, int d, double l2, double *w, char *err,
+                            size_t errlen);
+emim_status emim_probe_cv(const double *x, const int *y, int n, int d, int classes, int folds, uint64_t seed,
+                          double l2, double *auc, double *acc, char *err, size_t errlen);
 
 /* ---- the op table, for tools and tests ----
  * (Their twin-test cases and `emim validate` are not in the installed

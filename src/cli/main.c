@@ -24,6 +24,7 @@ static void usage(FILE *f)
             "  reconstruct   one sample: original, masked, reconstruction, collapsed output (NIfTI, PNG)\n"
             "  export        a run's encoder as MONAI's ViT weights (safetensors)\n"
             "  features      one subject's input volume and encoder features (safetensors), to compare frameworks\n"
+            "  probe         linear probing of a run's frozen encoder against a fresh initialisation (AUC, accuracy)\n"
             "\n"
             "Global options (also from the environment):\n"
             "  -b, --backend=cpu|opencl|auto   compute backend (EMIM_BACKEND; default auto:\n"
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "spectrum")) return cmd_spectrum(&o, cargc, cargv);
     if (!strcmp(cmd, "export")) return cmd_export(&o, cargc, cargv);
     if (!strcmp(cmd, "features")) return cmd_features(&o, cargc, cargv);
+    if (!strcmp(cmd, "probe")) return cmd_probe(&o, cargc, cargv);
     if (!strcmp(cmd, "reconstruct")) return cmd_reconstruct(&o, cargc, cargv);
     if (!strcmp(cmd, "help")) { usage(stdout); return 0; }
     die_usage("unknown command '%s'", cmd);

@@ -14,7 +14,8 @@ static void usage(FILE *f)
     fprintf(f, "Usage: %s phantom --out=DIR [OPTIONS]\n"
                "Writes the built-in phantom as a BraTS-layout folder of NIfTI files: DIR/PHANTOM-00000-000/\n"
                "PHANTOM-00000-000-t1n.nii.gz and likewise t1c, t2w, t2f, and seg (1 oedema, 2 enhancing rim,\n"
-               "3 necrotic core).\n"
+               "3 necrotic core), and DIR/labels.tsv (subject, label): the downstream task of emim probe, 1 when\n"
+               "the subject's lesion is large (radius above the median of the phantom's), else 0.\n"
                "\n"
                "  --out=DIR          the folder to create (required; must not exist)\n"
                "  --subjects=N       subjects [8]\n"
@@ -112,8 +113,22 @@ int cmd_phantom(int argc, char **argv)
         if (tty) fprintf(stderr, "\rwriting subject %d/%d ", i + 1, n);
     }
     if (tty) fprintf(stderr, "\n");
+    /* the downstream labels (emim_phantom_label: the lesion's size class) */
+    char *tsv = rc ? NULL : malloc((size_t)n * 32 + 64);
+    if (!rc && !tsv) { fprintf(stderr, "%s: out of memory\n", prog); rc = 1; }
+    if (tsv) {
+        size_t len = (size_t)sprintf(tsv, "subject\tlabel\n");
+        for (int i = 0; i < n; i++)
+            len += (size_t)sprintf(tsv + len, "PHANTOM-%05d-000\t%d\n", i, emim_phantom_label(seed, (uint64_t)i));
+        snprintf(path, sizeof path, "%s/labels.tsv", out);
+        if (write_file_atomic(path, tsv)) {
+            fprintf(stderr, "%s: %s: cannot write: %s\n", prog, path, strerror(errno));
+            rc = 1;
+        }
+        free(tsv);
+    }
     if (!rc)
-        printf("wrote %d subjects of %dx%dx%d voxels to %s (%s%s%s%s and seg per subject)\n", n, H, W, D, out,
+        printf("wrote %d subjects of %dx%dx%d voxels to %s (%s%s%s%s and seg per subject) and labels.tsv\n", n, H, W, D, out,
                mods[0], C > 1 ? ", t1c" : "", C > 2 ? ", t2w" : "", C > 3 ? ", t2f" : "");
     free(img);
     free(seg);

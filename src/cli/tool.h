@@ -121,5 +121,6 @@ int cmd_spectrum(emim_options *o, int argc, char **argv);
 int cmd_reconstruct(emim_options *o, int argc, char **argv);
 int cmd_export(emim_options *o, int argc, char **argv);
 int cmd_features(emim_options *o, int argc, char **argv);
+int cmd_probe(emim_options *o, int argc, char **argv);
 
 #endif

@@ -35,6 +35,15 @@ static double draw(uint64_t seed, uint64_t index, uint32_t k)
 
 static double lerp(double lo, double hi, double u) { return lo + (hi - lo) * u; }
 
+/* The downstream label is the lesion's size class: its radius lr is drawn
+ * uniformly (draw 11 below), so "above the median radius" is draw 11 >= 0.5,
+ * balanced in expectation and independent of every other draw (place,
+ * hemisphere, shape, bias field, noise). Size is content an encoder must see:
+ * the lesion's volume grows 17-fold over the range, in every contrast; the
+ * hemisphere would be the other candidate, but a mean over tokens keeps
+ * little of where a thing is. */
+int emim_phantom_label(uint64_t seed, uint64_t index) { return draw(seed, index, 11) >= 0.5; }
+
 emim_status emim_phantom(float *img, uint8_t *labels, int C, int H, int W, int D, uint64_t seed, uint64_t index)
 {
     if (!img || C < 1 || C > EMIM_PHANTOM_CONTRASTS || H < 4 || W < 4 || D < 4 || (size_t)H * W * D > ((size_t)1 << 31))
