@@ -61,7 +61,6 @@ struct emim_objective {
     emim_head_acts ha[2];
     size_t dzero;                /* from here on the work arena is zeroed every step */
     float *img, *htok, *blur;           /* host: one view's images and tokens */
-    float *Ch;                   /* host: C [D, D], for the terms */
 };
 
 static void destroy(emim_objective *o)
@@ -72,7 +71,6 @@ static void destroy(emim_objective *o)
     free(o->img);
     free(o->htok);
     free(o->blur);
-    free(o->Ch);
     free(o);
 }
 
@@ -95,16 +93,15 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->img = malloc(bt * sizeof *o->img);
     o->htok = malloc(bt * sizeof *o->htok);
     o->blur = malloc(bt / (size_t)c->vit.channels * sizeof *o->blur); /* [B, H, W, D] */
-    o->Ch = malloc((size_t)D * D * sizeof *o->Ch);
-    if (!o->img || !o->htok || !o->blur || !o->Ch) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of host memory"); }
-    size_t work = 2 + N + 2 * bt + 2 * (2 * bh + hs + 3 * bd + 2 * (size_t)D) + 2 * (size_t)D * D +
+    if (!o->img || !o->htok || !o->blur) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of host memory"); }
+    size_t work = 4 + N + 2 * bt + 2 * (2 * bh + hs + 3 * bd + 2 * (size_t)D) + 2 * (size_t)D * D +
                   2 * (size_t)B * N * h;
     s = emim_buf_alloc(ctx, work, &o->work);
     for (int v = 0; v < 2 && !s; v++) s = emim_vit_acts_create(ctx, &c->vit, B, &o->A[v]);
     if (s) { destroy(o); return s; }
     size_t off = 0;
 #define TAKE(k) (off += (k), emim_at(o->work, off - (k)))
-    o->dloss = TAKE(1); o->loss = TAKE(1); o->region = TAKE((size_t)N);
+    o->dloss = TAKE(1); o->loss = TAKE(3); o->region = TAKE((size_t)N);
     for (int v = 0; v < 2; v++) {
         o->tok[v] = TAKE(bt); o->y[v] = TAKE(bh); o->n[v] = TAKE(bd);
         o->mean[v] = TAKE((size_t)D); o->rstd[v] = TAKE((size_t)D);
@@ -158,18 +155,14 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
         EMIM_CHECK(emim_region_pool_backward(ctx, o->dout[v], o->region, o->dy[v], B, N, 1, h));
         EMIM_CHECK(emim_vit_backward(ctx, M->lay, M->params, b->grads, o->A[v], o->dout[v], NULL));
     }
-    /* the terms, from C on the host (the loss op's value is the total) */
-    EMIM_CHECK(emim_buf_read(o->work, o->C.off, (size_t)D * D, o->Ch));
-    EMIM_CHECK(emim_read_scalar(o->loss, loss));
-    double on = 0, offd = 0;
-    for (int i = 0; i < D; i++)
-        for (int j = 0; j < D; j++) {
-            double x = o->Ch[(size_t)i * D + j];
-            if (i == j) on += (1 - x) * (1 - x);
-            else offd += x * x;
-        }
-    metrics[0] = (float)on;
-    metrics[1] = (float)offd;
+    /* the terms on the device: the op with off-diagonal weights 0 and 1 */
+    EMIM_CHECK(emim_barlow(ctx, emim_at(o->loss.buf, o->loss.off + 1), o->C, 0.0f, 1, D));
+    EMIM_CHECK(emim_barlow(ctx, emim_at(o->loss.buf, o->loss.off + 2), o->C, 1.0f, 1, D));
+    float v[3];
+    EMIM_CHECK(emim_buf_read(o->work, o->loss.off, 3, v));
+    *loss = v[0];
+    metrics[0] = v[1];
+    metrics[1] = v[2] - v[1];
     return EMIM_OK;
 }
 
