@@ -1,6 +1,7 @@
 #!/bin/sh
 # The joint-embedding comparison of doc/method.md ("MoCo v2, its fixes,
-# Barlow Twins and E-MIM side by side"): equal steps of each method on 48
+# Barlow Twins and E-MIM side by side"): equal steps of each method (and of
+# E-MIM with its PBT levels ZCA-whitened) on 48
 # phantom subjects written as NIfTI, then one `emim spectrum` of every run
 # and of a fresh initialisation (the second paper's Fig. 1 on our data).
 #
@@ -27,10 +28,11 @@ run() {
   grep '^collapse check (' "$name.log"
 }
 run emim --method emim
+run emim-zca --method emim --zca
 run moco --method moco --queue $((32 * BATCH))
 run moco-local --method moco --queue $((32 * BATCH)) --local-infonce
 run moco-zca --method moco --queue $((32 * BATCH)) --zca
 run moco-both --method moco --queue $((32 * BATCH)) --local-infonce --zca
 run barlow --method barlow
-"$EMIM" -q spectrum emim moco moco-local moco-zca moco-both barlow --init --samples 16 --out spectrum |
+"$EMIM" -q spectrum emim emim-zca moco moco-local moco-zca moco-both barlow --init --samples 16 --out spectrum |
   tee spectrum.log
