@@ -27,13 +27,6 @@ static int width(const emim_train_config *t, int i)
     return v ? v : 4 * t->vit.hidden;
 }
 
-static void mask_options(const emim_train_config *t, emim_mask_options *m)
-{
-    (void)t;
-    m->strategy = EMIM_MASK_RANDOM; /* no masks */
-    m->ratio = 0;
-}
-
 static emim_status check(const emim_train_config *t, char *err, size_t errlen)
 {
     if (t->batch < 2) {
@@ -74,6 +67,30 @@ static void destroy(emim_objective *o)
     free(o);
 }
 
+/* The work arena, carved from buf (NULL: counting only); returns its size. */
+static size_t carve(emim_objective *o, emim_buf *buf)
+{
+    const emim_model *M = &o->M;
+    int B = M->cfg->batch, N = M->N, h = M->cfg->vit.hidden, D = o->head.out;
+    size_t bt = (size_t)B * N * M->PD, bh = (size_t)B * h, bd = (size_t)B * D, hs = emim_head_acts_size(&o->head, B),
+           off = 0;
+#define TAKE(k) (off += (k), emim_at(buf, off - (k)))
+    o->dloss = TAKE(1); o->loss = TAKE(3); o->region = TAKE((size_t)N);
+    for (int v = 0; v < 2; v++) {
+        o->tok[v] = TAKE(bt); o->y[v] = TAKE(bh); o->n[v] = TAKE(bd);
+        o->mean[v] = TAKE((size_t)D); o->rstd[v] = TAKE((size_t)D);
+    }
+    o->C = TAKE((size_t)D * D);
+    o->dzero = off;
+    o->dC = TAKE((size_t)D * D);
+    for (int v = 0; v < 2; v++) {
+        emim_head_acts_take(&o->ha[v], &o->head, B, TAKE(hs));
+        o->dn[v] = TAKE(bd); o->dz[v] = TAKE(bd); o->dy[v] = TAKE(bh); o->dout[v] = TAKE((size_t)B * N * h);
+    }
+#undef TAKE
+    return off;
+}
+
 static emim_status create(emim_objective **out, const emim_model *M)
 {
     emim_ctx *ctx = M->ctx;
@@ -89,31 +106,15 @@ static emim_status create(emim_objective **out, const emim_model *M)
     emim_views_geometry(&o->aug, (int)emim_opt(c, O_GEOM), 0);
     if (!s) s = emim_head_view(&o->head, M->lay, "projector", h, width(c, O_PHID), D, 1, err, sizeof err);
     if (s) { destroy(o); return emim_set_error(ctx, s, "barlow: %s", err); }
-    size_t bt = (size_t)B * N * M->PD, bh = (size_t)B * h, bd = (size_t)B * D, hs = emim_head_acts_size(&o->head, B);
+    size_t bt = (size_t)B * N * M->PD;
     o->img = malloc(bt * sizeof *o->img);
     o->htok = malloc(bt * sizeof *o->htok);
     o->blur = malloc(bt / (size_t)c->vit.channels * sizeof *o->blur); /* [B, H, W, D] */
     if (!o->img || !o->htok || !o->blur) { destroy(o); return emim_set_error(ctx, EMIM_ERR_NOMEM, "barlow: out of host memory"); }
-    size_t work = 4 + N + 2 * bt + 2 * (2 * bh + hs + 3 * bd + 2 * (size_t)D) + 2 * (size_t)D * D +
-                  2 * (size_t)B * N * h;
-    s = emim_buf_alloc(ctx, work, &o->work);
+    s = emim_buf_alloc(ctx, carve(o, NULL), &o->work);
     for (int v = 0; v < 2 && !s; v++) s = emim_vit_acts_create(ctx, &c->vit, B, &o->A[v]);
     if (s) { destroy(o); return s; }
-    size_t off = 0;
-#define TAKE(k) (off += (k), emim_at(o->work, off - (k)))
-    o->dloss = TAKE(1); o->loss = TAKE(3); o->region = TAKE((size_t)N);
-    for (int v = 0; v < 2; v++) {
-        o->tok[v] = TAKE(bt); o->y[v] = TAKE(bh); o->n[v] = TAKE(bd);
-        o->mean[v] = TAKE((size_t)D); o->rstd[v] = TAKE((size_t)D);
-    }
-    o->C = TAKE((size_t)D * D);
-    o->dzero = off;
-    o->dC = TAKE((size_t)D * D);
-    for (int v = 0; v < 2; v++) {
-        emim_head_acts_take(&o->ha[v], &o->head, B, TAKE(hs));
-        o->dn[v] = TAKE(bd); o->dz[v] = TAKE(bd); o->dy[v] = TAKE(bh); o->dout[v] = TAKE((size_t)B * N * h);
-    }
-#undef TAKE
+    carve(o, o->work);
     /* constants: d loss / d loss = 1; every token in region 0 (the mean
      * over the tokens) */
     float one = 1.0f, *zero = calloc((size_t)N, sizeof *zero);
@@ -170,6 +171,6 @@ const emim_objective_def emim_objective_barlow = {
     .name = "barlow",
     .summary = "Barlow Twins: two augmented views, a projector with batch norm, the cross-correlation's redundancy",
     .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = EMIM_COUNT(METRICS),
-    .check = check, .mask = mask_options, .layout = layout, .create = create, .free = destroy, .step = step,
+    .check = check, .mask = emim_views_no_masks, .layout = layout, .create = create, .free = destroy, .step = step,
     .reconstruct = NULL, .update = NULL, .whole_batch = 1,
 };

@@ -41,6 +41,13 @@ emim_status emim_views_upload(const emim_model *M, const emim_batch *b, const em
     return emim_buf_write(dst.buf, dst.off, (size_t)B * vol, tok);
 }
 
+void emim_views_no_masks(const emim_train_config *t, emim_mask_options *m)
+{
+    (void)t;
+    m->strategy = EMIM_MASK_RANDOM;
+    m->ratio = 0;
+}
+
 void emim_views_geometry(emim_augment_options *o, int choice, int local)
 {
     /* auto: crops and flips per view, none with local InfoNCE (its regions

@@ -57,13 +57,6 @@ static int phid(const emim_train_config *t)
     return v ? v : t->vit.hidden;
 }
 
-static void mask_options(const emim_train_config *t, emim_mask_options *m)
-{
-    (void)t;
-    m->strategy = EMIM_MASK_RANDOM; /* no masks */
-    m->ratio = 0;
-}
-
 static emim_status check(const emim_train_config *t, char *err, size_t errlen)
 {
     int Q = (int)emim_opt(t, O_QUEUE), g = (int)emim_opt(t, O_LGRID), sym = (int)emim_opt(t, O_SYM);
@@ -420,6 +413,6 @@ const emim_objective_def emim_objective_moco = {
     .summary = "MoCo v2: a momentum encoder, a queue of negative keys, InfoNCE; local InfoNCE and ZCA whitening as "
                "options",
     .opts = OPTS, .nopts = NOPTS, .metrics = METRICS, .nmetrics = EMIM_COUNT(METRICS),
-    .check = check, .mask = mask_options, .layout = layout, .create = create, .free = destroy, .step = step,
+    .check = check, .mask = emim_views_no_masks, .layout = layout, .create = create, .free = destroy, .step = step,
     .reconstruct = NULL, .update = update, .whole_batch = 1,
 };

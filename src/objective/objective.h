@@ -107,6 +107,8 @@ emim_status emim_views_upload(const emim_model *M, const emim_batch *b, const em
 enum { EMIM_VIEWS_AUTO = 0 };
 #define EMIM_VIEWS_CHOICES "auto|none|view|shared"
 void emim_views_geometry(emim_augment_options *o, int choice, int local);
+/* The masks of a method without masks (random, ratio 0). */
+void emim_views_no_masks(const emim_train_config *t, emim_mask_options *m);
 /* region [N]: each token's block of a g x g x g split of the patch grid
  * (floats for emim_region_pool); returns g^3, or 0 when g does not fit the
  * grid. */
