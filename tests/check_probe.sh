@@ -35,6 +35,27 @@ cmp "$tmp/p1/probe.tsv" "$tmp/p2/probe.tsv" || { echo "FAIL the probe differs fo
 check folder 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --layer 0 --out "$tmp/p3"
 expect folder out "20 subjects of $tmp/ph, 2 classes ($tmp/ph/labels.tsv), 4 folds"
 tsv_ok folder "$tmp/p3/probe.tsv" 8
+# concatenated layers: --levels is the PBT pyramid (2 layers: blocks 0 and 1), the same as naming them
+check levels 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --levels --out "$tmp/p5"
+expect levels out "features: pyramid levels, mean tokens of blocks 0,1 (48)"
+tsv_ok levels "$tmp/p5/probe.tsv" 8
+check layers 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --layer 0,1 --out "$tmp/p6"
+expect layers out "features: layers, mean tokens of blocks 0,1 (48)"
+cmp "$tmp/p5/probe.tsv" "$tmp/p6/probe.tsv" || { echo "FAIL --levels differs from --layer 0,1"; fail=1; }
+# the features probed: block 0's columns, then the output's, for both encoders
+check concat 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --layer 0,-1 --save-features --out "$tmp/p7"
+check concat-0 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --layer 0 --save-features --out "$tmp/p8"
+check concat-out 0 $E probe "$tmp/run" --data "$tmp/ph" --folds 4 --save-features --out "$tmp/p9"
+for e in checkpoint initialisation; do
+  [ "$(head -1 "$tmp/p7/features-$e.tsv" | cut -f 1-3,26-27,50)" = "subject	label	block0.0	block0.23	out.0	out.23" ] ||
+    { echo "FAIL features-$e.tsv header"; head -c 300 "$tmp/p7/features-$e.tsv"; fail=1; }
+  [ "$(wc -l < "$tmp/p7/features-$e.tsv")" -eq 21 ] || { echo "FAIL features-$e.tsv: not 20 subjects"; fail=1; }
+  cut -f 3- "$tmp/p9/features-$e.tsv" | paste "$tmp/p8/features-$e.tsv" - | tail -n +2 > "$tmp/joined"
+  tail -n +2 "$tmp/p7/features-$e.tsv" | cmp -s - "$tmp/joined" ||
+    { echo "FAIL --layer 0,-1's features are not block 0's beside the output's ($e)"; fail=1; }
+done
+cmp -s "$tmp/p7/features-checkpoint.tsv" "$tmp/p7/features-initialisation.tsv" &&
+  { echo "FAIL the checkpoint's features are the initialisation's"; fail=1; }
 # several classes: one-vs-rest
 awk -F'\t' 'NR == 1 { print; next } { print $1 "\t" (NR % 3 ? "a" : (NR % 2 ? "b" : "c")) }' "$tmp/ph/labels.tsv" > "$tmp/three.tsv"
 check three 0 $E probe "$tmp/run" --data "$tmp/ph" --labels "$tmp/three.tsv" --folds 3 --out "$tmp/p4"
@@ -68,6 +89,10 @@ check no-labels 1 $E probe "$tmp/run" --data "$tmp/nolab" --out "$tmp/pb"
 expect no-labels err "$tmp/nolab: no labels.tsv there: give --labels FILE"
 check bad-layer 2 $E probe "$tmp/run" --layer 5
 expect bad-layer err "--layer 5"
+check layer-twice 2 $E probe "$tmp/run" --layer 0,-1,0
+expect layer-twice err "--layer: 0 is named twice"
+check bad-layer-list 2 $E probe "$tmp/run" --layer 0,7
+expect bad-layer-list err "--layer 7"
 check no-run 2 $E probe
 check two-runs 2 $E probe "$tmp/run" "$tmp/run"
 exit $fail

@@ -17,12 +17,12 @@ static void usage(FILE *f)
             "Usage: %s [GLOBAL OPTIONS] probe RUN [OPTIONS]\n"
             "Linear probing of the frozen encoder of RUN (a run folder or checkpoint file) against a fresh\n"
             "initialisation of the same model (the weights the run started from): one feature vector per\n"
-            "subject (the mean over the tokens of the encoder's output, or of block L's hidden state),\n"
-            "standardised, an L2-regularised logistic regression (Newton's method; one head per class\n"
-            "against the rest for more than two classes), k-fold cross-validation stratified by label,\n"
-            "the same folds for both encoders. A table of AUC (one-vs-rest mean for several classes) and\n"
-            "accuracy, mean and standard deviation over the folds, one summary line, and DIR/probe.tsv\n"
-            "(a row per encoder and fold).\n"
+            "subject (the mean over the tokens of the encoder's output, of block L's hidden state, or of\n"
+            "several, concatenated), standardised, an L2-regularised logistic regression (Newton's method;\n"
+            "one head per class against the rest for more than two classes), k-fold cross-validation\n"
+            "stratified by label, the same folds for both encoders. A table of AUC (one-vs-rest mean for\n"
+            "several classes) and accuracy, mean and standard deviation over the folds, one summary line,\n"
+            "and DIR/probe.tsv (a row per encoder and fold).\n"
             "Data: --data, else the run's own. Labels: --labels, else DATA/labels.tsv; for a run on the\n"
             "built-in phantom, its subjects 0 .. N-1 and their lesion-size labels (as emim phantom writes).\n"
             "\n"
@@ -30,10 +30,15 @@ static void usage(FILE *f)
             "  --labels=FILE              lines subject<TAB>label (an optional 'subject' header; '#' comments);\n"
             "                             any two or more distinct labels\n"
             "  --subjects=N               built-in phantom: its first N subjects [40]\n"
-            "  --layer=L                  the features after block L (0-based); -1: the output [-1]\n"
+            "  --layer=L[,L...]           the features after block L (0-based; -1: the output), several\n"
+            "                             concatenated [-1]\n"
+            "  --levels                   the pyramid levels, concatenated: the blocks E-MIM's PBT takes\n"
+            "                             (every layers/4 blocks, or /3, /2, /1 when 4 does not divide them)\n"
             "  --folds=K                  cross-validation folds [5]\n"
             "  --seed=N                   the folds' seed [1]\n"
             "  --l2=X                     the penalty (X/2)|w|^2 beside the mean log-loss [0.01]\n"
+            "  --save-features            also write each encoder's features: DIR/features-checkpoint.tsv and\n"
+            "                             DIR/features-initialisation.tsv (subject, label, one column each)\n"
             "  --out=DIR                  [probe]\n",
             prog);
 }
@@ -178,15 +183,17 @@ static void mean_sd(const double *v, int n, double *m, double *sd)
 int cmd_probe(emim_options *o, int argc, char **argv)
 {
     const char *data_path = NULL, *labels_file = NULL, *out = "probe";
-    int layer = -1, folds = 5, nphantom = 40;
+    enum { MAXL = 64 };
+    int lay[MAXL] = { -1 }, nl = 1, levels = 0, folds = 5, nphantom = 40, save = 0;
     unsigned long long seed = 1;
     double l2 = 1e-2;
-    enum { O_DATA = 256, O_LABELS, O_SUBJECTS, O_LAYER, O_FOLDS, O_SEED, O_L2, O_OUT };
+    enum { O_DATA = 256, O_LABELS, O_SUBJECTS, O_LAYER, O_FOLDS, O_SEED, O_L2, O_OUT, O_LEVELS, O_SAVE };
     static const struct option lo[] = {
         { "data", required_argument, NULL, O_DATA }, { "labels", required_argument, NULL, O_LABELS },
         { "subjects", required_argument, NULL, O_SUBJECTS }, { "layer", required_argument, NULL, O_LAYER },
         { "folds", required_argument, NULL, O_FOLDS }, { "seed", required_argument, NULL, O_SEED },
         { "l2", required_argument, NULL, O_L2 }, { "out", required_argument, NULL, O_OUT },
+        { "levels", no_argument, NULL, O_LEVELS }, { "save-features", no_argument, NULL, O_SAVE },
         { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
     };
     optind = 0; /* 0: getopt starts afresh (main stopped at the command) */
@@ -196,7 +203,16 @@ int cmd_probe(emim_options *o, int argc, char **argv)
         case O_DATA: data_path = optarg; break;
         case O_LABELS: labels_file = optarg; break;
         case O_SUBJECTS: nphantom = parse_int(optarg, "--subjects", 2, 1000000); break;
-        case O_LAYER: layer = parse_int(optarg, "--layer", -1, 1023); break;
+        case O_LAYER: {
+            nl = 1;
+            for (const char *p = optarg; *p; p++) nl += *p == ',';
+            if (nl > MAXL) die_usage("probe: --layer %s: at most 64 layers", optarg);
+            parse_ints(optarg, "--layer", lay, nl, 0, -1, 1023);
+            levels = 0;
+            break;
+        }
+        case O_LEVELS: levels = 1; break;
+        case O_SAVE: save = 1; break;
         case O_FOLDS: folds = parse_int(optarg, "--folds", 2, 1000); break;
         case O_SEED: seed = parse_u64(optarg, "--seed"); break;
         case O_L2: l2 = parse_float(optarg, "--l2", 1e-12, 1e12); break;
@@ -210,10 +226,22 @@ int cmd_probe(emim_options *o, int argc, char **argv)
     static run_info ri;
     if (read_run(run, &ri)) return 1;
     emim_train_config t = ri.t;
-    if (layer >= t.vit.layers) {
-        fprintf(stderr, "%s: --layer %d: %s has layers 0 to %d (-1: the output)\n", prog, layer, ri.ckpt,
-                t.vit.layers - 1);
-        return 2;
+    if (levels) { /* the PBT pyramid's rule (src/objective/emim.c) */
+        int Ly = t.vit.layers, lv = Ly % 4 == 0 ? 4 : Ly % 3 == 0 ? 3 : Ly % 2 == 0 ? 2 : 1;
+        nl = lv;
+        for (int l = 0; l < lv; l++) lay[l] = Ly / lv * (l + 1) - 1;
+    }
+    for (int l = 0; l < nl; l++) {
+        if (lay[l] >= t.vit.layers) {
+            fprintf(stderr, "%s: --layer %d: %s has layers 0 to %d (-1: the output)\n", prog, lay[l], ri.ckpt,
+                    t.vit.layers - 1);
+            return 2;
+        }
+        for (int m = 0; m < l; m++)
+            if (lay[m] == lay[l]) {
+                fprintf(stderr, "%s: --layer: %d is named twice\n", prog, lay[l]);
+                return 2;
+            }
     }
     if (data_path) { ri.d.path = data_path; }
     int phantom = ri.d.path == NULL;
@@ -269,9 +297,10 @@ int cmd_probe(emim_options *o, int argc, char **argv)
     for (int i = 0; i < L.n && raw; i++) free(raw[i]);
     free(raw);
 
-    /* the features: each subject's mean token, with the run's weights and
-     * with a fresh initialisation, in whole batches (the last padded with
-     * its first subject, whose features are not kept) */
+    /* the features: each subject's mean token of every chosen layer, side
+     * by side, with the run's weights and with a fresh initialisation, in
+     * whole batches (the last padded with its first subject, whose features
+     * are not kept) */
     o->verbose = 0;
     emim_ctx *ctx = rc ? NULL : make_ctx(o, ri.exact ? EMIM_MODE_EXACT : o->mode);
     emim_trainer *T = NULL;
@@ -279,10 +308,11 @@ int cmd_probe(emim_options *o, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
         rc = 1;
     }
-    int B = t.batch, N = emim_vit_tokens(&t.vit), h = t.vit.hidden;
+    int B = t.batch, N = emim_vit_tokens(&t.vit), h = t.vit.hidden, dim = nl * h;
     size_t vol = (size_t)t.vit.channels * t.vit.img[0] * t.vit.img[1] * t.vit.img[2];
     float *img = rc ? NULL : malloc(vol * B * sizeof *img), *feat = rc ? NULL : malloc((size_t)B * N * h * sizeof *feat);
-    double *x[2] = { rc ? NULL : malloc((size_t)L.n * h * sizeof(double)), rc ? NULL : malloc((size_t)L.n * h * sizeof(double)) };
+    double *x[2] = { rc ? NULL : malloc((size_t)L.n * dim * sizeof(double)),
+                     rc ? NULL : malloc((size_t)L.n * dim * sizeof(double)) };
     if (!rc && (!img || !feat || !x[0] || !x[1])) { fprintf(stderr, "%s: out of memory for the features\n", prog); rc = 1; }
     for (int b0 = 0; b0 < L.n && !rc; b0 += B) {
         int nb = L.n - b0 < B ? L.n - b0 : B;
@@ -295,19 +325,20 @@ int cmd_probe(emim_options *o, int argc, char **argv)
             }
         }
         for (int k = nb; k < B && !rc; k++) memcpy(img + (size_t)k * vol, img, vol * sizeof *img);
-        for (int e = 0; e < 2 && !rc; e++) {
-            if (emim_trainer_features(T, img, layer, e, feat)) {
-                fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
-                rc = 1;
-                break;
-            }
-            for (int k = 0; k < nb; k++)
-                for (int j = 0; j < h; j++) {
-                    double s = 0;
-                    for (int q = 0; q < N; q++) s += feat[((size_t)k * N + q) * h + j];
-                    x[e][(size_t)(b0 + k) * h + j] = s / N;
+        for (int e = 0; e < 2 && !rc; e++)
+            for (int l = 0; l < nl && !rc; l++) {
+                if (emim_trainer_features(T, img, lay[l], e, feat)) {
+                    fprintf(stderr, "%s: %s\n", prog, emim_error(ctx));
+                    rc = 1;
+                    break;
                 }
-        }
+                for (int k = 0; k < nb; k++)
+                    for (int j = 0; j < h; j++) {
+                        double s = 0;
+                        for (int q = 0; q < N; q++) s += feat[((size_t)k * N + q) * h + j];
+                        x[e][(size_t)(b0 + k) * dim + (size_t)l * h + j] = s / N;
+                    }
+            }
     }
     free(img);
     free(feat);
@@ -324,13 +355,11 @@ int cmd_probe(emim_options *o, int argc, char **argv)
         rc = 1;
     }
     for (int e = 0; e < 2 && !rc; e++)
-        if (emim_probe_cv(x[e], L.y, L.n, h, L.classes, folds, seed, l2, auc + (size_t)e * folds,
+        if (emim_probe_cv(x[e], L.y, L.n, dim, L.classes, folds, seed, l2, auc + (size_t)e * folds,
                           acc + (size_t)e * folds, err, sizeof err)) {
             fprintf(stderr, "%s: %s\n", prog, err);
             rc = 1;
         }
-    free(x[0]);
-    free(x[1]);
     if (!rc) {
         char lab[2][4300];
         snprintf(lab[0], sizeof lab[0], "%.4000s, step %ld", run, ri.done);
@@ -340,9 +369,15 @@ int cmd_probe(emim_options *o, int argc, char **argv)
             mean_sd(auc + (size_t)e * folds, folds, &am[e], &as[e]);
             mean_sd(acc + (size_t)e * folds, folds, &cm[e], &cs[e]);
         }
+        char what[1024], lays[800];
+        size_t wl = 0;
+        for (int l = 0; l < nl; l++)
+            wl += (size_t)snprintf(lays + wl, sizeof lays - wl, "%s%d", l ? "," : "", lay[l]);
+        if (nl == 1 && lay[0] < 0) snprintf(what, sizeof what, "mean output token");
+        else if (nl == 1) snprintf(what, sizeof what, "mean hidden state of block %d", lay[0]);
+        else snprintf(what, sizeof what, "%s, mean tokens of blocks %s", levels ? "pyramid levels" : "layers", lays);
         printf("%d subjects of %s, %d classes (%s), %d folds (seed %llu), features: %s (%d), l2 %g\n", L.n,
-               data_label, L.classes, lname, folds, seed, layer < 0 ? "mean output token" : "mean block hidden state",
-               h, l2);
+               data_label, L.classes, lname, folds, seed, what, dim, l2);
         printf("%-48s %-18s %s\n", "encoder", "AUC", "accuracy");
         for (int e = 0; e < 2; e++)
             printf("%-48s %.3f \xc2\xb1 %.3f      %.3f \xc2\xb1 %.3f\n", lab[e], am[e], as[e], cm[e], cs[e]);
@@ -355,9 +390,9 @@ int cmd_probe(emim_options *o, int argc, char **argv)
         snprintf(tsv, sizeof tsv, "%s/probe.tsv", out);
         if (text) {
             len += (size_t)snprintf(text + len, cap - len,
-                                    "# run %s (step %ld); %d subjects, %d classes; %d folds, seed %llu; layer %d; l2 %g\n"
+                                    "# run %s (step %ld); %d subjects, %d classes; %d folds, seed %llu; layer %s; l2 %g\n"
                                     "encoder\tfold\ttest\tauc\taccuracy\n",
-                                    ri.ckpt, ri.done, L.n, L.classes, folds, seed, layer, l2);
+                                    ri.ckpt, ri.done, L.n, L.classes, folds, seed, lays, l2);
             for (int e = 0; e < 2; e++)
                 for (int f = 0; f < folds; f++) {
                     int nt = 0;
@@ -375,10 +410,38 @@ int cmd_probe(emim_options *o, int argc, char **argv)
             rc = 1;
         }
         free(text);
+        for (int e = 0; e < 2 && save && !rc; e++) { /* the features, as the probes saw them (before standardising) */
+            size_t fcap = 256 + (size_t)dim * 24 + (size_t)L.n * (8 + (size_t)dim * 18), fl = 0;
+            for (int i = 0; i < L.n; i++) fcap += strlen(L.name[i]) + strlen(L.cls[L.y[i]]);
+            char *ft = malloc(fcap), path[4300];
+            if (!ft) {
+                fprintf(stderr, "%s: out of memory for the features' file\n", prog);
+                rc = 1;
+                break;
+            }
+            fl += (size_t)snprintf(ft + fl, fcap - fl, "subject\tlabel");
+            for (int l = 0; l < nl; l++)
+                for (int j = 0; j < h; j++)
+                    fl += lay[l] < 0 ? (size_t)snprintf(ft + fl, fcap - fl, "\tout.%d", j)
+                                     : (size_t)snprintf(ft + fl, fcap - fl, "\tblock%d.%d", lay[l], j);
+            for (int i = 0; i < L.n; i++) {
+                fl += (size_t)snprintf(ft + fl, fcap - fl, "\n%s\t%s", L.name[i], L.cls[L.y[i]]);
+                for (int j = 0; j < dim; j++) fl += (size_t)snprintf(ft + fl, fcap - fl, "\t%.9g", x[e][(size_t)i * dim + j]);
+            }
+            snprintf(ft + fl, fcap - fl, "\n");
+            snprintf(path, sizeof path, "%s/features-%s.tsv", out, e ? "initialisation" : "checkpoint");
+            if (write_file_atomic(path, ft)) {
+                fprintf(stderr, "%s: %s: cannot write: %s\n", prog, path, strerror(errno));
+                rc = 1;
+            }
+            free(ft);
+        }
         if (!rc)
             printf("probe: AUC %.3f \xc2\xb1 %.3f (checkpoint) vs %.3f \xc2\xb1 %.3f (initialisation), accuracy %.3f vs "
                    "%.3f; wrote %s\n", am[0], as[0], am[1], as[1], cm[0], cm[1], tsv);
     }
+    free(x[0]);
+    free(x[1]);
     free(auc);
     free(acc);
     free(fold);
