@@ -81,6 +81,8 @@ def read_export(path, shown):
     if vit["num_layers"] != 12:
         die(f"{shown}: the encoder has {vit['num_layers']} layers; MONAI's UNETR builds 12 and reads hidden states "
             f"3, 6 and 9: pretrain with --layers 12 (or --preset small or base)")
+    if any(p != 16 for p in vit["patch_size"]):
+        die(f"{shown}: patches of {vit['patch_size']} voxels; MONAI's UNETR takes 16 on every axis")
     if not all(k.startswith("vit.") for k in sd):
         die(f"{shown}: tensors without the vit. prefix: export with emim export RUN --prefix vit.")
     pre = meta.get("preprocessing", "")
