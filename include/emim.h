@@ -628,6 +628,13 @@ double emim_train_config_get(const emim_train_config *t, const char *name);
  * the encoder (emim_vit_check), the batch, the method's options against the
  * model, the optimiser and the schedule. */
 emim_status emim_train_config_check(const emim_train_config *t, char *err, size_t errlen);
+/* The blocks whose hidden states Pyramid Barlow Twins takes, 0-based, into
+ * blocks (when non-NULL; at most t->vit.layers entries): one every
+ * layers/levels blocks, the last the final block. An E-MIM run's own
+ * --levels; for the other methods, E-MIM's default (4, or the largest of 3,
+ * 2, 1 that divides the layers). Returns the count, 0 when --levels does
+ * not divide the layers. */
+int emim_pyramid_blocks(const emim_train_config *t, int *blocks);
 /* The masks the method draws at every step (emim_mask_make's options; for
  * maskvar and the collapse check). */
 void emim_train_mask_options(const emim_train_config *t, emim_mask_options *m);

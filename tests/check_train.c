@@ -555,6 +555,31 @@ START_TEST(method_tables)
 }
 END_TEST
 
+/* The pyramid's blocks (emim probe --levels): an E-MIM run's own --levels,
+ * else E-MIM's default rule, whatever the run's method. */
+START_TEST(pyramid_blocks)
+{
+    static const struct { const char *method; int layers, levels, n, b[4]; } C[] = {
+        { "emim", 4, 0, 4, { 0, 1, 2, 3 } }, { "emim", 12, 0, 4, { 2, 5, 8, 11 } },
+        { "emim", 4, 2, 2, { 1, 3 } },       { "emim", 9, 0, 3, { 2, 5, 8 } },
+        { "emim", 4, 3, 0, { 0 } },          { "mae", 6, 0, 3, { 1, 3, 5 } },
+        { "moco", 7, 0, 1, { 6 } },          { "simmim", 12, 0, 4, { 2, 5, 8, 11 } },
+    };
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        emim_vit_config v = { .img = { 16, 16, 16 }, .patch = { 8, 8, 8 }, .channels = 1, .hidden = 8, .mlp = 16,
+                              .heads = 2, .layers = C[i].layers, .eps = 1e-5f };
+        emim_train_config t;
+        ck_assert_int_eq(emim_train_config_default(&t, &v, C[i].method), EMIM_OK);
+        if (C[i].levels) ck_assert_int_eq(emim_train_config_set(&t, "levels", C[i].levels, NULL, 0), EMIM_OK);
+        int b[4] = { -9, -9, -9, -9 };
+        ck_assert_int_eq(emim_pyramid_blocks(&t, NULL), C[i].n);
+        ck_assert_int_eq(emim_pyramid_blocks(&t, b), C[i].n);
+        for (int k = 0; k < C[i].n; k++) ck_assert_int_eq(b[k], C[i].b[k]);
+        for (int k = C[i].n; k < 4; k++) ck_assert_int_eq(b[k], -9);
+    }
+}
+END_TEST
+
 /* The optimiser's EMA (the momentum encoders' update): target = m target +
  * (1 - m) source, as two roundings of the scale op; the same bits on
  * OpenCL. */
@@ -1077,6 +1102,7 @@ int main(void)
     tcase_add_test(tc, joint_refusals);
     tcase_add_test(tc, ema);
     tcase_add_test(tc, method_tables);
+    tcase_add_test(tc, pyramid_blocks);
     tcase_add_test(tc, golden_cpu);
     tcase_add_loop_test(tc, no_allocs_cpu, 0, NMETHODS);
     tcase_add_test(tc, hostile_checkpoint_config);

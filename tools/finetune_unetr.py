@@ -54,14 +54,16 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0, help="decoder initialisation, crops and order [0]")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default) [0]")
     p.add_argument("--device", default="auto", help="torch device: auto (cuda when there is one), cpu, cuda, ... [auto]")
-    p.add_argument("--arms", default="pretrained,random", help="which arms, in order [pretrained,random]")
+    p.add_argument("--arms", default="pretrained,random",
+                   help="which arms, in order: pretrained, random, and none (the encoder's outputs replaced by "
+                        "zeros: what UNETR's convolutional path from the image does alone) [pretrained,random]")
     p.add_argument("--out", default="finetune-unetr.tsv", help="per-epoch TSV [finetune-unetr.tsv]")
     a = p.parse_args()
     if a.epochs < 1 or a.batch < 1 or a.val < 1 or a.feature_size < 1:
         die("--epochs, --batch, --val and --feature-size must be positive")
     arms = a.arms.split(",")
-    if not arms or any(x not in ("pretrained", "random") for x in arms):
-        die(f"--arms {a.arms}: a list of pretrained and random")
+    if not arms or any(x not in ("pretrained", "random", "none") for x in arms) or len(set(arms)) < len(arms):
+        die(f"--arms {a.arms}: a list of pretrained, random and none, each once")
     a.arms = arms
     return a
 
@@ -189,6 +191,15 @@ def dice(pred, gt):
     return out
 
 
+def no_encoder(torch, tokens, hidden, layers):
+    """A stand-in for UNETR's ViT: zeros for its output and every hidden state."""
+    class NoEncoder(torch.nn.Module):
+        def forward(self, x):
+            z = x.new_zeros(x.shape[0], tokens, hidden)
+            return z, [z] * layers
+    return NoEncoder()
+
+
 def main():
     a = parse_args()
     import torch
@@ -237,6 +248,8 @@ def main():
             bad = [k for k in r.missing_keys if k.startswith("vit.")] + list(r.unexpected_keys)
             if bad:
                 die(f"{enc}: UNETR's encoder does not take the export: {bad[:5]}")
+        if arm == "none":
+            net.vit = no_encoder(torch, int(np.prod([s // 16 for s in size])), vit["hidden_size"], vit["num_layers"])
         net = net.to(dev)
         opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.weight_decay)
         loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
@@ -277,9 +290,10 @@ def main():
     print(f"{'arm':<12}" + "".join(f"{n:>9}" for n, _ in CLASSES) + f"{'mean(3)':>9}")
     for arm, m in final.items():
         print(f"{arm:<12}" + "".join(f"{v:9.3f}" for v in m) + f"{np.nanmean(m[:3]):9.3f}")
-    if len(final) == 2:
+    if "pretrained" in final and "random" in final:
         d = np.nanmean(final["pretrained"][:3]) - np.nanmean(final["random"][:3])
-        print(f"pretrained - random: {d:+.3f} mean Dice of the three classes; wrote {a.out}")
+        print(f"pretrained - random: {d:+.3f} mean Dice of the three classes")
+    print(f"wrote {a.out}")
     if tmp:
         tmp.cleanup()
 

@@ -32,8 +32,8 @@ static void usage(FILE *f)
             "  --subjects=N               built-in phantom: its first N subjects [40]\n"
             "  --layer=L[,L...]           the features after block L (0-based; -1: the output), several\n"
             "                             concatenated [-1]\n"
-            "  --levels                   the pyramid levels, concatenated: the blocks E-MIM's PBT takes\n"
-            "                             (every layers/4 blocks, or /3, /2, /1 when 4 does not divide them)\n"
+            "  --levels                   the pyramid levels, concatenated: the blocks E-MIM's PBT takes (an\n"
+            "                             E-MIM run's own; else every layers/4 blocks, or /3, /2, /1)\n"
             "  --folds=K                  cross-validation folds [5]\n"
             "  --seed=N                   the folds' seed [1]\n"
             "  --l2=X                     the penalty (X/2)|w|^2 beside the mean log-loss [0.01]\n"
@@ -226,10 +226,9 @@ int cmd_probe(emim_options *o, int argc, char **argv)
     static run_info ri;
     if (read_run(run, &ri)) return 1;
     emim_train_config t = ri.t;
-    if (levels) { /* the PBT pyramid's rule (src/objective/emim.c) */
-        int Ly = t.vit.layers, lv = Ly % 4 == 0 ? 4 : Ly % 3 == 0 ? 3 : Ly % 2 == 0 ? 2 : 1;
-        nl = lv;
-        for (int l = 0; l < lv; l++) lay[l] = Ly / lv * (l + 1) - 1;
+    if (levels && ((nl = emim_pyramid_blocks(&t, NULL)) < 1 || nl > MAXL || emim_pyramid_blocks(&t, lay) != nl)) {
+        fprintf(stderr, "%s: --levels: %s has no pyramid of at most %d levels\n", prog, ri.ckpt, MAXL);
+        return 2;
     }
     for (int l = 0; l < nl; l++) {
         if (lay[l] >= t.vit.layers) {

@@ -40,6 +40,17 @@ static int levels_of(const emim_train_config *t)
     return L % 4 == 0 ? 4 : L % 3 == 0 ? 3 : L % 2 == 0 ? 2 : 1;
 }
 
+int emim_pyramid_blocks(const emim_train_config *t, int *blocks)
+{
+    int L = t->vit.layers;
+    if (t->method != emim_method_find("emim")) /* another method's options are not E-MIM's */
+        return emim_pyramid_blocks(&(emim_train_config){ .vit = t->vit, .method = emim_method_find("emim") }, blocks);
+    int l = levels_of(t);
+    if (l < 1 || l > L || L % l) return 0;
+    for (int k = 0; blocks && k < l; k++) blocks[k] = L / l * (k + 1) - 1;
+    return l;
+}
+
 static emim_status check(const emim_train_config *t, char *err, size_t errlen)
 {
     int l = levels_of(t);
