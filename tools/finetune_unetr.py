@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Segmentation hand-off (doc/finetune.md): MONAI's UNETR fine-tuned from
 libemim's encoder against the same UNETR randomly initialised, on a
-BraTS-layout folder (the phantom's -seg files: 1 oedema, 2 enhancing rim,
-3 necrotic core), printing the validation Dice of both.
+BraTS-layout folder (segmentations with labels 0 to 3: the phantom's -seg
+files, 1 oedema, 2 enhancing rim, 3 necrotic core), printing the validation
+Dice of both.
 
     tools/finetune_unetr.py --run RUN --data DIR [--epochs 20] [--val 12] ...
     tools/finetune_unetr.py --encoder enc.safetensors --data DIR ...
@@ -57,6 +58,9 @@ def parse_args():
     p.add_argument("--arms", default="pretrained,random",
                    help="which arms, in order: pretrained, random, and none (the encoder's outputs replaced by "
                         "zeros: what UNETR's convolutional path from the image does alone) [pretrained,random]")
+    p.add_argument("--names", default="oedema,rim,core",
+                   help="the names of labels 1, 2, 3 in the report (the phantom's; BraTS 2023: ncr,ed,et) "
+                        "[oedema,rim,core]")
     p.add_argument("--out", default="finetune-unetr.tsv", help="per-epoch TSV [finetune-unetr.tsv]")
     a = p.parse_args()
     if a.epochs < 1 or a.batch < 1 or a.val < 1 or a.feature_size < 1:
@@ -65,6 +69,10 @@ def parse_args():
     if not arms or any(x not in ("pretrained", "random", "none") for x in arms) or len(set(arms)) < len(arms):
         die(f"--arms {a.arms}: a list of pretrained, random and none, each once")
     a.arms = arms
+    names = a.names.split(",")
+    if len(names) != 3 or not all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names):
+        die(f"--names {a.names}: three names of letters, digits, - and _")
+    CLASSES[:] = [(names[0], [1]), (names[1], [2]), (names[2], [3]), ("lesion", [1, 2, 3])]
     return a
 
 
@@ -137,6 +145,9 @@ def prepare(files, p_lo, p_hi):
         except Exception as e:  # noqa: BLE001
             die(f"{f}: cannot read: {e}")
     seg = np.rint(vols.pop()).astype(np.int64)
+    if seg.min() < 0 or seg.max() > 3:
+        die(f"{files[-1]}: labels {sorted(set(np.unique(seg).tolist()))}: this script segments labels 0 to 3 "
+            f"(BraTS 2021 writes 4 for the enhancing tumour: map it to 3 first)")
     x = np.stack(vols)
     if any(v.shape != seg.shape for v in vols):
         die(f"{files[0]}: the modalities and the segmentation differ in shape")
@@ -178,6 +189,7 @@ def window(x, seg, size, rng):
     return np.ascontiguousarray(out), np.ascontiguousarray(sout)
 
 
+# (name, labels): Dice per label 1, 2, 3 (--names) and for the whole lesion
 CLASSES = [("oedema", [1]), ("rim", [2]), ("core", [3]), ("lesion", [1, 2, 3])]
 
 
