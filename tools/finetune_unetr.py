@@ -231,13 +231,14 @@ def main():
                            capture_output=True, text=True)
         if r.returncode:
             die(f"emim export {a.run} failed: {(r.stderr or r.stdout).strip()}")
-    sd, vit, (p_lo, p_hi), mods, meta = read_export(enc, a.run or enc)
+    shown = a.run or enc
+    sd, vit, (p_lo, p_hi), mods, meta = read_export(enc, shown)
     size = vit["img_size"]
     subj = subjects_of(a.data, mods)
     if len(subj) <= a.val:
         die(f"{a.data}: {len(subj)} subjects: --val {a.val} leaves none to train on")
     if len(mods) != vit["in_channels"]:
-        die(f"{enc}: {vit['in_channels']} input channels but {len(mods)} modalities in its metadata")
+        die(f"{shown}: {vit['in_channels']} input channels but {len(mods)} modalities in its metadata")
     t0 = time.time()
     prepared = [prepare(f, p_lo, p_hi) for _, f in subj]
     train, val = prepared[:-a.val], prepared[-a.val:]
@@ -259,7 +260,7 @@ def main():
             r = net.load_state_dict(sd, strict=False)
             bad = [k for k in r.missing_keys if k.startswith("vit.")] + list(r.unexpected_keys)
             if bad:
-                die(f"{enc}: UNETR's encoder does not take the export: {bad[:5]}")
+                die(f"{shown}: UNETR's encoder does not take the export: {bad[:5]}")
         if arm == "none":
             net.vit = no_encoder(torch, int(np.prod([s // 16 for s in size])), vit["hidden_size"], vit["num_layers"])
         net = net.to(dev)
