@@ -40,6 +40,9 @@ static int levels_of(const emim_train_config *t)
     return L % 4 == 0 ? 4 : L % 3 == 0 ? 3 : L % 2 == 0 ? 2 : 1;
 }
 
+/* the block whose hidden state is level l of `levels` in `layers` blocks */
+static int level_block(int layers, int levels, int l) { return layers / levels * (l + 1) - 1; }
+
 int emim_pyramid_blocks(const emim_train_config *t, int *blocks)
 {
     int L = t->vit.layers;
@@ -47,7 +50,7 @@ int emim_pyramid_blocks(const emim_train_config *t, int *blocks)
         return emim_pyramid_blocks(&(emim_train_config){ .vit = t->vit, .method = emim_method_find("emim") }, blocks);
     int l = levels_of(t);
     if (l < 1 || l > L || L % l) return 0;
-    for (int k = 0; blocks && k < l; k++) blocks[k] = L / l * (k + 1) - 1;
+    for (int k = 0; blocks && k < l; k++) blocks[k] = level_block(L, l, k);
     return l;
 }
 
@@ -144,7 +147,7 @@ static emim_status create(emim_objective **out, const emim_model *M)
     o->tokm = TAKE(bt); o->g = TAKE(bt); o->dg = TAKE(bt);
     o->dzm = TAKE(bh);
     for (int l = 0; l < o->levels; l++) {
-        int layer = L / o->levels * (l + 1) - 1;
+        int layer = level_block(L, o->levels, l);
         o->dh[layer] = TAKE(bh);
         o->dhm[layer] = TAKE(bh);
     }
@@ -199,7 +202,7 @@ static emim_status step(emim_objective *o, const emim_batch *b, float *loss, flo
                                     M->PD));
     /* the pyramid: one Barlow Twins term per level, forward and backward */
     for (int l = 0; l < o->levels; l++) {
-        int layer = L / o->levels * (l + 1) - 1;
+        int layer = level_block(L, o->levels, l);
         emim_ref hx = emim_vit_acts_hidden(o->ax, layer), hm = emim_vit_acts_hidden(o->am, layer);
         emim_ref lossl = emim_at(o->pbt.buf, o->pbt.off + (size_t)l);
         if (!o->zca) {
